@@ -1,0 +1,188 @@
+"""Customers (with the reseller tree and features), employees (the users) and their tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from telecomx.ids import new_id
+
+FEATURE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
+
+
+def validate_features(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(f, str) and FEATURE_RE.match(f) for f in value):
+        raise ValidationError("Features must be a list of upper-case names such as FINANCE or TELE", code="invalid")
+
+
+class Customer(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        BLOCKED = "BLOCKED"
+        DELETED = "DELETED"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    name = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    parent_reseller = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+        limit_choices_to={"is_reseller": True},
+    )
+    is_reseller = models.BooleanField(default=False, help_text="A reseller can own customers.")
+    features = models.JSONField(default=list, blank=True, validators=[validate_features])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["is_reseller"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def clean(self) -> None:
+        parent = self.parent_reseller
+        if parent is None:
+            return
+        if not parent.is_reseller:
+            raise ValidationError({"parent_reseller": "The parent must be a reseller"})
+        seen = {self.pk}
+        while parent is not None:
+            if parent.pk in seen:
+                raise ValidationError({"parent_reseller": "A reseller cannot be its own ancestor"})
+            seen.add(parent.pk)
+            parent = parent.parent_reseller
+
+    def has_feature(self, feature: str) -> bool:
+        return feature in (self.features or [])
+
+
+class AccessLevel(models.TextChoices):
+    """Lowest first: the order is the order of rights (api.md §3)."""
+
+    NO_LOGIN = "NO_LOGIN"
+    PERSONAL = "PERSONAL"
+    VIEWER = "VIEWER"
+    MANAGER = "MANAGER"
+    OWNER = "OWNER"
+    RESELLER = "RESELLER"
+    RESELLER_ADMIN = "RESELLER_ADMIN"
+    ADMIN = "ADMIN"
+
+    @classmethod
+    def rank(cls, level: str) -> int:
+        return cls.values.index(level)
+
+
+class EmployeeManager(BaseUserManager["Employee"]):
+    def create_user(self, email: str, password: str | None = None, **fields) -> "Employee":
+        employee = self.model(email=self.normalize_email(email).lower(), **fields)
+        employee.set_password(password)
+        employee.full_clean(exclude=["password"])
+        employee.save(using=self._db)
+        return employee
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "Employee":
+        # `createsuperuser` makes an operator ADMIN under an operator customer.
+        if "customer" not in fields and "customer_id" not in fields:
+            fields["customer"], _ = Customer.objects.get_or_create(
+                name="Operator", parent_reseller=None, defaults={"is_reseller": True}
+            )
+        fields.setdefault("access_level", AccessLevel.ADMIN)
+        fields.setdefault("is_superuser", True)
+        return self.create_user(email, password, **fields)
+
+
+class Employee(AbstractBaseUser, PermissionsMixin):
+    class State(models.TextChoices):
+        ENABLED = "ENABLED"
+        DISABLED = "DISABLED"
+        DELETED = "DELETED"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="employees")
+    access_level = models.CharField(max_length=16, choices=AccessLevel.choices, default=AccessLevel.VIEWER)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ENABLED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EmployeeManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.state == self.State.ENABLED and self.access_level != AccessLevel.NO_LOGIN
+
+    @property
+    def is_staff(self) -> bool:
+        """The operator's staff reach the Django admin: ADMIN level only."""
+        return self.is_active and self.access_level == AccessLevel.ADMIN
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        if self.is_active and self.access_level == AccessLevel.ADMIN:
+            return True
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        if self.is_active and self.access_level == AccessLevel.ADMIN:
+            return True
+        return super().has_module_perms(app_label)
+
+    def at_least(self, level: str) -> bool:
+        return AccessLevel.rank(self.access_level) >= AccessLevel.rank(level)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class TokenQuerySet(models.QuerySet["Token"]):
+    def issue(self, employee: Employee, *, persist: bool = False) -> tuple["Token", str]:
+        """A new token; the raw value is returned once and only its hash is stored."""
+        raw = secrets.token_urlsafe(32)  # 256 bits
+        now = timezone.now()
+        expires = None if persist else now + timedelta(minutes=settings.TOKEN_EXPIRY_MINUTES)
+        token = self.create(key_hash=hash_token(raw), employee=employee, persist=persist, expires_at=expires, last_used_at=now)
+        return token, raw
+
+
+class Token(models.Model):
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="tokens")
+    persist = models.BooleanField(default=False, help_text="Lasts until logout.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TokenQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"token of {self.employee_id} ({self.key_hash[:8]}…)"
+
+    def is_expired(self, now: "timezone.datetime | None" = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CallnotifyConfig(AppConfig):
+    name = "callnotify"
+    verbose_name = "Call notify"

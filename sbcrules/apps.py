@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SbcrulesConfig(AppConfig):
+    name = "sbcrules"
+    verbose_name = "SBC routing"

@@ -1,0 +1,67 @@
+"""Fixtures everyone uses: API clients per employee, fast password hashing, a local resolver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Employee
+from callnotify.addresses import use_resolver
+from tests.accounts.factories import issue_token
+
+# Names the tests may use and what they resolve to; any other name does not resolve, as if
+# it had no DNS record (the machines running tests have no outside DNS anyway).
+TEST_DNS: dict[str, list[str]] = {
+    "hooks.example.com": ["93.184.215.14"],
+    "dual.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "rebind.example.com": ["93.184.215.14", "127.0.0.1"],
+    "private.example.com": ["10.1.2.3"],
+    "metadata.example.com": ["169.254.169.254"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def dns() -> Iterator[dict[str, list[str]]]:
+    """A resolver the test can edit: dns["name"] = ["1.2.3.4"]."""
+    table = {name: list(addrs) for name, addrs in TEST_DNS.items()}
+
+    def resolver(name: str) -> list[str]:
+        if name not in table:
+            raise OSError(f"no such name: {name}")
+        return table[name]
+
+    with use_resolver(resolver):
+        yield table
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[Employee], APIClient]:
+    """An API client logged in (bearer token) as the given employee."""
+
+    def make(employee: Employee) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee)}")
+        return client
+
+    return make
