@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        import telecomx.schema  # noqa: F401  (registers the bearer auth scheme with drf-spectacular)

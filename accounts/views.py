@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import resolve_token
 from accounts.models import Employee, Token
+from telecomx.api import SuccessSerializer
 from telecomx.errors import ApiError
 
 SessionSerializer = inline_serializer(
@@ -35,7 +36,6 @@ ValidSerializer = inline_serializer(
         "accessLevel": serializers.CharField(),
     },
 )
-SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
 
 
 class LoginRequestSerializer(serializers.Serializer):

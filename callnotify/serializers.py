@@ -9,12 +9,16 @@ from telecomx.serializers import ModelCleanSerializer, StrictCharField
 
 
 class CallNotifySerializer(ModelCleanSerializer):
-    _id = serializers.CharField(source="id", read_only=True)
-    customer = serializers.CharField(source="customer_id", read_only=True)
+    """An endpoint told about the customer's call events."""
+
+    _id = serializers.CharField(source="id", read_only=True, help_text="Server-assigned id (24 hex)")
+    customer = serializers.CharField(source="customer_id", read_only=True, help_text="Id of the owning customer")
     url = StrictCharField(max_length=None, help_text="`<protocol>://<host>:<port>/<path>?<args>`; http, https, tcp or udp")
-    method = StrictCharField(help_text="POSTARGS, POSTXML1, POSTXML2, POSTJSON, GET1 or GET2")
-    selection = StrictCharField(help_text="SIP, MVNO or ALL")
-    state = StrictCharField(required=False, help_text="ACTIVE (default) or DISABLED")
+    method = serializers.ChoiceField(choices=CallNotify.Method.choices, help_text="Payload format")
+    selection = serializers.ChoiceField(choices=CallNotify.Selection.choices, help_text="Which calls' events are sent")
+    state = serializers.ChoiceField(
+        choices=CallNotify.State.choices, required=False, help_text="DISABLED: no deliveries (default ACTIVE)"
+    )
 
     invalid_messages = {
         "url": "Invalid URL",

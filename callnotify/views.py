@@ -31,7 +31,6 @@ class CustomerScopedMixin:
     create=extend_schema(summary="Create a call notify item"),
     retrieve=extend_schema(summary="Get a call notify item"),
     partial_update=extend_schema(summary="Update a call notify item (PATCH)"),
-    update_by_post=extend_schema(summary="Update a call notify item (POST, Telecom X style)"),
     destroy=extend_schema(summary="Delete a call notify item"),
 )
 class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
