@@ -1,0 +1,93 @@
+"""seeddemo: a small believable data set, and how to log in. Running it twice duplicates nothing."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+from django.apps import apps
+from django.contrib.auth.models import Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import AccessLevel, Customer, Employee
+from callnotify.models import CallNotify
+
+DEMO_PASSWORD = os.environ.get("TELECOMX_DEMO_PASSWORD", "demo-telecomx-2026")
+
+# (name, parent name, is reseller, features)
+CUSTOMERS = [
+    ("Telecom X Operator", None, True, ["FINANCE", "TELE", "SIP", "MVNO"]),
+    ("Nordic Reseller ApS", "Telecom X Operator", True, ["FINANCE", "TELE"]),
+    ("Hansen VVS A/S", "Nordic Reseller ApS", False, ["SIP", "MVNO"]),
+    ("Jensen Advokater", "Nordic Reseller ApS", False, ["SIP"]),
+]
+# (e-mail, name, customer name, access level, Django permissions of a service account)
+EMPLOYEES = [
+    ("admin@telecomx.example", "Operator Admin", "Telecom X Operator", AccessLevel.ADMIN, []),
+    ("switch@telecomx.example", "SBC switch (service account)", "Telecom X Operator", AccessLevel.VIEWER,
+     ["callnotify.add_callevent", "sbcrules.lookup_route"]),
+    ("reseller@nordic.example", "Nina Nordic", "Nordic Reseller ApS", AccessLevel.RESELLER_ADMIN, []),
+    ("owner@hansen.example", "Hans Hansen", "Hansen VVS A/S", AccessLevel.OWNER, []),
+    ("viewer@hansen.example", "Vera Hansen", "Hansen VVS A/S", AccessLevel.VIEWER, []),
+    ("personal@jensen.example", "Jens Jensen", "Jensen Advokater", AccessLevel.PERSONAL, []),
+]
+# (customer name, url, method, selection)
+CALLNOTIFY = [
+    ("Hansen VVS A/S", "http://100.64.10.1:8080/events", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
+    ("Hansen VVS A/S", "tcp://100.64.10.2:5070", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
+    ("Jensen Advokater", "http://100.64.20.1/calls?key=demo", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
+]
+
+
+def _permission(dotted: str) -> Permission | None:
+    app_label, codename = dotted.split(".")
+    return Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+
+
+class Command(BaseCommand):
+    help = "Create demo customers, employees and call notify items (idempotent) and print how to log in."
+
+    @transaction.atomic
+    def handle(self, *args: object, **options: object) -> None:
+        customers: dict[str, Customer] = {}
+        for name, parent, reseller, features in CUSTOMERS:
+            customers[name], _ = Customer.objects.get_or_create(
+                name=name,
+                defaults={"parent_reseller": customers.get(parent or ""), "is_reseller": reseller, "features": features},
+            )
+        for email, name, customer, level, perms in EMPLOYEES:
+            employee = Employee.objects.filter(email=email).first()
+            if employee is None:
+                employee = Employee.objects.create_user(
+                    email, DEMO_PASSWORD, name=name, customer=customers[customer], access_level=level
+                )
+            for dotted in perms:
+                permission = _permission(dotted)
+                if permission is not None:
+                    employee.user_permissions.add(permission)
+        for customer, url, method, selection in CALLNOTIFY:
+            CallNotify.objects.get_or_create(
+                customer=customers[customer], url=url, defaults={"method": method, "selection": selection}
+            )
+        for config in apps.get_app_configs():
+            module = f"{config.name}.demo"
+            if config.name.startswith("django") or importlib.util.find_spec(module) is None:
+                continue
+            importlib.import_module(module).seed(self.stdout)
+        self._print_logins(customers)
+
+    def _print_logins(self, customers: dict[str, Customer]) -> None:
+        out = self.stdout.write
+        out("")
+        out("Demo data ready. Log in with any of these (password for all: %s):" % DEMO_PASSWORD)
+        for email, _name, customer, level, _perms in EMPLOYEES:
+            out(f"  {email:<26} {level:<15} {customer} ({customers[customer].pk})")
+        out("")
+        out("  Admin:    http://127.0.0.1:8000/admin/   (admin@telecomx.example)")
+        out("  API docs: http://127.0.0.1:8000/api/docs/")
+        out("  Token:    curl -s -X POST http://127.0.0.1:8000/api/auth/login -H 'Content-Type: application/json' \\")
+        out(f"              -d '{{\"username\": \"owner@hansen.example\", \"password\": \"{DEMO_PASSWORD}\"}}'")
+        out(f"  Items:    curl -s http://127.0.0.1:8000/api/customer/{customers['Hansen VVS A/S'].pk}/callnotify \\")
+        out("              -H 'Authorization: Bearer <token>'")
