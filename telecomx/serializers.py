@@ -100,7 +100,8 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         try:
             candidate.full_clean(exclude=sorted(exclude), **self.full_clean_options)
         except DjangoValidationError as exc:
-            return {key: [str(m) for m in messages] for key, messages in exc.message_dict.items()}
+            # dict.fromkeys: one message once (max_length and the field's validator may both say "Invalid URL")
+            return {key: list(dict.fromkeys(str(m) for m in messages)) for key, messages in exc.message_dict.items()}
         return {}
 
     def run_validation(self, data: Any = empty) -> Any:

@@ -1,0 +1,206 @@
+"""Log in, tokens and log out (api.md §4), and the 401 variants of api.md §2."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import AccessLevel, Customer, Employee, Token, hash_token
+from tests.accounts.factories import PASSWORD, CustomerFactory, EmployeeFactory, issue_token
+
+pytestmark = pytest.mark.django_db
+
+WRONG = {"error": {"code": "credentials_invalid", "status": 401, "message": "Wrong username or password"}}
+LOGIN_REQUIRED = {"error": {"code": "credentials_invalid", "status": 401, "message": "Authorization required, please login"}}
+UNDECIPHERABLE = {"error": {"code": "invalid_token", "status": 401, "message": "Undecipherable"}}
+EXPIRED = {"error": {"code": "expired", "status": 401, "message": "Session has expired, please login"}}
+FORMAT = {
+    "error": {"code": "format_error", "status": 401, "message": "Authorization header format is Authorization: Bearer <token>"}
+}
+THROTTLED = {"error": {"code": "rate_limited", "status": 429, "message": "Too many requests"}}
+
+
+def login(api_client, username, password=PASSWORD, **extra):
+    return api_client.post("/api/auth/login", {"username": username, "password": password, **extra}, format="json")
+
+
+def items_of(api_client, employee, token):
+    return api_client.get(f"/api/customer/{employee.customer_id}/callnotify", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_login_answers_a_token_that_works_and_stores_only_its_hash(api_client):
+    employee = EmployeeFactory(access_level=AccessLevel.MANAGER, email="mona@example.com")
+    response = login(api_client, "Mona@Example.com")
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "token": body["token"],
+        "expiresInMinutes": 15,
+        "employee": employee.pk,
+        "customer": employee.customer_id,
+        "accessLevel": "MANAGER",
+    }
+    assert len(body["token"]) >= 22  # >= 128 bits, url-safe base64
+    stored = Token.objects.get()
+    assert stored.key_hash == hash_token(body["token"]) and body["token"] not in stored.key_hash
+    assert items_of(api_client, employee, body["token"]).status_code == 200
+
+
+@pytest.mark.parametrize(("username", "password"), [("nobody@example.com", PASSWORD), ("who@example.com", "wrong")])
+def test_wrong_username_or_password(api_client, username, password):
+    EmployeeFactory(email="who@example.com")
+    response = login(api_client, username, password)
+    assert (response.status_code, response.json()) == (401, WRONG)
+    assert not Token.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "employee_kwargs",
+    [
+        {"state": Employee.State.DISABLED},
+        {"state": Employee.State.DELETED},
+        {"access_level": AccessLevel.NO_LOGIN},
+        {"customer": lambda: CustomerFactory(state=Customer.State.DELETED)},
+    ],
+)
+def test_employees_who_may_not_log_in_get_wrong_username_or_password(api_client, employee_kwargs):
+    kwargs = {k: (v() if callable(v) else v) for k, v in employee_kwargs.items()}
+    EmployeeFactory(email="x@example.com", **kwargs)
+    assert login(api_client, "x@example.com").json() == WRONG
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ({"password": PASSWORD}, "username", "Username is invalid"),
+        ({"username": 5, "password": PASSWORD}, "username", "Username is invalid"),
+        ({"username": "a@example.com"}, "password", "Password is invalid"),
+        ({"username": "a@example.com", "password": PASSWORD, "persist": "yes"}, "persist", "Persist is invalid"),
+    ],
+)
+def test_login_body_errors(api_client, body, code, message):
+    response = api_client.post("/api/auth/login", body, format="json")
+    assert response.json() == {"error": {"code": code, "status": 422, "message": message, "path": code}}
+
+
+def test_repeated_failures_are_throttled_even_with_the_right_password(api_client, settings):
+    settings.LOGIN_FAILURES_PER_USER = 3
+    EmployeeFactory(email="t@example.com")
+    for _ in range(3):
+        assert login(api_client, "t@example.com", "wrong").status_code == 401
+    response = login(api_client, "t@example.com")
+    assert (response.status_code, response.json()) == (429, THROTTLED)
+    assert not Token.objects.exists()
+
+
+def test_failures_from_one_address_are_throttled_across_user_names(api_client, settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 4
+    EmployeeFactory(email="t@example.com")
+    for n in range(4):
+        login(api_client, f"guess{n}@example.com", "wrong")
+    assert login(api_client, "t@example.com").json() == THROTTLED
+
+
+def test_a_success_resets_the_user_count(api_client, settings):
+    settings.LOGIN_FAILURES_PER_USER = 2
+    EmployeeFactory(email="t@example.com")
+    login(api_client, "t@example.com", "wrong")
+    assert login(api_client, "t@example.com").status_code == 200
+    login(api_client, "t@example.com", "wrong")
+    assert login(api_client, "t@example.com").status_code == 200
+
+
+def test_an_expired_token_is_removed_once_reported(api_client):
+    employee = EmployeeFactory()
+    token = issue_token(employee)
+    Token.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert items_of(api_client, employee, token).json() == EXPIRED
+    assert not Token.objects.exists()
+    assert items_of(api_client, employee, token).json() == UNDECIPHERABLE
+
+
+def test_a_new_token_lasts_the_configured_minutes(settings):
+    settings.TOKEN_EXPIRY_MINUTES = 15
+    before = timezone.now()
+    Token.objects.issue(EmployeeFactory())
+    stored = Token.objects.get()
+    assert before + timedelta(minutes=15) <= stored.expires_at <= timezone.now() + timedelta(minutes=15)
+
+
+def test_expired_token_answers_session_expired(api_client):
+    employee = EmployeeFactory()
+    token = issue_token(employee)
+    Token.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = items_of(api_client, employee, token)
+    assert (response.status_code, response.json()) == (401, EXPIRED)
+
+
+def test_use_pushes_the_expiry_forward(api_client):
+    employee = EmployeeFactory()
+    token = issue_token(employee)
+    old = timezone.now() - timedelta(minutes=10)
+    Token.objects.update(last_used_at=old, expires_at=old + timedelta(minutes=15))
+    assert items_of(api_client, employee, token).status_code == 200
+    stored = Token.objects.get()
+    assert stored.expires_at > timezone.now() + timedelta(minutes=14)
+
+
+def test_persist_token_does_not_expire(api_client):
+    employee = EmployeeFactory()
+    response = login(api_client, employee.email, persist=True)
+    assert response.json()["expiresInMinutes"] == -1
+    stored = Token.objects.get()
+    assert stored.persist and stored.expires_at is None
+    Token.objects.update(last_used_at=timezone.now() - timedelta(days=400))
+    assert items_of(api_client, employee, response.json()["token"]).status_code == 200
+
+
+def test_logout_ends_all_tokens_of_the_caller_only(api_client):
+    employee, other = EmployeeFactory(), EmployeeFactory()
+    first, second, others = issue_token(employee), issue_token(employee, persist=True), issue_token(other)
+    response = api_client.get("/api/auth/logout", HTTP_AUTHORIZATION=f"Bearer {first}")
+    assert (response.status_code, response.json()) == (200, {"success": True})
+    for token in (first, second):
+        assert items_of(api_client, employee, token).json() == UNDECIPHERABLE
+    assert items_of(api_client, other, others).status_code == 200
+
+
+def test_disabling_an_employee_stops_its_tokens(api_client):
+    employee = EmployeeFactory()
+    token = issue_token(employee)
+    Employee.objects.filter(pk=employee.pk).update(state=Employee.State.DISABLED)
+    response = items_of(api_client, employee, token)
+    assert (response.status_code, response.json()) == (401, LOGIN_REQUIRED)
+
+
+def test_validate_token(api_client):
+    employee = EmployeeFactory(access_level=AccessLevel.RESELLER)
+    token = issue_token(employee)
+    response = api_client.get("/api/auth/validateToken", {"token": token})
+    assert response.json() == {
+        "success": True, "employee": employee.pk, "customer": employee.customer_id, "accessLevel": "RESELLER"
+    }
+    for bad in ("", "nonsense"):
+        response = api_client.get("/api/auth/validateToken", {"token": bad})
+        assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        (None, LOGIN_REQUIRED),
+        ("Token abc", FORMAT),
+        ("Bearer", FORMAT),
+        ("Bearer a b", FORMAT),
+        ("Basic dXNlcjpwdw==", FORMAT),
+        ("Bearer not-a-real-token", UNDECIPHERABLE),
+    ],
+)
+def test_authorization_header_errors(api_client, header, body):
+    employee = EmployeeFactory()
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = api_client.get(f"/api/customer/{employee.customer_id}/callnotify", **extra)
+    assert (response.status_code, response.json()) == (401, body)
+    assert response["WWW-Authenticate"].startswith("Bearer")
