@@ -21,7 +21,7 @@ FEATURE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 
 def validate_features(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(f, str) and FEATURE_RE.match(f) for f in value):
-        raise ValidationError("Features must be a list of upper-case names such as FINANCE or TELE", code="invalid")
+        raise ValidationError("Features must be a list of upper-case names such as FINANCE or TELE", code="features")
 
 
 class Customer(models.Model):

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from callnotify.models import CallNotify
 
 
+class CallNotifyForm(forms.ModelForm):
+    class Meta:
+        model = CallNotify
+        fields = ["customer", "url", "method", "selection", "state"]
+        # The form's own checks speak the API's words too (api.md §5).
+        error_messages = {
+            "url": {"required": "Invalid URL", "max_length": "Invalid URL"},
+            "method": {"required": "Invalid method", "invalid_choice": "Invalid method"},
+            "selection": {"required": "Invalid selection", "invalid_choice": "Invalid selection"},
+        }
+
+
 @admin.register(CallNotify)
 class CallNotifyAdmin(admin.ModelAdmin):
+    form = CallNotifyForm
     list_display = ["id", "customer", "url", "method", "selection", "state", "updated_at"]
     list_filter = ["method", "selection", "state", ("customer", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["customer"]
