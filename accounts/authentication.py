@@ -53,6 +53,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise ApiError(401, "invalid_token", "Undecipherable") from None
         token = resolve_token(raw)
         touch(token)
+        request._request._telecomx_employee = token.employee  # for the request log
         return token.employee, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -90,6 +90,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "telecomx.requestlog.RequestLogMiddleware",
+    "telecomx.requestlog.BodySizeLimitMiddleware",
     "telecomx.errors.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,8 +161,24 @@ WHITENOISE_USE_FINDERS = True  # admin assets served even before collectstatic h
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and env_bool("HTTPS", False))
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS=1: served behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a
+# client's own). Cookies become secure, plain HTTP is redirected (but for the health check that
+# load balancers call over HTTP), and browsers are told to stay on HTTPS.
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/?$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    # Whether every subdomain is HTTPS-only, and preloading, are decisions about the operator's
+    # whole domain, not this application: off unless set, and then not reported by check --deploy.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SILENCED_SYSTEM_CHECKS = [
+        *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+        *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+    ]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
@@ -170,6 +188,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "telecomx.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "telecomx.schema.TelecomXAutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "telecomx.throttling.EmployeeRateThrottle",
+        "telecomx.throttling.AnonymousRateThrottle",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -195,9 +217,21 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # 4xx answers are the API working as documented; the request log has every request.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- telecomx settings (each also read from the environment variable of the same name) ---
+
+# Requests per employee, and per anonymous client address (429 beyond). Switches that post every
+# call event or look up every route use service accounts whose rate API_RATE_USER must cover.
+API_RATE_USER = os.environ.get("API_RATE_USER", "6000/min")
+API_RATE_ANON = os.environ.get("API_RATE_ANON", "120/min")
+# Largest request body the API reads (413 beyond it).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 # Minutes a token lives after its last use (api.md §4).
 TOKEN_EXPIRY_MINUTES = env_int("TOKEN_EXPIRY_MINUTES", 15)

@@ -1,0 +1,64 @@
+"""What production relies on: body size limit, rate limits, the health check, the request log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from accounts.models import AccessLevel
+from tests.accounts.factories import EmployeeFactory, issue_token
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_body_over_the_limit_answers_413(client_for, settings):
+    settings.API_MAX_BODY_BYTES = 1000
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    response = client_for(employee).post(
+        f"/api/customer/{employee.customer_id}/callnotify", {"url": "http://8.8.8.8/" + "a" * 1000}, format="json"
+    )
+    assert (response.status_code, response.json()) == (
+        413, {"error": {"code": "too_large", "status": 413, "message": "Request body too large"}}
+    )
+
+
+def test_an_employee_over_the_rate_answers_429(client_for, settings):
+    settings.API_RATE_USER = "3/min"
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    client = client_for(employee)
+    url = f"/api/customer/{employee.customer_id}/callnotify"
+    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    response = client.get(url)
+    assert (response.status_code, response.json()) == (
+        429, {"error": {"code": "rate_limited", "status": 429, "message": "Too many requests"}}
+    )
+    assert int(response["Retry-After"]) > 0
+    other = EmployeeFactory(access_level=AccessLevel.OWNER)
+    assert client_for(other).get(f"/api/customer/{other.customer_id}/callnotify").status_code == 200
+
+
+def test_health_without_a_broker(api_client, monkeypatch):
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    response = api_client.get("/api/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok", "database": "ok", "broker": "not configured"})
+
+
+def test_health_reports_an_unreachable_broker(api_client, monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:9/0")  # nothing listens on port 9
+    response = api_client.get("/api/health")
+    assert (response.status_code, response.json()) == (503, {"status": "failing", "database": "ok", "broker": "failing"})
+
+
+def test_request_log_names_the_employee_and_never_the_token(api_client, caplog):
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    token = issue_token(employee)
+    with caplog.at_level(logging.INFO, logger="telecomx.requests"):
+        api_client.get(f"/api/customer/{employee.customer_id}/callnotify", HTTP_AUTHORIZATION=f"Bearer {token}")
+        api_client.get("/api/auth/validateToken", {"token": token})
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "telecomx.requests"]
+    assert lines[0]["employee"] == employee.pk and lines[0]["status"] == 200 and lines[0]["method"] == "GET"
+    assert lines[0]["path"] == f"/api/customer/{employee.customer_id}/callnotify"
+    assert lines[1]["path"] == "/api/auth/validateToken"
+    assert token not in caplog.text
