@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
@@ -49,7 +51,8 @@ def _client_address(request: Request) -> str:
 
 
 def _failures_key(kind: str, value: str) -> str:
-    return f"login-failures:{kind}:{value}"
+    # Hashed: user names are arbitrary client text, and cache keys must be plain and bounded.
+    return f"login-failures:{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()}"
 
 
 def _throttled(username: str, address: str) -> bool:
