@@ -124,3 +124,24 @@ def test_seeddemo_twice_creates_nothing_new_and_its_logins_work(api_client):
     assert response.status_code == 200
     reseller = Customer.objects.get(name="Nordic Reseller ApS")
     assert Customer.objects.filter(parent_reseller=reseller).count() == 2
+
+
+def test_revoketokens_by_email_ends_all_of_them(api_client):
+    employee, other = EmployeeFactory(), EmployeeFactory()
+    for _ in range(2):
+        Token.objects.issue(employee)
+    Token.objects.issue(other)
+    assert run("revoketokens", employee.email.upper()) == "2 token(s) ended"
+    assert list(Token.objects.values_list("employee", flat=True)) == [other.pk]
+
+
+def test_revoketokens_by_raw_token_ends_only_that_one(api_client):
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    _, leaked = Token.objects.issue(employee)
+    _, kept = Token.objects.issue(employee)
+    assert run("revoketokens", "--token", leaked) == "1 token(s) ended"
+    url = f"/api/customer/{employee.customer_id}/callnotify"
+    assert api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {leaked}").status_code == 401
+    assert api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {kept}").status_code == 200
+    with pytest.raises(CommandError, match="No such token"):
+        run("revoketokens", "--token", leaked)
