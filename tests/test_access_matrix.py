@@ -1,0 +1,192 @@
+"""The whole API's access table (api.md §3): every endpoint × every caller × own/foreign customer.
+
+`ACCESS` must name every (route, method) the URL map serves under /api/: a new endpoint without
+a row here fails `test_every_endpoint_has_an_access_rule`. Each row says who may call it; the
+matrix test then calls it as every kind of caller and checks the exact refusal (401, 403, or
+404 `customer` for a customer out of reach) or that the call got past access control.
+Ids in the URLs are of objects that do not exist: an allowed call answers that object's 404,
+which shows it got past the access check without needing data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts.models import AccessLevel, Employee
+from tests.accounts.factories import CustomerFactory, EmployeeFactory, issue_token
+
+pytestmark = pytest.mark.django_db
+
+L = AccessLevel
+
+
+@dataclass(frozen=True)
+class Caller:
+    level: str
+    features: tuple[str, ...] = ()
+    perms: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return "+".join([self.level, *self.features, *(p.split(".")[1] for p in self.perms)])
+
+
+Rule = Callable[[Caller], bool]
+
+
+def anyone(c: Caller) -> bool:
+    return True
+
+
+def logged_in(c: Caller) -> bool:
+    return c.level != L.NO_LOGIN
+
+
+def customer_scope(c: Caller) -> bool:
+    """call notify: VIEWER, MANAGER, OWNER of the customer; RESELLER(_ADMIN) above it; ADMIN."""
+    return c.level in (L.VIEWER, L.MANAGER, L.OWNER, L.RESELLER, L.RESELLER_ADMIN, L.ADMIN)
+
+
+def at_least(level: str) -> Rule:
+    return lambda c: c.level != L.NO_LOGIN and L.rank(c.level) >= L.rank(level)
+
+
+def admin(c: Caller) -> bool:
+    return c.level == L.ADMIN
+
+
+def reseller_admin_with(feature: str) -> Rule:
+    return lambda c: c.level == L.ADMIN or (c.level == L.RESELLER_ADMIN and feature in c.features)
+
+
+def has_perm(perm: str, otherwise: Rule) -> Rule:
+    return lambda c: (c.level != L.NO_LOGIN and perm in c.perms) or otherwise(c)
+
+
+@dataclass(frozen=True)
+class Row:
+    rule: Rule
+    customer_scoped: bool = False  # the URL names a customer: out of reach is 404 `customer`
+    public: bool = False  # no token needed
+
+
+ACCESS: dict[tuple[str, str], Row] = {
+    ("auth-login", "POST"): Row(anyone, public=True),
+    ("auth-validate", "GET"): Row(anyone, public=True),
+    ("auth-logout", "GET"): Row(logged_in),
+    ("health", "GET"): Row(anyone, public=True),
+    ("schema", "GET"): Row(anyone, public=True),
+    ("docs", "GET"): Row(anyone, public=True),
+    ("callnotify-list", "GET"): Row(customer_scope, customer_scoped=True),
+    ("callnotify-list", "POST"): Row(customer_scope, customer_scoped=True),
+    ("callnotify-detail", "GET"): Row(customer_scope, customer_scoped=True),
+    ("callnotify-detail", "POST"): Row(customer_scope, customer_scoped=True),
+    ("callnotify-detail", "PATCH"): Row(customer_scope, customer_scoped=True),
+    ("callnotify-detail", "DELETE"): Row(customer_scope, customer_scoped=True),
+}
+
+CALLERS = [
+    *(Caller(level) for level in L.values),
+    *(Caller(level, ("FINANCE", "TELE")) for level in (L.RESELLER, L.RESELLER_ADMIN)),
+    Caller(L.RESELLER_ADMIN, ("FINANCE",)),
+    Caller(L.RESELLER_ADMIN, ("TELE",)),
+    Caller(L.VIEWER, perms=("callnotify.add_callevent", "sbcrules.lookup_route")),
+]
+
+DENIED = {"error": {"code": "access_denied", "status": 403, "message": "Insufficient access level"}}
+CUSTOMER_NOT_FOUND = {"error": {"code": "customer", "status": 404, "message": "Customer not found"}}
+LOGIN = {"error": {"code": "credentials_invalid", "status": 401, "message": "Authorization required, please login"}}
+
+
+def api_routes() -> list[tuple[str, str, list[str]]]:
+    """(name, route, methods) of every endpoint under /api/."""
+    found = []
+
+    def walk(patterns: list, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                if not route.startswith("api/"):
+                    continue
+                callback = pattern.callback
+                actions = getattr(callback, "actions", None)
+                if actions:
+                    methods = [m.upper() for m in actions]
+                else:
+                    view = callback.view_class
+                    methods = [m.upper() for m in view.http_method_names if hasattr(view, m) and m not in ("options", "head")]
+                found.append((pattern.name, route, methods))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ENDPOINTS = [(name, route, method) for name, route, methods in api_routes() for method in methods]
+
+
+def test_every_endpoint_has_an_access_rule():
+    served = {(name, method) for name, _route, method in ENDPOINTS}
+    assert served - set(ACCESS) == set(), "endpoints without a row in ACCESS"
+    assert set(ACCESS) - served == set(), "rows in ACCESS for endpoints that do not exist"
+
+
+def fill(route: str, customer_id: str) -> str:
+    url = "/" + route
+    for token, value in (
+        ("<str:customer_id>", customer_id),
+        ("<str:pk>", "a" * 24),
+    ):
+        url = url.replace(token, value)
+    assert "<" not in url, f"give test_access_matrix.fill a value for {url}"
+    return url
+
+
+def make_employee(caller: Caller, customer) -> Employee:
+    employee = EmployeeFactory(customer=customer, access_level=caller.level)
+    for dotted in caller.perms:
+        app_label, codename = dotted.split(".")
+        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if permission is not None:
+            employee.user_permissions.add(permission)
+    return employee
+
+
+CASES = [
+    pytest.param(name, route, method, caller, whose, id=f"{method} {route} {caller.name} {whose}")
+    for name, route, method in ENDPOINTS
+    for caller in CALLERS
+    for whose in (["own", "foreign"] if ACCESS.get((name, method), Row(anyone)).customer_scoped else ["own"])
+]
+
+
+@pytest.mark.parametrize(("name", "route", "method", "caller", "whose"), CASES)
+def test_access(api_client, name, route, method, caller, whose):
+    row = ACCESS[(name, method)]
+    own = CustomerFactory(reseller=True, features=list(caller.features))
+    foreign = CustomerFactory()
+    employee = make_employee(caller, own)
+    url = fill(route, (own if whose == "own" else foreign).pk)
+    if row.public:
+        anonymous = api_client.generic(method, url, "{}", content_type="application/json").status_code
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee)}")
+
+    response = api_client.generic(method, url, "{}", content_type="application/json")
+    body = response.json() if response["Content-Type"].startswith("application/json") else None
+
+    if row.public:
+        assert response.status_code == anonymous, body  # the token changes nothing
+    elif caller.level == L.NO_LOGIN:
+        assert (response.status_code, body) == (401, LOGIN)
+    elif row.customer_scoped and whose == "foreign" and caller.level != L.ADMIN:
+        assert (response.status_code, body) == (404, CUSTOMER_NOT_FOUND)
+    elif row.rule(caller):
+        assert response.status_code not in (401, 403) and body != CUSTOMER_NOT_FOUND, body
+    else:
+        assert (response.status_code, body) == (403, DENIED)
