@@ -1,0 +1,25 @@
+"""Bare Django views: the same database reads and writes as the API, without DRF, auth or validation.
+
+They are the baseline bench/api.py divides by: what serving costs before the product adds anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from callnotify.models import CallNotify
+
+
+def callnotify_list(request: HttpRequest, customer_id: str) -> JsonResponse:
+    rows = CallNotify.objects.filter(customer_id=customer_id).order_by("id").values("id", "url", "method", "selection", "state")
+    return JsonResponse([{"_id": r.pop("id"), **r} for r in rows], safe=False)
+
+
+@csrf_exempt
+def callnotify_create(request: HttpRequest, customer_id: str) -> JsonResponse:
+    body = json.loads(request.body)
+    item = CallNotify.objects.create(customer_id=customer_id, url=body["url"], method=body["method"], selection=body["selection"])
+    return JsonResponse({"_id": item.pk, "url": item.url, "method": item.method, "selection": item.selection}, status=201)
