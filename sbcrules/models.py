@@ -32,7 +32,23 @@ def _messages(message: str) -> dict[str, str]:
     return {key: message for key in ("invalid", "invalid_choice", "blank", "null", "max_length", "required")}
 
 
-class Peer(models.Model):
+class OneMessagePerField(models.Model):
+    """A field failing two checks (length and pattern) with one documented message says it once."""
+
+    class Meta:
+        abstract = True
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            raise ValidationError({
+                field: list(dict.fromkeys(error for e in errors for error in e.messages))
+                for field, errors in exc.error_dict.items()
+            }) from None
+
+
+class Peer(OneMessagePerField):
     """Where calls leave: a carrier interconnect. Its id is its name in rules (`TELENOR`)."""
 
     id = models.CharField(
@@ -132,10 +148,11 @@ class Rule(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self._stored_type is not None and self.type != self._stored_type and "type" not in self._clean_exclude:
+        if self._stored_type is not None and self.type != self._stored_type:
             errors["type"] = "Type is invalid"
         if "condition" not in self._clean_exclude:
-            type_ok = self.type in self.Type.values and "type" not in self._clean_exclude
+            # An update that leaves the type out checks the condition against the stored type.
+            type_ok = self.type in self.Type.values
             message = condition_error(self.type if type_ok else None, self.condition)
             if message:
                 errors["condition"] = message
@@ -152,7 +169,7 @@ class Rule(models.Model):
         self._stored_type = self.type
 
 
-class DkOperator(models.Model):
+class DkOperator(OneMessagePerField):
     """A Danish operator, keyed by its 5-digit CPS code."""
 
     id = models.CharField(
