@@ -21,8 +21,8 @@ def serving_operator(number: str) -> str | None:
     if not number.startswith("+45"):
         return None  # the portability data is Danish only
     prefixes = [number[:length] for length in range(4, len(number) + 1)]
-    ported = PortedNumber.objects.filter(number=number).annotate(rank=Value(99, IntegerField())).values_list("operator_id", "rank")
-    ranges = NumberRange.objects.filter(prefix__in=prefixes).annotate(rank=Length("prefix")).values_list("operator_id", "rank")
+    ported = PortedNumber.objects.order_by().filter(number=number).annotate(rank=Value(99, IntegerField())).values_list("operator_id", "rank")
+    ranges = NumberRange.objects.order_by().filter(prefix__in=prefixes).annotate(rank=Length("prefix")).values_list("operator_id", "rank")
     best = ported.union(ranges, all=True).order_by("-rank").first()
     return best[0] if best else None
 
