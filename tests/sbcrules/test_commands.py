@@ -198,3 +198,18 @@ def test_import_memory_does_not_grow_with_the_file(tmp_path):
         tracemalloc.stop()
         assert result.stored == count
     assert peaks[1] < peaks[0] * 1.5, peaks  # four times the lines, about the same peak
+
+
+def test_demo_seed_is_idempotent_and_routes():
+    from sbcrules import demo
+
+    out = io.StringIO()
+    demo.seed(out)
+    counts = [Rule.objects.count(), PortedNumber.objects.count(), DkOperator.objects.count()]
+    demo.seed(out)
+    assert [Rule.objects.count(), PortedNumber.objects.count(), DkOperator.objects.count()] == counts == [4, 2, 3]
+    assert "0 demo objects created" in out.getvalue().splitlines()[1]
+    decision = json.loads(run("route", "+4570305050")[0].splitlines()[0])
+    assert (decision["peer"], decision["reason"], decision["operator"]) == ("TELENOR", "dkcps", "01020")
+    decision = json.loads(run("route", "+46701234567")[0].splitlines()[0])
+    assert (decision["peer"], decision["chain"]) == ("TDC", ["TELIA", "TDC"])
