@@ -70,7 +70,7 @@ class RuleAdmin(admin.ModelAdmin):
         decision = None
         if form.is_valid():
             try:
-                decision = route_call(**{k: v or None for k, v in form.cleaned_data.items()})
+                decision = route_call(**{k: v or None for k, v in form.cleaned_data.items()}, explain=True)
             except ValidationError as exc:
                 for field, messages in exc.detail.items():  # type: ignore[union-attr]
                     form.add_error(field, [str(m) for m in messages])

@@ -41,7 +41,7 @@ def clean_number(value: str | None, *, field: str, required: bool) -> str | None
     return value
 
 
-def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None) -> Decision:
+def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None, explain: bool = False) -> Decision:
     """Validate the inputs (422 as routing.md §4) and decide from this process's index."""
     errors: dict[str, list[str]] = {}
     numbers: dict[str, str | None] = {}
@@ -60,5 +60,5 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     assert numbers["bnumber"] is not None
     return decide(
         routing_index.current(), bnumber=numbers["bnumber"], anumber=numbers["anumber"],
-        customer=customer_id, operator_of=serving_operator,
+        customer=customer_id, operator_of=serving_operator, explain=explain,
     )

@@ -136,11 +136,13 @@ def decide(
     anumber: str | None = None,
     customer: str | None = None,
     operator_of: Callable[[str], str | None] | None = None,
+    explain: bool = False,
 ) -> Decision:
     """The routing decision for one call (routing.md §2-3); the numbers are already valid E.164.
 
     `operator_of(bnumber)` gives the CPS code of the operator serving the number; it is called
     only when a DKCPS rule could decide (step 3 reached and the index holds DKCPS rules).
+    `explain` also fills `why` (for people: the command and the admin; look-ups skip the cost).
     """
     why: list[str] = []
     rule: RuleData | None = None
@@ -148,34 +150,50 @@ def decide(
     operator: str | None = None
     if anumber and (rule := index.anumber.get(anumber)) is not None:
         reason = "anumber"
-        why.append(f"ANUMBER rule {rule.id} matches caller {anumber}")
+        if explain:
+            why.append(f"ANUMBER rule {rule.id} matches caller {anumber}")
     elif customer and (rule := index.customer.get(customer.lower())) is not None:
         reason = "customer"
-        why.append(f"CUSTOMER rule {rule.id} matches customer {customer}")
+        if explain:
+            why.append(f"CUSTOMER rule {rule.id} matches customer {customer}")
     else:
-        why.append("no ANUMBER or CUSTOMER rule matches")
+        if explain:
+            why.append("no ANUMBER or CUSTOMER rule matches")
         if index.dkcps and operator_of is not None:
             operator = operator_of(bnumber)
             rule = index.dkcps.get(operator) if operator else None
             if rule is not None:
                 reason = "dkcps"
-                why.append(f"{bnumber} is served by operator {operator}; DKCPS rule {rule.id} matches")
-            else:
-                why.append(f"{bnumber} is served by operator {operator}, which has no DKCPS rule" if operator else f"no operator known for {bnumber}")
+            if explain:
+                why.append(_operator_why(bnumber, operator, rule))
         if rule is None and (rule := longest_prefix(index, bnumber)) is not None:
             reason = "prefix"
-            why.append(f"PREFIX rule {rule.id} ({rule.condition}) is the longest prefix of {bnumber}")
+            if explain:
+                why.append(f"PREFIX rule {rule.id} ({rule.condition}) is the longest prefix of {bnumber}")
     if rule is not None:
-        start: str | None = rule.peer
+        start = rule.peer
     elif index.default_peer is not None:
         start, reason = index.default_peer, "default"
-        why.append(f"no rule matches; {start} is the default peer")
+        if explain:
+            why.append(f"no rule matches; {start} is the default peer")
     else:
-        why.append("no rule matches and there is no default peer")
+        if explain:
+            why.append("no rule matches and there is no default peer")
         return Decision(peer=None, rule=None, reason="no_route", operator=operator, why=tuple(why))
+    first = index.peers.get(start.lower())
+    if first is not None and first.usable and not explain:
+        return Decision(peer=first.id, rule=rule, reason=reason, operator=operator, chain=(first.id,))  # the usual case
     peer, chain, ended = walk_failover(index, start)
-    why.append(f"failover chain {' → '.join(chain) or start}: {ended}")
+    if explain:
+        why.append(f"failover chain {' → '.join(chain) or start}: {ended}")
     if peer is None:
         reason = "no_usable_peer"
     return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why))
 
+
+def _operator_why(bnumber: str, operator: str | None, rule: RuleData | None) -> str:
+    if rule is not None:
+        return f"{bnumber} is served by operator {operator}; DKCPS rule {rule.id} matches"
+    if operator:
+        return f"{bnumber} is served by operator {operator}, which has no DKCPS rule"
+    return f"no operator known for {bnumber}"

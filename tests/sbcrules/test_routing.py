@@ -89,10 +89,12 @@ def index() -> RoutingIndex:
 )
 def test_decision(index, call, peer, rule, reason, operator, chain):
     decision = decide(index, operator_of=operator_of, **call)
+    explained = decide(index, operator_of=operator_of, explain=True, **call)
+    assert explained == decision and not decision.why
     assert (decision.peer, decision.rule.id if decision.rule else None, decision.reason, decision.operator, list(decision.chain)) == (
         peer, rule, reason, operator, chain,
     )
-    assert decision.why  # the command prints these
+    assert explained.why  # the command prints these
 
 
 def test_no_rule_and_no_default_is_no_route():

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            decision = route_call(bnumber=options["bnumber"], anumber=options["anumber"], customer=options["customer"])
+            decision = route_call(bnumber=options["bnumber"], anumber=options["anumber"], customer=options["customer"], explain=True)
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in exc.detail.items())  # type: ignore[union-attr]
             raise CommandError(problems) from None
