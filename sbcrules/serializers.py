@@ -6,6 +6,7 @@ import ipaddress
 from typing import Any
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -76,6 +77,10 @@ class RuleSerializer(ModelCleanSerializer):
         return attrs
 
 
+@extend_schema_field({
+    "type": "array",
+    "items": {"type": "object", "properties": {"host": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down"]}}},
+})
 class HostsField(serializers.Field):
     """`[{"host": "<IP>", "state": "up"|"down"}]`; the whole list replaces the peer's hosts."""
 
