@@ -11,7 +11,7 @@ from django.db.models import ProtectedError, RestrictedError
 from telecomx.errors import ApiError
 
 # constraint name (PostgreSQL) / what SQLite names in its message -> the documented error
-KNOWN: list[tuple[tuple[str, ...], ApiError | Callable[[], ApiError]]] = [
+KNOWN: list[tuple[tuple[str, ...], Callable[[], ApiError]]] = [
     (("sbcrules_rule_unique", "sbcrules_rule.type, sbcrules_rule.condition"), lambda: ApiError(409, "rule", "Rule already exists")),
     (("sbcrules_peer_id_ci_unique", "sbcrules_peer_pkey", "sbcrules_peer.id"), lambda: ApiError(409, "peer", "Peer already exists", path="_id")),
     (("sbcrules_one_default_peer", "sbcrules_peer.default"), lambda: ApiError(409, "default", "Another peer is the default", path="default")),
@@ -29,7 +29,7 @@ def documented_error(exc: IntegrityError) -> ApiError | None:
     text = constraint_of(exc)
     for names, make in KNOWN:
         if any(name in text for name in names):
-            return make() if callable(make) else make
+            return make()  # a fresh exception per request
     return None
 
 
