@@ -244,3 +244,7 @@ LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
 CALLNOTIFY_ALLOWED_NETWORKS = env_list("CALLNOTIFY_ALLOWED_NETWORKS", [])
 # Resolve host names at save time and refuse names that do not resolve to allowed addresses.
 CALLNOTIFY_RESOLVE_HOSTNAMES = env_bool("CALLNOTIFY_RESOLVE_HOSTNAMES", True)
+
+# Seconds between a process's checks of the routing change marker (sbcrules/index.py): a rule,
+# peer or host change reaches every process's look-ups within this plus one index rebuild.
+ROUTING_CHECK_INTERVAL = float(os.environ.get("ROUTING_CHECK_INTERVAL") or 0.5)

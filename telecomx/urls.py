@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import LoginView, LogoutView, ValidateTokenView
 from callnotify.views import CallNotifyViewSet
+from sbcrules.urls import urlpatterns as sbcrules_api
 from telecomx.api import resource_urls
 from telecomx.health import HealthView
 
@@ -14,6 +15,7 @@ api = [
     path("auth/validateToken", ValidateTokenView.as_view(), name="auth-validate"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
+    *sbcrules_api,
     path("health", HealthView.as_view(), name="health"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,0 +1,129 @@
+"""DK operators and number portability data (api.md §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import AccessLevel
+from accounts.permissions import IsAdmin, level
+from sbcrules.conflicts import documented_conflicts
+from sbcrules.lookup import serving_operator
+from sbcrules.models import DkOperator, PortedNumber
+from sbcrules.serializers import DkOperatorSerializer
+from sbcrules.validators import is_operator_code, normalize_dk_number
+from sbcrules.views import ReadWriteViewSet
+from telecomx.errors import ApiError
+
+OperatorRead = level(AccessLevel.VIEWER)
+OperatorWrite = IsAdmin
+MAX_LIMIT = 500
+
+
+def page_bounds(request: Request) -> tuple[int, int]:
+    """`?offset=0&limit=100` (api.md §1): limit 1..500; anything else is a 400."""
+    try:
+        offset = int(request.query_params.get("offset", 0))
+        limit = int(request.query_params.get("limit", 100))
+    except ValueError:
+        raise ApiError(400, "bad_request", "offset and limit must be whole numbers") from None
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, "bad_request", f"offset must be 0 or more and limit 1..{MAX_LIMIT}")
+    return offset, limit
+
+
+def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:
+    offset, limit = page_bounds(request)
+    items = [render(item) for item in queryset[offset : offset + limit]]
+    return Response({"offset": offset, "limit": limit, "total": queryset.count(), key: items})
+
+
+PAGED = [OpenApiParameter("offset", int), OpenApiParameter("limit", int, description="1..500, default 100")]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List DK operators (paged)", parameters=[*PAGED, OpenApiParameter("filter", str, description="part of the name or code")]),
+    create=extend_schema(summary="Create a DK operator"),
+    retrieve=extend_schema(summary="Get a DK operator"),
+    partial_update=extend_schema(summary="Update a DK operator (PATCH)"),
+    update_by_post=extend_schema(summary="Update a DK operator (POST, Telecom X style)"),
+)
+class DkOperatorViewSet(ReadWriteViewSet):
+    serializer_class = DkOperatorSerializer
+    not_found = (404, "id", "Operator not found")
+    read_permission = OperatorRead
+    write_permission = OperatorWrite
+
+    def get_queryset(self) -> QuerySet[DkOperator]:
+        return DkOperator.objects.order_by("id")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        operators = self.get_queryset()
+        text = request.query_params.get("filter", "").strip()
+        if text:
+            operators = operators.filter(Q(name__icontains=text) | Q(id__startswith=text))
+        return paged(request, operators, "operators", lambda op: self.get_serializer(op).data)
+
+    def perform_save(self, serializer: DkOperatorSerializer) -> None:
+        with documented_conflicts():
+            serializer.save()
+
+
+def number_body(number: str) -> dict[str, Any]:
+    ported = PortedNumber.objects.filter(number=number).values_list("operator_id", flat=True).first()
+    operator = ported or serving_operator(number)
+    if operator is None:
+        raise ApiError(404, "number", "Number not found")
+    return {"number": number, "operator": operator, "ported": ported is not None}
+
+
+class DkNumberListView(APIView):
+    """`GET /api/dk/number`: the ported numbers, paged."""
+
+    permission_classes = [OperatorRead]
+
+    @extend_schema(summary="List ported numbers (paged)", parameters=PAGED, responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        numbers = PortedNumber.objects.order_by("number")
+        return paged(request, numbers, "numbers", lambda row: {"number": row.number, "operator": row.operator_id, "ported": True})
+
+
+class DkNumberView(APIView):
+    """`GET /api/dk/number/<NUMBER>`: who serves it; `POST ...?operator=<CPS>`: correct one number."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [OperatorRead() if self.request.method == "GET" else OperatorWrite()]
+
+    @extend_schema(summary="Which operator serves a Danish number", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, number: str) -> Response:
+        key = normalize_dk_number(number)
+        if key is None:
+            raise ApiError(404, "number", "Number not found")
+        return Response(number_body(key))
+
+    @extend_schema(
+        summary="Set the operator serving a number (ports it)",
+        parameters=[OpenApiParameter("operator", str, required=True, description="5-digit CPS code")],
+        request=None, responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request, number: str) -> Response:
+        key = normalize_dk_number(number)
+        # A number is known when it is ported already or lies in a range someone holds;
+        # correcting one that is not ported yet records it as ported.
+        if key is None or (not PortedNumber.objects.filter(number=key).exists() and serving_operator(key) is None):
+            raise ApiError(404, "number", "Number not found")
+        operator = request.query_params.get("operator")
+        if operator is None and isinstance(request.data, dict):
+            operator = request.data.get("operator")
+        if not is_operator_code(operator) or not DkOperator.objects.filter(pk=operator).exists():
+            raise ApiError(422, "operator", "Operator is not valid", path="operator")
+        with documented_conflicts():
+            PortedNumber.objects.update_or_create(number=key, defaults={"operator_id": operator})
+        return Response(number_body(key))

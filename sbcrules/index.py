@@ -1,0 +1,91 @@
+"""The routing index of this process: built from the database, swapped atomically when stale.
+
+Freshness across processes: every rule, peer or host change writes a new random stamp into the
+one-row RoutingMarker in the same transaction (sbcrules.models). A process reads that stamp
+(one primary-key query) at most once per ROUTING_CHECK_INTERVAL seconds (default 0.5) and
+rebuilds when it differs from the stamp its index was built at. So every process sees a change
+within about half a second plus one rebuild, with no restart, no broker, and no per-call rule
+query. A change made in this process also expires the check, so it is seen at once here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from sbcrules.models import Host, Peer, RoutingMarker, Rule
+from sbcrules.routing import PeerData, RoutingIndex, RuleData, compile_index
+
+logger = logging.getLogger("sbcrules.index")
+
+
+def read_stamp() -> int:
+    return RoutingMarker.objects.filter(pk=1).values_list("stamp", flat=True).first() or 0
+
+
+def load_index() -> RoutingIndex:
+    """Read every rule, peer and host (three queries) and compile them."""
+    hosts: dict[str, list[bool]] = {}
+    for peer_id, down in Host.objects.order_by().values_list("peer_id", "down"):
+        hosts.setdefault(peer_id, []).append(down)
+    peers = [
+        PeerData(id=pk, up=up, hosts_down=tuple(hosts.get(pk, ())), failover=failover, default=default)
+        for pk, up, failover, default in Peer.objects.order_by().values_list("id", "up", "failover_peer_id", "default")
+    ]
+    rules = (
+        RuleData(pk, rule_type, condition, peer)
+        for pk, rule_type, condition, peer in Rule.objects.order_by().values_list("id", "type", "condition", "peer_id").iterator(chunk_size=10_000)
+    )
+    return compile_index(rules, peers)
+
+
+class IndexHolder:
+    """Hands out the current index; at most one thread of the process rebuilds at a time."""
+
+    def __init__(self) -> None:
+        self._index: RoutingIndex | None = None
+        self._stamp: int | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def expire(self) -> None:
+        """Check the marker on the next look-up instead of waiting for the interval."""
+        self._checked_at = float("-inf")
+
+    def reset(self) -> None:
+        """Forget the index entirely (tests: each starts from an empty database)."""
+        with self._lock:
+            self._index, self._stamp, self._checked_at = None, None, float("-inf")
+
+    def current(self) -> RoutingIndex:
+        index = self._index
+        now = time.monotonic()
+        if index is not None and now - self._checked_at < settings.ROUTING_CHECK_INTERVAL:
+            return index
+        if index is not None and not self._lock.acquire(blocking=False):
+            return index  # another thread is checking or rebuilding: the old index is still good
+        if index is None:
+            self._lock.acquire()
+        try:
+            return self._refresh(now)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, now: float) -> RoutingIndex:
+        # The stamp is read before the rules: a change committed in between makes the next
+        # check rebuild again, never leaves this process on old rules with a new stamp.
+        stamp = read_stamp()
+        self._checked_at = now
+        if self._index is None or stamp != self._stamp:
+            started = time.perf_counter()
+            index = load_index()
+            self._index, self._stamp = index, stamp  # the swap: readers hold the old one or this
+            logger.info("routing index rebuilt: %d rules in %.3fs", index.rule_count, time.perf_counter() - started)
+        assert self._index is not None
+        return self._index
+
+
+routing_index = IndexHolder()

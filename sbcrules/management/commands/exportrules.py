@@ -1,0 +1,35 @@
+"""`manage.py exportrules [FILE]`: every rule as CSV `type,condition,peer,note` (stdout without FILE)."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from sbcrules.models import Rule
+
+
+class Command(BaseCommand):
+    help = "Export the SBC rules as CSV (type,condition,peer,note), the format importrules reads."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", nargs="?", help="output file (default: standard output)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = options["file"]
+        handle = open(path, "w", encoding="utf-8", newline="") if path else None  # noqa: SIM115
+        try:
+            out = handle or self.stdout
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["type", "condition", "peer", "note"])
+            rows = Rule.objects.order_by("type", "condition").values_list("type", "condition", "peer_id", "note")
+            count = 0
+            for row in rows.iterator(chunk_size=10_000):
+                writer.writerow(row)
+                count += 1
+        finally:
+            if handle:
+                handle.close()
+        if path:
+            self.stdout.write(f"exported {count} rules to {path}")

@@ -1,0 +1,30 @@
+"""`manage.py route BNUMBER [--anumber A] [--customer ID]`: the decision `GET /api/sbc/route` gives, and why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.exceptions import ValidationError
+
+from sbcrules.lookup import route_call
+
+
+class Command(BaseCommand):
+    help = "Show the routing decision for a call: the same JSON as GET /api/sbc/route, then why."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("bnumber", help="destination, E.164 (+4570305050)")
+        parser.add_argument("--anumber", default=None, help="caller, E.164")
+        parser.add_argument("--customer", default=None, help="calling customer's id")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            decision = route_call(bnumber=options["bnumber"], anumber=options["anumber"], customer=options["customer"], explain=True)
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in exc.detail.items())  # type: ignore[union-attr]
+            raise CommandError(problems) from None
+        self.stdout.write(json.dumps(decision.as_dict()))
+        for reason in decision.why:
+            self.stdout.write(f"  - {reason}")

@@ -1,0 +1,199 @@
+"""The routing engine (routing.md), pure: rules and peers in, an index out; index and call in,
+a decision out. No ORM, no I/O — the one look-up that needs data too big to hold in memory
+(which operator serves a ported number) is a function the caller passes in.
+
+The index: hash maps for ANUMBER, CUSTOMER and DKCPS, and for PREFIX one hash map from prefix
+to rule probed with the destination's own prefixes, longest first, skipping lengths no rule
+has. A number has at most 15 digits, so a look-up costs at most 15 dictionary probes however
+many rules there are — the same bound as a digit trie, with less memory and no per-digit
+Python loop (a trie of dicts costs ~10x the memory for 200,000 prefixes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+ANUMBER, CUSTOMER, DKCPS, PREFIX = "ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleData:
+    id: str
+    type: str
+    condition: str
+    peer: str  # the peer's own id
+
+
+@dataclass(frozen=True, slots=True)
+class PeerData:
+    id: str
+    up: bool = True
+    hosts_down: tuple[bool, ...] = ()  # one entry per host: is it marked down
+    failover: str | None = None
+    default: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """routing.md §3: up, and at least one host not down (no hosts: nowhere to send)."""
+        return self.up and not all(self.hosts_down)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    peer: str | None
+    rule: RuleData | None
+    reason: str  # anumber, customer, dkcps, prefix, default, no_route, no_usable_peer
+    operator: str | None = None
+    chain: tuple[str, ...] = ()
+    why: tuple[str, ...] = field(default=(), compare=False)
+
+    def as_dict(self) -> dict[str, object]:
+        """The wire form of routing.md §4."""
+        body: dict[str, object] = {
+            "peer": self.peer,
+            "rule": {"_id": self.rule.id, "type": self.rule.type, "condition": self.rule.condition} if self.rule else None,
+            "reason": self.reason,
+        }
+        if self.operator is not None:
+            body["operator"] = self.operator
+        body["chain"] = list(self.chain)
+        return body
+
+
+@dataclass(slots=True)
+class RoutingIndex:
+    anumber: dict[str, RuleData]
+    customer: dict[str, RuleData]
+    dkcps: dict[str, RuleData]
+    prefix: dict[str, RuleData]
+    prefix_lengths: tuple[int, ...]  # lengths (with the `+`) some PREFIX rule has, longest first
+    peers: dict[str, PeerData]  # by lower-case id
+    default_peer: str | None
+    rule_count: int
+
+
+def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> RoutingIndex:
+    """Build the index. Later duplicates of one (type, condition) win (the database forbids them)."""
+    maps: dict[str, dict[str, RuleData]] = {ANUMBER: {}, CUSTOMER: {}, DKCPS: {}, PREFIX: {}}
+    count = 0
+    for rule in rules:
+        target = maps.get(rule.type)
+        if target is not None:
+            target[rule.condition.lower() if rule.type == CUSTOMER else rule.condition] = rule
+            count += 1
+    peer_map = {peer.id.lower(): peer for peer in peers}
+    default = next((peer.id for peer in peer_map.values() if peer.default), None)
+    lengths = tuple(sorted({len(condition) for condition in maps[PREFIX]}, reverse=True))
+    return RoutingIndex(
+        anumber=maps[ANUMBER], customer=maps[CUSTOMER], dkcps=maps[DKCPS], prefix=maps[PREFIX],
+        prefix_lengths=lengths, peers=peer_map, default_peer=default, rule_count=count,
+    )
+
+
+def longest_prefix(index: RoutingIndex, number: str) -> RuleData | None:
+    prefix_map = index.prefix
+    size = len(number)
+    for length in index.prefix_lengths:
+        if length <= size:
+            rule = prefix_map.get(number[:length])
+            if rule is not None:
+                return rule
+    return None
+
+
+def walk_failover(index: RoutingIndex, start: str) -> tuple[str | None, tuple[str, ...], str]:
+    """(usable peer or None, the chain walked, why it ended)."""
+    chain: list[str] = []
+    seen: set[str] = set()
+    key: str | None = start.lower()
+    while key is not None:
+        peer = index.peers.get(key)
+        if peer is None:
+            return None, tuple(chain), f"failover peer {key} does not exist"
+        if key in seen:
+            return None, tuple(chain), f"failover loop back to {peer.id}"
+        seen.add(key)
+        chain.append(peer.id)
+        if peer.usable:
+            return peer.id, tuple(chain), f"{peer.id} is usable"
+        if peer.failover is None:
+            return None, tuple(chain), f"{peer.id} is unusable ({_unusable(peer)}) and has no failover peer"
+        key = peer.failover.lower()
+    return None, tuple(chain), "no peer"  # pragma: no cover - the loop always returns
+
+
+def _unusable(peer: PeerData) -> str:
+    if not peer.up:
+        return "marked not up"
+    return "no hosts" if not peer.hosts_down else "all hosts down"
+
+
+def decide(
+    index: RoutingIndex,
+    *,
+    bnumber: str,
+    anumber: str | None = None,
+    customer: str | None = None,
+    operator_of: Callable[[str], str | None] | None = None,
+    explain: bool = False,
+) -> Decision:
+    """The routing decision for one call (routing.md §2-3); the numbers are already valid E.164.
+
+    `operator_of(bnumber)` gives the CPS code of the operator serving the number; it is called
+    only when a DKCPS rule could decide (step 3 reached and the index holds DKCPS rules).
+    `explain` also fills `why` (for people: the command and the admin; look-ups skip the cost).
+    """
+    why: list[str] = []
+    rule: RuleData | None = None
+    reason = ""
+    operator: str | None = None
+    if anumber and (rule := index.anumber.get(anumber)) is not None:
+        reason = "anumber"
+        if explain:
+            why.append(f"ANUMBER rule {rule.id} matches caller {anumber}")
+    elif customer and (rule := index.customer.get(customer.lower())) is not None:
+        reason = "customer"
+        if explain:
+            why.append(f"CUSTOMER rule {rule.id} matches customer {customer}")
+    else:
+        if explain:
+            why.append("no ANUMBER or CUSTOMER rule matches")
+        if index.dkcps and operator_of is not None:
+            operator = operator_of(bnumber)
+            rule = index.dkcps.get(operator) if operator else None
+            if rule is not None:
+                reason = "dkcps"
+            if explain:
+                why.append(_operator_why(bnumber, operator, rule))
+        if rule is None and (rule := longest_prefix(index, bnumber)) is not None:
+            reason = "prefix"
+            if explain:
+                why.append(f"PREFIX rule {rule.id} ({rule.condition}) is the longest prefix of {bnumber}")
+    if rule is not None:
+        start = rule.peer
+    elif index.default_peer is not None:
+        start, reason = index.default_peer, "default"
+        if explain:
+            why.append(f"no rule matches; {start} is the default peer")
+    else:
+        if explain:
+            why.append("no rule matches and there is no default peer")
+        return Decision(peer=None, rule=None, reason="no_route", operator=operator, why=tuple(why))
+    first = index.peers.get(start.lower())
+    if first is not None and first.usable and not explain:
+        return Decision(peer=first.id, rule=rule, reason=reason, operator=operator, chain=(first.id,))  # the usual case
+    peer, chain, ended = walk_failover(index, start)
+    if explain:
+        why.append(f"failover chain {' → '.join(chain) or start}: {ended}")
+    if peer is None:
+        reason = "no_usable_peer"
+    return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why))
+
+
+def _operator_why(bnumber: str, operator: str | None, rule: RuleData | None) -> str:
+    if rule is not None:
+        return f"{bnumber} is served by operator {operator}; DKCPS rule {rule.id} matches"
+    if operator:
+        return f"{bnumber} is served by operator {operator}, which has no DKCPS rule"
+    return f"no operator known for {bnumber}"

@@ -1,0 +1,223 @@
+"""SBC rules, peers, DK operators and numbers on the wire (api.md §6-8)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from sbcrules.models import DkOperator, Host, Peer, Rule
+from sbcrules.validators import is_peer_id
+from telecomx.errors import ApiError
+from telecomx.serializers import ModelCleanSerializer, StrictBooleanField, StrictCharField
+
+PEER_NOT_FOUND = "Peer not found"
+
+
+def find_peer_id(value: str) -> str | None:
+    """The peer's own id for an id in any case, or None."""
+    return Peer.objects.filter(id__iexact=value).values_list("id", flat=True).first()
+
+
+class PeerRefField(StrictCharField):
+    """A peer id in any case → the peer's own id; `missing_message` when no such peer."""
+
+    def __init__(self, *, missing_message: str, **kwargs: Any) -> None:
+        self.missing_message = missing_message
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not is_peer_id(value):
+            self.fail("invalid")
+        found = find_peer_id(value)
+        if found is None:
+            raise ValidationError(self.missing_message)
+        return found
+
+
+class RuleSerializer(ModelCleanSerializer):
+    _id = serializers.CharField(source="id", read_only=True)
+    type = StrictCharField(help_text="PREFIX, ANUMBER, CUSTOMER or DKCPS; cannot change")
+    condition = StrictCharField(trim_whitespace=False, help_text="Depends on the type (api.md §6)")
+    peer = PeerRefField(source="peer_id", missing_message=PEER_NOT_FOUND, help_text="Id of an existing peer (any case)")
+    note = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+
+    invalid_messages = {
+        "type": "Type is invalid",
+        "condition": "Condition is invalid",
+        "peer": "Peer is invalid",
+        "note": "Note is invalid",
+    }
+    # (type, condition) uniqueness is the database's to answer (409), also under races.
+    full_clean_options = {"validate_constraints": False}
+
+    class Meta:
+        model = Rule
+        fields = ["_id", "type", "condition", "peer", "note"]
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # "Peer not found" is a 404 (api.md §6), so it cannot join a 422 `multiple`: the
+        # 422s are reported first, the 404 once the rest of the body is valid.
+        try:
+            attrs = super().to_internal_value(data)
+        except ValidationError as exc:
+            detail = dict(exc.detail)  # type: ignore[arg-type]
+            if [str(m) for m in detail.get("peer", [])] == [PEER_NOT_FOUND]:
+                del detail["peer"]
+                if not detail:
+                    raise ApiError(404, "peer", PEER_NOT_FOUND, path="peer") from None
+            raise ValidationError(detail) from None
+        if attrs.get("note", "") is None:
+            attrs["note"] = ""
+        return attrs
+
+
+@extend_schema_field({
+    "type": "array",
+    "items": {"type": "object", "properties": {"host": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down"]}}},
+})
+class HostsField(serializers.Field):
+    """`[{"host": "<IP>", "state": "up"|"down"}]`; the whole list replaces the peer's hosts."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, peer: Peer) -> list[dict[str, str]]:
+        return [{"host": h.address, "state": "down" if h.down else "up"} for h in peer.hosts.all()]
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, list):
+            raise ValidationError("Hosts are invalid")
+        hosts: dict[str, bool | None] = {}
+        errors: list[dict[str, list[str]]] = []
+        for item in data:
+            error: dict[str, list[str]] = {}
+            address = item.get("host") if isinstance(item, dict) else None
+            state = item.get("state") if isinstance(item, dict) else None
+            try:
+                address = str(ipaddress.ip_address(address)) if isinstance(address, str) else None
+            except ValueError:
+                address = None
+            if address is None:
+                error["host"] = ["Host is invalid"]
+            elif address in hosts:
+                error["host"] = ["Host is listed twice"]
+            if state not in (None, "up", "down"):
+                error["state"] = ["Host state is invalid"]
+            errors.append(error)
+            if not error:
+                hosts[address] = None if state is None else state == "down"
+        if any(errors):
+            raise ValidationError(errors)
+        return {"wanted_hosts": hosts}
+
+
+class PeerSerializer(ModelCleanSerializer):
+    _id = StrictCharField(source="id", help_text="1..32 of A-Z a-z 0-9 _ -; set once, at create")
+    name = StrictCharField(required=False, allow_blank=True)
+    default = StrictBooleanField(required=False)
+    hosts = HostsField(required=False)
+    failoverPeerId = PeerRefField(  # noqa: N815 - the wire name
+        source="failover_peer_id", required=False, allow_null=True, missing_message="Failover peer not found"
+    )
+    networkInterface = StrictCharField(source="network_interface", required=False, allow_blank=True)  # noqa: N815
+    up = StrictBooleanField(required=False)
+
+    invalid_messages = {
+        "_id": "Peer id is invalid",
+        "name": "Name is invalid",
+        "default": "Default is invalid",
+        "hosts": "Hosts are invalid",
+        "failoverPeerId": "Failover peer is invalid",
+        "networkInterface": "Network interface is invalid",
+        "up": "Up is invalid",
+    }
+    # The database answers duplicate ids (any case) and a second default with 409s.
+    full_clean_options = {"validate_unique": False, "validate_constraints": False}
+
+    class Meta:
+        model = Peer
+        fields = ["_id", "name", "default", "hosts", "failoverPeerId", "networkInterface", "up"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["_id"].read_only = True  # a peer's id is its name in rules: it never changes
+        return fields
+
+    def _field_name_for(self, model_field: str) -> str:
+        return "failoverPeerId" if model_field == "failover_peer" else super()._field_name_for(model_field)
+
+    def to_representation(self, instance: Peer) -> dict[str, Any]:
+        body = super().to_representation(instance)
+        if body.get("failoverPeerId") is None:
+            body.pop("failoverPeerId", None)
+        return body
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Peer:
+        hosts = validated_data.pop("wanted_hosts", {})
+        peer = Peer.objects.create(**validated_data)
+        self._save_hosts(peer, hosts)
+        return peer
+
+    @transaction.atomic
+    def update(self, instance: Peer, validated_data: dict[str, Any]) -> Peer:
+        hosts = validated_data.pop("wanted_hosts", None)
+        for key, value in validated_data.items():
+            setattr(instance, key, value)
+        instance.save()
+        if hosts is not None:
+            self._save_hosts(instance, hosts)
+        return instance
+
+    @staticmethod
+    def _save_hosts(peer: Peer, wanted: dict[str, bool | None]) -> None:
+        """Replace the peer's hosts; a host sent without a state keeps the one it had (else up)."""
+        current = {host.address: host for host in peer.hosts.all()}
+        for address, host in current.items():
+            if address not in wanted:
+                host.delete()
+        for address, down in wanted.items():
+            host = current.get(address)
+            if host is None:
+                Host.objects.create(peer=peer, address=address, down=bool(down))
+            elif down is not None and host.down != down:
+                host.down = down
+                host.save(update_fields=["down"])
+        if hasattr(peer, "_prefetched_objects_cache"):
+            peer._prefetched_objects_cache.pop("hosts", None)
+
+
+class HostStateSerializer(serializers.Serializer):
+    down = StrictBooleanField(error_messages={key: "Down is invalid" for key in ("required", "null", "invalid")})
+
+
+class DkOperatorSerializer(ModelCleanSerializer):
+    _id = StrictCharField(source="id", help_text="The operator's 5-digit CPS code; set once, at create")
+    name = StrictCharField()
+    address = StrictCharField(required=False, allow_blank=True, allow_null=True)
+
+    invalid_messages = {"_id": "5-digit operator code", "name": "Name is invalid", "address": "Address is invalid"}
+    full_clean_options = {"validate_unique": False}
+
+    class Meta:
+        model = DkOperator
+        fields = ["_id", "name", "address"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["_id"].read_only = True
+        return fields
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        attrs = super().to_internal_value(data)
+        if "address" in attrs and attrs["address"] is None:
+            attrs["address"] = ""
+        return attrs

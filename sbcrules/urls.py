@@ -1,0 +1,23 @@
+"""The SBC and DK routes, added to the project's `api` list in telecomx/urls.py."""
+
+from django.urls import URLPattern, path
+
+from sbcrules.dk_views import DkNumberListView, DkNumberView, DkOperatorViewSet
+from sbcrules.views import PeerHostView, PeerViewSet, RouteView, RuleViewSet
+from telecomx.api import resource_urls
+
+urlpatterns: list[URLPattern] = [
+    *resource_urls("sbc/rule", RuleViewSet, "sbc-rule"),
+    path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
+    *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
+    path("sbc/route", RouteView.as_view(), name="sbc-route"),
+    # Operators are listed, read, created and updated; api.md §8 offers no delete.
+    path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
+    path(
+        "dk/operator/<str:pk>",
+        DkOperatorViewSet.as_view({"get": "retrieve", "post": "update_by_post", "patch": "partial_update"}),
+        name="dk-operator-detail",
+    ),
+    path("dk/number", DkNumberListView.as_view(), name="dk-number-list"),
+    path("dk/number/<str:number>", DkNumberView.as_view(), name="dk-number"),
+]

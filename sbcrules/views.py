@@ -1,0 +1,160 @@
+"""SBC rules, peers, peer hosts and the route look-up (api.md §6-7, routing.md §4)."""
+
+from __future__ import annotations
+
+import ipaddress
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import AccessLevel
+from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
+from sbcrules.conflicts import documented_conflicts
+from sbcrules.lookup import route_call
+from sbcrules.models import Host, Peer, Rule
+from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
+from sbcrules.validators import is_peer_id
+from telecomx.api import ResourceViewSet
+from telecomx.errors import ApiError
+from telecomx.ids import normalize_id
+
+# api.md §3, once.
+RuleRead = level(AccessLevel.RESELLER_ADMIN)
+RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
+PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
+PeerWrite = IsAdmin
+RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
+
+READ_ACTIONS = {"list", "retrieve"}
+PEER_IN_USE = ApiError(409, "peer", "Peer is in use")
+
+
+class ReadWriteViewSet(ResourceViewSet):
+    """One permission for reading, one for everything else."""
+
+    read_permission: type[BasePermission]
+    write_permission: type[BasePermission]
+
+    def get_permissions(self) -> list[BasePermission]:
+        permission = self.read_permission if self.action in READ_ACTIONS else self.write_permission
+        return [permission()]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List SBC rules", parameters=[OpenApiParameter("type", str, description="only this type")]),
+    create=extend_schema(summary="Create an SBC rule"),
+    retrieve=extend_schema(summary="Get an SBC rule"),
+    partial_update=extend_schema(summary="Update an SBC rule (PATCH)"),
+    update_by_post=extend_schema(summary="Update an SBC rule (POST, Telecom X style)"),
+    destroy=extend_schema(summary="Delete an SBC rule"),
+)
+class RuleViewSet(ReadWriteViewSet):
+    serializer_class = RuleSerializer
+    not_found = (404, "id", "Rule not found")
+    read_permission = RuleRead
+    write_permission = RuleWrite
+
+    def get_queryset(self) -> QuerySet[Rule]:
+        rules = Rule.objects.order_by("id")
+        wanted = self.request.query_params.get("type")
+        if self.action == "list" and wanted:
+            if wanted not in Rule.Type.values:
+                raise ApiError(422, "type", "Type is invalid", path="type")
+            rules = rules.filter(type=wanted)
+        return rules
+
+    def normalize_lookup(self, value: str) -> str | None:
+        return normalize_id(value)
+
+    def perform_save(self, serializer: RuleSerializer) -> None:
+        with documented_conflicts():
+            serializer.save()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List SBC peers"),
+    create=extend_schema(summary="Create an SBC peer"),
+    retrieve=extend_schema(summary="Get an SBC peer"),
+    partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),
+    update_by_post=extend_schema(summary="Update an SBC peer (POST, Telecom X style)"),
+    destroy=extend_schema(summary="Delete an SBC peer (409 while rules or peers point to it)"),
+)
+class PeerViewSet(ReadWriteViewSet):
+    serializer_class = PeerSerializer
+    not_found = (404, "id", "Peer not found")
+    read_permission = PeerRead
+    write_permission = PeerWrite
+
+    def get_queryset(self) -> QuerySet[Peer]:
+        return Peer.objects.prefetch_related("hosts").order_by("id")
+
+    def normalize_lookup(self, value: str) -> str | None:
+        return find_peer_id(value) if is_peer_id(value) else None
+
+    def perform_save(self, serializer: PeerSerializer) -> None:
+        with documented_conflicts():
+            serializer.save()
+
+    def perform_destroy(self, instance: Peer) -> None:
+        with documented_conflicts(in_use=PEER_IN_USE):
+            instance.delete()
+
+
+def _host_of(peer_id: str, host_ip: str) -> Host:
+    key = find_peer_id(peer_id) if is_peer_id(peer_id) else None
+    if key is None:
+        raise ApiError(404, "id", "Peer not found")
+    try:
+        address = str(ipaddress.ip_address(host_ip))
+    except ValueError:
+        address = None
+    host = Host.objects.filter(peer_id=key, address=address).first() if address else None
+    if host is None:
+        raise ApiError(404, "host", "Host not found")
+    return host
+
+
+class PeerHostView(APIView):
+    """`GET|POST /api/sbc/peer/<PEER_ID>/host/<HOST_IP>`: one host's `{"down": bool}`."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [PeerRead() if self.request.method == "GET" else PeerWrite()]
+
+    @extend_schema(summary="Get a peer host's state", responses=HostStateSerializer)
+    def get(self, request: Request, peer_id: str, host_ip: str) -> Response:
+        host = _host_of(peer_id, host_ip)
+        return Response({"host": host.address, "down": host.down})
+
+    @extend_schema(summary="Mark a peer host down or up", request=HostStateSerializer, responses=HostStateSerializer)
+    def post(self, request: Request, peer_id: str, host_ip: str) -> Response:
+        host = _host_of(peer_id, host_ip)
+        serializer = HostStateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with documented_conflicts():
+            host.down = serializer.validated_data["down"]
+            host.save(update_fields=["down"])
+        return Response({"host": host.address, "down": host.down})
+
+
+class RouteView(APIView):
+    """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
+
+    permission_classes = [RouteLookup]
+
+    @extend_schema(
+        summary="Route look-up: which peer a call leaves through, and why",
+        parameters=[
+            OpenApiParameter("bnumber", str, required=True, description="destination, E.164"),
+            OpenApiParameter("anumber", str, description="caller, E.164"),
+            OpenApiParameter("customer", str, description="calling customer's id"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=params.get("customer"))
+        return Response(decision.as_dict())
