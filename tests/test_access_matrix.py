@@ -88,6 +88,29 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("callnotify-detail", "POST"): Row(customer_scope, customer_scoped=True),
     ("callnotify-detail", "PATCH"): Row(customer_scope, customer_scoped=True),
     ("callnotify-detail", "DELETE"): Row(customer_scope, customer_scoped=True),
+    ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN)),
+    ("sbc-rule-list", "POST"): Row(reseller_admin_with("FINANCE")),
+    ("sbc-rule-detail", "GET"): Row(at_least(L.RESELLER_ADMIN)),
+    ("sbc-rule-detail", "POST"): Row(reseller_admin_with("FINANCE")),
+    ("sbc-rule-detail", "PATCH"): Row(reseller_admin_with("FINANCE")),
+    ("sbc-rule-detail", "DELETE"): Row(reseller_admin_with("FINANCE")),
+    ("sbc-peer-list", "GET"): Row(reseller_admin_with("TELE")),
+    ("sbc-peer-list", "POST"): Row(admin),
+    ("sbc-peer-detail", "GET"): Row(reseller_admin_with("TELE")),
+    ("sbc-peer-detail", "POST"): Row(admin),
+    ("sbc-peer-detail", "PATCH"): Row(admin),
+    ("sbc-peer-detail", "DELETE"): Row(admin),
+    ("sbc-peer-host", "GET"): Row(reseller_admin_with("TELE")),
+    ("sbc-peer-host", "POST"): Row(admin),
+    ("sbc-route", "GET"): Row(has_perm("sbcrules.lookup_route", reseller_admin_with("TELE"))),
+    ("dk-operator-list", "GET"): Row(at_least(L.VIEWER)),
+    ("dk-operator-list", "POST"): Row(admin),
+    ("dk-operator-detail", "GET"): Row(at_least(L.VIEWER)),
+    ("dk-operator-detail", "POST"): Row(admin),
+    ("dk-operator-detail", "PATCH"): Row(admin),
+    ("dk-number-list", "GET"): Row(at_least(L.VIEWER)),
+    ("dk-number", "GET"): Row(at_least(L.VIEWER)),
+    ("dk-number", "POST"): Row(admin),
 }
 
 CALLERS = [
@@ -142,6 +165,9 @@ def fill(route: str, customer_id: str) -> str:
     for token, value in (
         ("<str:customer_id>", customer_id),
         ("<str:pk>", "a" * 24),
+        ("<str:peer_id>", "NOPEER"),
+        ("<str:host_ip>", "192.0.2.1"),
+        ("<str:number>", "+4570000000"),
     ):
         url = url.replace(token, value)
     assert "<" not in url, f"give test_access_matrix.fill a value for {url}"
