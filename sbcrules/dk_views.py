@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,15 +46,26 @@ def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Respon
     return Response({"offset": offset, "limit": limit, "total": queryset.count(), key: items})
 
 
+@extend_schema_serializer(many=False)  # a page object, not the plain array a list action would get
+class DkOperatorPageSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+    operators = DkOperatorSerializer(many=True)
+
+
 PAGED = [OpenApiParameter("offset", int), OpenApiParameter("limit", int, description="1..500, default 100")]
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List DK operators (paged)", parameters=[*PAGED, OpenApiParameter("filter", str, description="part of the name or code")]),
+    list=extend_schema(
+        summary="List DK operators (paged)",
+        parameters=[*PAGED, OpenApiParameter("filter", str, description="part of the name or code")],
+        responses=DkOperatorPageSerializer,
+    ),
     create=extend_schema(summary="Create a DK operator"),
     retrieve=extend_schema(summary="Get a DK operator"),
     partial_update=extend_schema(summary="Update a DK operator (PATCH)"),
-    update_by_post=extend_schema(summary="Update a DK operator (POST, Telecom X style)"),
 )
 class DkOperatorViewSet(ReadWriteViewSet):
     serializer_class = DkOperatorSerializer
@@ -89,7 +101,9 @@ class DkNumberListView(APIView):
 
     permission_classes = [OperatorRead]
 
-    @extend_schema(summary="List ported numbers (paged)", parameters=PAGED, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="List ported numbers (paged)", parameters=PAGED, responses=OpenApiTypes.OBJECT, operation_id="dk_number_list"
+    )
     def get(self, request: Request) -> Response:
         numbers = PortedNumber.objects.order_by("number")
         return paged(request, numbers, "numbers", lambda row: {"number": row.number, "operator": row.operator_id, "ported": True})

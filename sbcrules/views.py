@@ -49,7 +49,6 @@ class ReadWriteViewSet(ResourceViewSet):
     create=extend_schema(summary="Create an SBC rule"),
     retrieve=extend_schema(summary="Get an SBC rule"),
     partial_update=extend_schema(summary="Update an SBC rule (PATCH)"),
-    update_by_post=extend_schema(summary="Update an SBC rule (POST, Telecom X style)"),
     destroy=extend_schema(summary="Delete an SBC rule"),
 )
 class RuleViewSet(ReadWriteViewSet):
@@ -80,7 +79,6 @@ class RuleViewSet(ReadWriteViewSet):
     create=extend_schema(summary="Create an SBC peer"),
     retrieve=extend_schema(summary="Get an SBC peer"),
     partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),
-    update_by_post=extend_schema(summary="Update an SBC peer (POST, Telecom X style)"),
     destroy=extend_schema(summary="Delete an SBC peer (409 while rules or peers point to it)"),
 )
 class PeerViewSet(ReadWriteViewSet):
