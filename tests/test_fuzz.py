@@ -2,8 +2,9 @@
 
 Every operation is called with generated input as an ADMIN and as a VIEWER, with the path's
 customer id set to a real customer so requests get past the customer check. FUZZ_EXAMPLES
-(default 15 per operation) sets the depth: CI runs the default, a longer run is by hand:
-`FUZZ_EXAMPLES=500 bin/test tests/test_fuzz.py`.
+(default 15 per operation) sets the depth. Not in the default run (it takes a minute or two);
+CI runs it on PostgreSQL with `bin/test -m fuzz`; a longer run by hand:
+`FUZZ_EXAMPLES=500 bin/test -m fuzz`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from accounts.models import AccessLevel
 from tests.accounts.factories import CustomerFactory, EmployeeFactory, issue_token
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+pytestmark = pytest.mark.fuzz
 
 
 from telecomx.wsgi import application  # noqa: E402  (pytest-django has set Django up)
