@@ -52,7 +52,12 @@ class IndexHolder:
         self._lock = threading.Lock()
 
     def expire(self) -> None:
-        """Check the marker on the next look-up instead of waiting for the interval."""
+        """This process changed routing data: rebuild on the next look-up, whatever the marker says.
+
+        The marker changes once per transaction, so a look-up made in the middle of one may
+        already have seen the new stamp; it must not keep the index built at that moment.
+        """
+        self._stamp = None
         self._checked_at = float("-inf")
 
     def reset(self) -> None:
@@ -79,7 +84,7 @@ class IndexHolder:
         # check rebuild again, never leaves this process on old rules with a new stamp.
         stamp = read_stamp()
         self._checked_at = now
-        if self._index is None or stamp != self._stamp:
+        if self._index is None or self._stamp is None or stamp != self._stamp:
             started = time.perf_counter()
             index = load_index()
             self._index, self._stamp = index, stamp  # the swap: readers hold the old one or this

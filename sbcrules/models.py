@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models, router
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -230,12 +230,21 @@ class RoutingMarker(models.Model):
 
 
 def mark_routing_changed() -> None:
-    """Tell every serving process (within its check interval) to rebuild its routing index."""
+    """Tell every serving process (within its check interval) to rebuild its routing index.
+
+    Once per innermost atomic block: deleting 10,000 rules (one block, 10,000 post_delete
+    signals) writes the marker once. A block rolled back takes its changes with it, and any
+    later change in the enclosing block is in a different block, so it writes the marker again.
+    """
     from sbcrules.index import routing_index  # the index module imports the models
 
-    values = {"stamp": secrets.randbits(62), "changed_at": timezone.now()}
-    if not RoutingMarker.objects.filter(pk=1).update(**values):
-        RoutingMarker.objects.update_or_create(pk=1, defaults=values)
+    connection = connections[router.db_for_write(RoutingMarker)]
+    block = connection.atomic_blocks[-1] if connection.in_atomic_block else None
+    if block is None or getattr(connection, "_routing_marked_in", None) is not block:
+        values = {"stamp": secrets.randbits(62), "changed_at": timezone.now()}
+        if not RoutingMarker.objects.filter(pk=1).update(**values):
+            RoutingMarker.objects.update_or_create(pk=1, defaults=values)
+        connection._routing_marked_in = block  # type: ignore[attr-defined]
     routing_index.expire()  # this process checks the marker on its next look-up
 
 

@@ -125,3 +125,28 @@ def test_customer_rule_matches_the_calling_customer(admin, data):
     RuleFactory(type="CUSTOMER", condition=customer.id, peer_id="TDC")
     body = admin.get(URL, {"bnumber": "+4612345678", "customer": customer.id.upper()}).json()
     assert (body["reason"], body["peer"]) == ("customer", "TDC")
+
+
+def test_deleting_many_rules_writes_the_marker_once(data, django_assert_max_num_queries):
+    RuleFactory.create_batch(30, peer_id="TDC")
+    with django_assert_max_num_queries(12) as captured:
+        Rule.objects.all().delete()  # 32 post_delete signals
+    assert sum("sbcrules_routingmarker" in q["sql"] for q in captured.captured_queries) == 1
+
+
+def test_a_change_after_a_rolled_back_block_still_marks(data):
+    from django.db import transaction
+
+    from sbcrules.index import read_stamp
+
+    with transaction.atomic():
+        before = read_stamp()
+        try:
+            with transaction.atomic():
+                PeerFactory(id="ROLLED")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        assert read_stamp() == before  # the inner block's marker write was rolled back
+        PeerFactory(id="KEPT")
+        assert read_stamp() != before
