@@ -11,6 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from callnotify.models import CallNotify
+from sbcrules.lookup import route_call
+from sbcrules.models import Rule
 
 
 def callnotify_list(request: HttpRequest, customer_id: str) -> JsonResponse:
@@ -23,3 +25,13 @@ def callnotify_create(request: HttpRequest, customer_id: str) -> JsonResponse:
     body = json.loads(request.body)
     item = CallNotify.objects.create(customer_id=customer_id, url=body["url"], method=body["method"], selection=body["selection"])
     return JsonResponse({"_id": item.pk, "url": item.url, "method": item.method, "selection": item.selection}, status=201)
+
+
+def rule_list(request: HttpRequest) -> JsonResponse:
+    rows = Rule.objects.order_by("id").values("id", "type", "condition", "peer_id", "note")
+    return JsonResponse([{"_id": r["id"], "type": r["type"], "condition": r["condition"], "peer": r["peer_id"], "note": r["note"]} for r in rows], safe=False)
+
+
+def route(request: HttpRequest) -> JsonResponse:
+    decision = route_call(bnumber=request.GET.get("bnumber"), anumber=request.GET.get("anumber"), customer=None)
+    return JsonResponse(decision.as_dict())

@@ -1,11 +1,25 @@
-"""Data and targets of bench/api.py beyond call notify (filled in as the apps land)."""
+"""Data and targets of bench/api.py beyond call notify: 1,000 rules, a route look-up, call events."""
 
 from __future__ import annotations
 
+PREFIX_RULES = 1000
+
 
 def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
+    from sbcrules.models import Host, Peer, Rule, mark_routing_changed
+
+    peers = [Peer.objects.create(id=name, name=name, default=(name == "TDC")) for name in ("TDC", "TELENOR", "TELIA")]
+    Host.objects.bulk_create(Host(peer=peer, address=f"100.64.99.{n + 1}") for n, peer in enumerate(peers))
+    Rule.objects.bulk_create(
+        Rule(type="PREFIX", condition=f"+45{n:04d}", peer=peers[n % 3]) for n in range(PREFIX_RULES)
+    )
+    mark_routing_changed()
     return {}
 
 
 def targets(setup: dict) -> list[tuple]:
-    return []
+    route = "?bnumber=%2B4500421234&anumber=%2B4512345678"
+    return [
+        ("rule list (1,000)", "GET", "/api/sbc/rule", None, "/bare/rule", None),
+        ("route look-up", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None),
+    ]

@@ -8,5 +8,7 @@ from telecomx.urls import urlpatterns as product
 urlpatterns = [
     path("bare/callnotify/<str:customer_id>", bare.callnotify_list),
     path("bare/callnotify/<str:customer_id>/create", bare.callnotify_create),
+    path("bare/rule", bare.rule_list),
+    path("bare/route", bare.route),
     *product,
 ]
