@@ -150,9 +150,6 @@ class PeerSerializer(ModelCleanSerializer):
             fields["_id"].read_only = True  # a peer's id is its name in rules: it never changes
         return fields
 
-    def _field_name_for(self, model_field: str) -> str:
-        return "failoverPeerId" if model_field == "failover_peer" else super()._field_name_for(model_field)
-
     def to_representation(self, instance: Peer) -> dict[str, Any]:
         body = super().to_representation(instance)
         if body.get("failoverPeerId") is None:

@@ -58,8 +58,10 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         return fields
 
     def _field_name_for(self, model_field: str) -> str:
+        # A foreign key's errors carry its name (`peer`); its field may read `peer_id`.
+        wanted = model_field.removesuffix("_id")
         for field in self.fields.values():
-            if field.source_attrs and field.source_attrs[0] in (model_field, model_field.removesuffix("_id")):
+            if field.source_attrs and field.source_attrs[0].removesuffix("_id") == wanted:
                 return field.field_name
         return model_field
 
