@@ -1,0 +1,284 @@
+"""Record call events and carry out their deliveries (events.md §1, §5).
+
+The database is the truth: an event and its deliveries are written in one transaction before
+anything is sent, and a delivery is attempted only by whoever holds its lease. Queue messages
+(Celery, or the in-process runner's wake-ups) are only hints that a delivery may be due, so a
+lost or duplicated message can neither lose nor double a delivery; the sweep re-queues what
+was due but forgotten. Functions take `now` so tests can drive the schedule with a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from accounts.models import Customer
+from callnotify import dispatch, transports
+from callnotify.formats import EventData, render
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from callnotify.validators import parse_target
+from telecomx.ids import new_id
+
+logger = logging.getLogger("callnotify.delivery")
+
+# Seconds to wait after attempt 1, 2, ... fails (each ±20 %); 7 attempts in all (events.md §5).
+RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+JITTER = 0.2
+MAX_RETRY_AFTER = 3600
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: CallEvent
+    deliveries: int  # queued by this call; 0 when the event was already stored
+    created: bool
+
+
+def record_call_event(*, call_id: str, customer: Customer, **fields: object) -> Recorded:
+    """Store the event with the next sequence of its call, and one delivery per matching endpoint.
+
+    Idempotent on (call_id, state). The unique constraints decide races between concurrent
+    posts of the same call; the loser re-reads and answers the winner's event or takes the next number.
+    """
+    for _ in range(5):
+        existing = CallEvent.objects.filter(call_id=call_id, state=fields["state"]).first()
+        if existing is not None:
+            return Recorded(existing, 0, False)
+        try:
+            with transaction.atomic():
+                last = CallEvent.objects.filter(call_id=call_id).aggregate(n=Max("sequence"))["n"] or 0
+                event = CallEvent.objects.create(call_id=call_id, customer=customer, sequence=last + 1, **fields)
+                deliveries = _create_deliveries(event, customer)
+                ids = [d.id for d in deliveries]
+                transaction.on_commit(lambda: dispatch.enqueue(ids))
+            return Recorded(event, len(deliveries), True)
+        except IntegrityError:
+            continue
+    raise IntegrityError(f"could not store an event for call {call_id!r}")
+
+
+def _create_deliveries(event: CallEvent, customer: Customer) -> list[Delivery]:
+    if customer.state != Customer.State.ACTIVE:
+        return []  # stored, not delivered (events.md §1)
+    endpoints = CallNotify.objects.filter(
+        customer=customer, state=CallNotify.State.ACTIVE, selection__in=[event.type, CallNotify.Selection.ALL]
+    ).values_list("id", flat=True)
+    now = timezone.now()
+    rows = [
+        Delivery(event=event, endpoint_id=pk, call_id=event.call_id, sequence=event.sequence, next_attempt_at=now)
+        for pk in endpoints
+    ]
+    return Delivery.objects.bulk_create(rows)
+
+
+def event_data(event: CallEvent) -> EventData:
+    return EventData(
+        event_id=event.id, call_id=event.call_id, sequence=event.sequence, customer=event.customer_id,
+        type=event.type, direction=event.direction, state=event.state, a_number=event.a_number,
+        b_number=event.b_number, timestamp=event.timestamp, duration=event.duration, cause=event.cause,
+        additional=dict(event.additional or {}),
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one claimed attempt needs, read inside the claiming transaction."""
+
+    delivery_id: str
+    number: int
+    endpoint_id: str
+    url: str
+    method: str
+    secret: str
+    event: EventData
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before the attempt after `attempt` (1-based): the endpoint's Retry-After, else the schedule ±20 %."""
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), MAX_RETRY_AFTER)
+    base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+    return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.CALLNOTIFY_LEASE_SECONDS)
+
+
+def _close(delivery: Delivery, state: str, now: datetime, error: str = "") -> None:
+    delivery.state, delivery.finished_at, delivery.next_attempt_at = state, now, None
+    delivery.lease_until, delivery.deferred = None, False
+    if error:
+        delivery.last_error = error
+
+
+def _busy(endpoint_id: str, now: datetime, exclude: str) -> int:
+    return Delivery.objects.filter(endpoint_id=endpoint_id, lease_until__gt=now).exclude(pk=exclude).count()
+
+
+def claim(delivery_id: str, now: datetime) -> Job | None:
+    """Take the lease on a due delivery, or None (not due, taken, finished, waiting its turn)."""
+    release = False
+    with transaction.atomic():
+        d = (Delivery.objects.select_for_update(of=("self",)).select_related("event", "endpoint__customer")
+             .filter(pk=delivery_id).first())
+        if d is None or d.state != Delivery.State.PENDING or (d.lease_until and d.lease_until > now):
+            return None
+        if d.next_attempt_at and d.next_attempt_at > now:
+            return None
+        if d.lease_until is not None:  # the worker holding it died mid-attempt: it may have been received
+            Attempt.objects.create(delivery=d, number=d.attempts, started_at=d.lease_until - _lease(),
+                                   outcome=Attempt.Outcome.INTERRUPTED, error="worker lost during the attempt")
+            d.lease_until = None
+        endpoint = d.endpoint
+        if d.attempts >= MAX_ATTEMPTS:
+            _close(d, Delivery.State.FAILED, now, f"gave up after {d.attempts} attempts")
+        elif endpoint.state != CallNotify.State.ACTIVE:
+            _close(d, Delivery.State.FAILED, now, "endpoint is disabled")
+        elif endpoint.customer.state != Customer.State.ACTIVE:
+            _close(d, Delivery.State.FAILED, now, "customer is not active")
+        elif Delivery.objects.filter(endpoint_id=d.endpoint_id, call_id=d.call_id, sequence__lt=d.sequence,
+                                     state=Delivery.State.PENDING).exists():
+            d.deferred = True  # an earlier event of this call goes first (events.md §5)
+        elif _busy(d.endpoint_id, now, d.pk) >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY:
+            d.deferred = True  # this endpoint already has its share of workers
+        else:
+            d.attempts += 1
+            d.lease_until, d.deferred = now + _lease(), False
+            d.save(update_fields=["attempts", "lease_until", "deferred", "last_error"])
+            return Job(d.pk, d.attempts, d.endpoint_id, endpoint.url, endpoint.method, endpoint.secret, event_data(d.event))
+        d.save()
+        release = d.state != Delivery.State.PENDING
+    if release:
+        release_next(d.endpoint_id, d.call_id, now)
+    return None
+
+
+def perform(job: Job) -> transports.SendResult:
+    """Render and send; a bug in rendering is a permanent failure of this delivery, not a crashed worker."""
+    try:
+        target = parse_target(job.url)
+        rendered = render(job.event, job.method, target.query)
+    except Exception as exc:  # noqa: BLE001 - recorded on the delivery, with the reason
+        logger.exception("cannot render delivery %s", job.delivery_id)
+        return transports.SendResult(False, True, error=f"cannot render: {type(exc).__name__}")
+    return transports.send(target, rendered, event_id=job.event.event_id, secret=job.secret)
+
+
+def finish(job: Job, result: transports.SendResult, started: datetime) -> str:
+    """Record the attempt and move the delivery on: DELIVERED, FAILED, or PENDING at the next time."""
+    ended = started + timedelta(milliseconds=result.duration_ms)
+    if result.delivered:
+        outcome = Attempt.Outcome.DELIVERED
+    elif result.permanent or job.number >= MAX_ATTEMPTS:
+        outcome = Attempt.Outcome.FAILED
+    else:
+        outcome = Attempt.Outcome.RETRY
+    with transaction.atomic():
+        Attempt.objects.create(delivery_id=job.delivery_id, number=job.number, started_at=started,
+                               duration_ms=result.duration_ms, outcome=outcome, status=result.status,
+                               error=(result.error or "")[:200])
+        d = Delivery.objects.select_for_update().filter(pk=job.delivery_id).first()
+        if d is None or d.state != Delivery.State.PENDING or d.attempts != job.number:
+            return "superseded"  # the lease ran out and another worker took over
+        d.last_status, d.last_error = result.status, (result.error or "")[:200]
+        if outcome == Attempt.Outcome.RETRY:
+            d.next_attempt_at = started + timedelta(seconds=retry_delay(job.number, result.retry_after))
+            d.lease_until = None
+        else:
+            _close(d, Delivery.State.DELIVERED if result.delivered else Delivery.State.FAILED, ended)
+        d.save()
+        if result.status == 410:  # Gone: the customer removed the endpoint; stop sending to it
+            CallNotify.objects.filter(pk=job.endpoint_id).update(state=CallNotify.State.DISABLED)
+    if outcome == Attempt.Outcome.RETRY:
+        dispatch.enqueue([d.pk], at=d.next_attempt_at)
+    release_next(job.endpoint_id, d.call_id if outcome != Attempt.Outcome.RETRY else None, ended)
+    return outcome.lower()
+
+
+def release_next(endpoint_id: str, call_id: str | None, now: datetime) -> None:
+    """Queue again what waited on a finished delivery: the call's next event, and deferred ones of the endpoint."""
+    candidates: list[str] = []
+    if call_id is not None:
+        nxt = (Delivery.objects.filter(endpoint_id=endpoint_id, call_id=call_id, state=Delivery.State.PENDING)
+               .order_by("sequence").values_list("id", flat=True).first())
+        if nxt:
+            candidates.append(nxt)
+    free = max(1, settings.CALLNOTIFY_ENDPOINT_CONCURRENCY - _busy(endpoint_id, now, ""))
+    candidates += (Delivery.objects.filter(endpoint_id=endpoint_id, state=Delivery.State.PENDING, deferred=True,
+                                           next_attempt_at__lte=now)
+                   .order_by("next_attempt_at", "sequence").values_list("id", flat=True)[:free])
+    # Clearing the flag first means two finishing workers do not both queue the same one.
+    ids = [pk for pk in dict.fromkeys(candidates) if Delivery.objects.filter(pk=pk).update(deferred=False)]
+    if ids:
+        dispatch.enqueue(ids)
+
+
+def attempt_delivery(delivery_id: str, *, now: datetime | None = None) -> str:
+    """One attempt of one delivery if it is due and its turn; says what happened."""
+    now = now or timezone.now()
+    job = claim(delivery_id, now)
+    if job is None:
+        return "skipped"
+    return finish(job, perform(job), now)
+
+
+def pick_due(now: datetime, *, overdue_before: datetime | None = None, limit: int = 100,
+             exclude: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Deliveries to queue now, fairly: at most the free share of each endpoint, each call's earliest only."""
+    cap = settings.CALLNOTIFY_ENDPOINT_CONCURRENCY
+    busy = dict(Delivery.objects.filter(state=Delivery.State.PENDING, lease_until__gt=now)
+                .values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
+    rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=overdue_before or now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            .exclude(endpoint_id__in=[e for e, n in busy.items() if n >= cap])
+            .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id")[: limit * 10])
+    picked: list[str] = []
+    taken: dict[str, int] = {}
+    calls: set[tuple[str, str]] = set()
+    for pk, endpoint_id, call_id in rows:
+        if pk in exclude or (endpoint_id, call_id) in calls or taken.get(endpoint_id, 0) + busy.get(endpoint_id, 0) >= cap:
+            continue
+        calls.add((endpoint_id, call_id))
+        taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
+        picked.append(pk)
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def sweep(*, now: datetime | None = None, limit: int = 1000) -> list[str]:
+    """Re-queue deliveries overdue by more than the grace period (their message was lost, or a worker died)."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.CALLNOTIFY_SWEEP_GRACE_SECONDS)
+    ids = pick_due(now, overdue_before=overdue, limit=limit)
+    Delivery.objects.filter(pk__in=ids, deferred=True).update(deferred=False)
+    if ids:
+        logger.info("sweep re-queues %d overdue deliveries", len(ids))
+        dispatch.enqueue(ids)
+    return ids
+
+
+def seconds_until_next_due(now: datetime) -> float | None:
+    first = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__gt=now)
+             .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    return (first - now).total_seconds() if first else None
+
+
+def send_test_event(endpoint: CallNotify) -> transports.SendResult:
+    """A sample RINGING event to `endpoint` now, outside the queue; nothing is stored (events.md §5)."""
+    sample = EventData(
+        event_id=new_id(), call_id=f"test-{new_id()}", sequence=1, customer=endpoint.customer_id,
+        type=CallEvent.Type.MVNO if endpoint.selection == CallNotify.Selection.MVNO else CallEvent.Type.SIP,
+        direction=CallEvent.Direction.INBOUND, state=CallEvent.State.RINGING, a_number="+4512345678",
+        b_number="+4570305050", timestamp=timezone.now(),
+    )
+    return perform(Job("test", 1, endpoint.id, endpoint.url, endpoint.method, endpoint.secret, sample))
