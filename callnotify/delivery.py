@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -239,6 +239,8 @@ def pick_due(now: datetime, *, overdue_before: datetime | None = None, limit: in
                 .values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=overdue_before or now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            .exclude(Exists(Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
+                                                    sequence__lt=OuterRef("sequence"), state=Delivery.State.PENDING)))
             .exclude(endpoint_id__in=[e for e, n in busy.items() if n >= cap])
             .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id")[: limit * 10])
     picked: list[str] = []
