@@ -43,6 +43,16 @@ class CustomerIdField(StrictCharField):
         return normalize_id(value) or value  # a malformed id is simply not found
 
 
+class DurationField(serializers.IntegerField):
+    """Whole seconds, 0 or more (the model's own range check would answer with Django's wording)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        value = super().to_internal_value(data)
+        if value < 0:
+            self.fail("invalid")
+        return value
+
+
 class AdditionalField(serializers.Field):
     """An object; keys other than the documented ones are ignored like unknown body properties."""
 
@@ -65,7 +75,7 @@ class CallEventSerializer(ModelCleanSerializer):
     aNumber = StrictCharField(source="a_number", max_length=None, help_text="caller, E.164, or anonymous")
     bNumber = StrictCharField(source="b_number", max_length=None, help_text="called number, E.164")
     timestamp = serializers.DateTimeField(help_text="when the state was reached, ISO 8601")
-    duration = serializers.IntegerField(required=False, allow_null=True, min_value=0, help_text="talk time, whole seconds")
+    duration = DurationField(required=False, allow_null=True, help_text="talk time, whole seconds")
     cause = StrictCharField(required=False, allow_blank=True, max_length=None, help_text="e.g. NORMAL_CLEARING")
     additional = AdditionalField(required=False, help_text="divertedBy, sbcServer, sourcePeer, destinationPeer, mvno, startedAt, answeredAt")
     sequence = serializers.IntegerField(read_only=True)

@@ -74,21 +74,17 @@ ADDITIONAL_KEYS = ("divertedBy", "sbcServer", "sourcePeer", "destinationPeer", "
 
 @deconstructible
 class PrintableValidator:
-    """1..max_length printable characters (no control characters: they break XML and line formats)."""
+    """Not empty, printable characters only (control characters break XML and line formats); length is the field's."""
 
-    def __init__(self, message: str, max_length: int) -> None:
-        self.message, self.max_length = message, max_length
+    def __init__(self, message: str) -> None:
+        self.message = message
 
     def __call__(self, value: object) -> None:
-        if not isinstance(value, str) or not 1 <= len(value) <= self.max_length or not value.isprintable():
+        if not isinstance(value, str) or not value or not value.isprintable():
             raise ValidationError(self.message, code="invalid")
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PrintableValidator) and (other.message, other.max_length) == (self.message, self.max_length)
-
-
-def _printable(message: str, max_length: int) -> list:
-    return [PrintableValidator(message, max_length)]
+        return isinstance(other, PrintableValidator) and other.message == self.message
 
 
 def validate_additional(value: object) -> None:
@@ -116,7 +112,7 @@ class CallEvent(models.Model):
         HANGUP = "HANGUP"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
-    call_id = models.CharField(max_length=255, validators=_printable("Invalid callId", 255),
+    call_id = models.CharField(max_length=255, validators=[PrintableValidator("Invalid callId")],
                                error_messages=_choice_errors("Invalid callId"))
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_events",
                                  error_messages={"invalid": "Customer not found", "null": "Customer not found", "blank": "Customer not found"})
@@ -132,9 +128,10 @@ class CallEvent(models.Model):
     timestamp = models.DateTimeField(error_messages={"invalid": "Invalid timestamp", "null": "Invalid timestamp"})
     duration = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10**8, "Invalid duration")],
                                            error_messages={"invalid": "Invalid duration"})
-    cause = models.CharField(max_length=64, blank=True, default="", validators=_printable("Invalid cause", 64),
+    cause = models.CharField(max_length=64, blank=True, default="", validators=[PrintableValidator("Invalid cause")],
                              error_messages={"max_length": "Invalid cause", "null": "Invalid cause"})
-    additional = models.JSONField(default=dict, blank=True, validators=[validate_additional])
+    additional = models.JSONField(default=dict, blank=True, validators=[validate_additional],
+                                  error_messages={"invalid": "Invalid additional", "null": "Invalid additional"})
     sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
