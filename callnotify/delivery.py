@@ -124,9 +124,18 @@ def _busy(endpoint_id: str, now: datetime, exclude: str) -> int:
     return Delivery.objects.filter(endpoint_id=endpoint_id, lease_until__gt=now).exclude(pk=exclude).count()
 
 
+def _earlier_pending(d: Delivery) -> bool:
+    return Delivery.objects.filter(endpoint_id=d.endpoint_id, call_id=d.call_id, sequence__lt=d.sequence,
+                                   state=Delivery.State.PENDING).exists()
+
+
+def _must_wait(d: Delivery, now: datetime) -> bool:
+    """An earlier event of the call goes first (events.md §5), and an endpoint gets at most its share of workers."""
+    return _earlier_pending(d) or _busy(d.endpoint_id, now, d.pk) >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY
+
+
 def claim(delivery_id: str, now: datetime) -> Job | None:
     """Take the lease on a due delivery, or None (not due, taken, finished, waiting its turn)."""
-    release = False
     with transaction.atomic():
         d = (Delivery.objects.select_for_update(of=("self",)).select_related("event", "endpoint__customer")
              .filter(pk=delivery_id).first())
@@ -145,20 +154,20 @@ def claim(delivery_id: str, now: datetime) -> Job | None:
             _close(d, Delivery.State.FAILED, now, "endpoint is disabled")
         elif endpoint.customer.state != Customer.State.ACTIVE:
             _close(d, Delivery.State.FAILED, now, "customer is not active")
-        elif Delivery.objects.filter(endpoint_id=d.endpoint_id, call_id=d.call_id, sequence__lt=d.sequence,
-                                     state=Delivery.State.PENDING).exists():
-            d.deferred = True  # an earlier event of this call goes first (events.md §5)
-        elif _busy(d.endpoint_id, now, d.pk) >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY:
-            d.deferred = True  # this endpoint already has its share of workers
+        elif _must_wait(d, now):
+            d.deferred = True  # whoever finishes the blocking attempt queues it again (release_next)
         else:
             d.attempts += 1
             d.lease_until, d.deferred = now + _lease(), False
-            d.save(update_fields=["attempts", "lease_until", "deferred", "last_error"])
+            d.save(update_fields=["attempts", "lease_until", "deferred"])
             return Job(d.pk, d.attempts, d.endpoint_id, endpoint.url, endpoint.method, endpoint.secret, event_data(d.event))
         d.save()
-        release = d.state != Delivery.State.PENDING
-    if release:
-        release_next(d.endpoint_id, d.call_id, now)
+    if d.state != Delivery.State.PENDING:
+        release_next(d.endpoint_id, now)
+    elif not _must_wait(d, now):
+        # The blocking attempt finished between our check and our commit, and so may have looked
+        # for deferred deliveries before ours was marked: queue it ourselves rather than wait for the sweep.
+        _requeue([d.pk])
     return None
 
 
@@ -182,44 +191,49 @@ def finish(job: Job, result: transports.SendResult, started: datetime) -> str:
         outcome = Attempt.Outcome.FAILED
     else:
         outcome = Attempt.Outcome.RETRY
+    error = (result.error or "")[:200]
+    changes: dict[str, object] = {"last_status": result.status, "last_error": error, "lease_until": None}
+    if outcome == Attempt.Outcome.RETRY:
+        changes["next_attempt_at"] = started + timedelta(seconds=retry_delay(job.number, result.retry_after))
+    else:
+        state = Delivery.State.DELIVERED if result.delivered else Delivery.State.FAILED
+        changes.update(state=state, finished_at=ended, next_attempt_at=None, deferred=False)
     with transaction.atomic():
         Attempt.objects.create(delivery_id=job.delivery_id, number=job.number, started_at=started,
-                               duration_ms=result.duration_ms, outcome=outcome, status=result.status,
-                               error=(result.error or "")[:200])
-        d = Delivery.objects.select_for_update().filter(pk=job.delivery_id).first()
-        if d is None or d.state != Delivery.State.PENDING or d.attempts != job.number:
-            return "superseded"  # the lease ran out and another worker took over
-        d.last_status, d.last_error = result.status, (result.error or "")[:200]
-        if outcome == Attempt.Outcome.RETRY:
-            d.next_attempt_at = started + timedelta(seconds=retry_delay(job.number, result.retry_after))
-            d.lease_until = None
-        else:
-            _close(d, Delivery.State.DELIVERED if result.delivered else Delivery.State.FAILED, ended)
-        d.save()
+                               duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error)
+        # Only while our lease is the current one: if it ran out and another worker took over, theirs counts.
+        if not Delivery.objects.filter(pk=job.delivery_id, state=Delivery.State.PENDING, attempts=job.number).update(**changes):
+            return "superseded"
         if result.status == 410:  # Gone: the customer removed the endpoint; stop sending to it
             CallNotify.objects.filter(pk=job.endpoint_id).update(state=CallNotify.State.DISABLED)
     if outcome == Attempt.Outcome.RETRY:
-        dispatch.enqueue([d.pk], at=d.next_attempt_at)
-    release_next(job.endpoint_id, d.call_id if outcome != Attempt.Outcome.RETRY else None, ended)
+        dispatch.enqueue([job.delivery_id], at=changes["next_attempt_at"])  # type: ignore[arg-type]
+    release_next(job.endpoint_id, ended)
     return outcome.lower()
 
 
-def release_next(endpoint_id: str, call_id: str | None, now: datetime) -> None:
-    """Queue again what waited on a finished delivery: the call's next event, and deferred ones of the endpoint."""
-    candidates: list[str] = []
-    if call_id is not None:
-        nxt = (Delivery.objects.filter(endpoint_id=endpoint_id, call_id=call_id, state=Delivery.State.PENDING)
-               .order_by("sequence").values_list("id", flat=True).first())
-        if nxt:
-            candidates.append(nxt)
-    free = max(1, settings.CALLNOTIFY_ENDPOINT_CONCURRENCY - _busy(endpoint_id, now, ""))
-    candidates += (Delivery.objects.filter(endpoint_id=endpoint_id, state=Delivery.State.PENDING, deferred=True,
-                                           next_attempt_at__lte=now)
-                   .order_by("next_attempt_at", "sequence").values_list("id", flat=True)[:free])
+def _requeue(ids: list[str]) -> None:
     # Clearing the flag first means two finishing workers do not both queue the same one.
-    ids = [pk for pk in dict.fromkeys(candidates) if Delivery.objects.filter(pk=pk).update(deferred=False)]
+    ids = [pk for pk in ids if Delivery.objects.filter(pk=pk, deferred=True).update(deferred=False)]
     if ids:
         dispatch.enqueue(ids)
+
+
+def _no_earlier_pending() -> Exists:
+    return ~Exists(Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
+                                           sequence__lt=OuterRef("sequence"), state=Delivery.State.PENDING))
+
+
+def release_next(endpoint_id: str, now: datetime) -> None:
+    """An attempt to the endpoint ended: queue again the oldest deliveries that were deferred for it.
+
+    Two: the slot just freed, and the finished delivery's successor in its call if that was waiting.
+    """
+    ids = list(Delivery.objects.filter(endpoint_id=endpoint_id, state=Delivery.State.PENDING, deferred=True,
+                                       next_attempt_at__lte=now).filter(_no_earlier_pending())
+               .order_by("next_attempt_at", "sequence").values_list("id", flat=True)[:2])
+    if ids:
+        _requeue(ids)
 
 
 def attempt_delivery(delivery_id: str, *, now: datetime | None = None) -> str:
@@ -239,8 +253,7 @@ def pick_due(now: datetime, *, overdue_before: datetime | None = None, limit: in
                 .values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=overdue_before or now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(Exists(Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
-                                                    sequence__lt=OuterRef("sequence"), state=Delivery.State.PENDING)))
+            .filter(_no_earlier_pending())
             .exclude(endpoint_id__in=[e for e, n in busy.items() if n >= cap])
             .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id")[: limit * 10])
     picked: list[str] = []
