@@ -76,3 +76,16 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
     assert set(CallEvent.objects.values_list("call_id", flat=True)) == {"old-pending", "new-done"}
     assert run("prunedeliveries", "--days", "0") == "removed 1 deliveries and 1 events older than 0 days\n"
     assert set(Delivery.objects.values_list("call_id", flat=True)) == {"old-pending"}
+
+
+def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
+    from callnotify import demo
+
+    CallNotifyFactory(customer=CustomerFactory(name="Hansen VVS A/S"), url="tcp://100.64.10.2:5070")
+    out = StringIO()
+    demo.seed(out)
+    demo.seed(out)
+    assert out.getvalue().splitlines() == ["callnotify demo: 8 call events for Hansen VVS A/S",
+                                           "callnotify demo: 0 call events for Hansen VVS A/S"]
+    assert CallEvent.objects.count() == 8 and Delivery.objects.count() == 8
+    assert not Delivery.objects.filter(state="PENDING").exists()
