@@ -16,8 +16,8 @@ class CallNotifySerializer(ModelCleanSerializer):
     method = StrictCharField(help_text="POSTARGS, POSTXML1, POSTXML2, POSTJSON, GET1 or GET2")
     selection = StrictCharField(help_text="SIP, MVNO or ALL")
     state = StrictCharField(required=False, help_text="ACTIVE (default) or DISABLED")
-    secret = SecretField()
 
+    secret = SecretField()  # write-only (events.md §3)
     invalid_messages = {
         "url": "Invalid URL",
         "method": "Invalid method",
