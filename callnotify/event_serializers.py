@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -53,6 +54,7 @@ class DurationField(serializers.IntegerField):
         return value
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
 class AdditionalField(serializers.Field):
     """An object; keys other than the documented ones are ignored like unknown body properties."""
 
@@ -129,3 +131,10 @@ class CallEventAcceptedSerializer(serializers.Serializer):
     _id = serializers.CharField()
     sequence = serializers.IntegerField()
     deliveries = serializers.IntegerField()
+
+
+class DeliveryPageSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+    deliveries = DeliverySerializer(many=True)

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from accounts.models import Customer
 from accounts.permissions import IsAdmin, django_perm
 from callnotify.delivery import record_call_event, send_test_event
-from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEventSerializer, DeliverySerializer,
-                                          TestResultSerializer)
+from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEventSerializer, DeliveryPageSerializer,
+                                          DeliverySerializer, TestResultSerializer)
 from callnotify.models import CallNotify, Delivery
 from callnotify.views import CustomerScopedMixin
 from telecomx.errors import ApiError
@@ -39,6 +39,8 @@ class CallEventView(GenericAPIView):
 
 
 class EndpointView(CustomerScopedMixin, GenericAPIView):
+    """Something under one call notify item of the URL's customer."""
+
     def get_endpoint(self) -> CallNotify:
         pk = normalize_id(self.kwargs["pk"])
         endpoint = CallNotify.objects.filter(customer=self.customer, pk=pk).first() if pk else None
@@ -57,13 +59,15 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 class DeliveryListView(EndpointView):
+    """The delivery log of one call notify item: newest first, paged, optionally one state."""
+
     serializer_class = DeliverySerializer
 
     @extend_schema(
         summary="Delivery log of a call notify item (newest first)",
         parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
                     OpenApiParameter("state", str, enum=Delivery.State.values)],
-        responses={200: DeliverySerializer(many=True)},
+        responses={200: DeliveryPageSerializer},
     )
     def get(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
@@ -84,6 +88,8 @@ class DeliveryListView(EndpointView):
 
 
 class TestEventView(EndpointView):
+    """Sends one sample RINGING event now, outside the queue, and answers with the outcome."""
+
     serializer_class = TestResultSerializer
 
     @extend_schema(summary="Send a sample event to a call notify item now", request=None,
