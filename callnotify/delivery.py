@@ -49,34 +49,54 @@ def record_call_event(*, call_id: str, customer: Customer, **fields: object) -> 
     posts of the same call; the loser re-reads and answers the winner's event or takes the next number.
     """
     for _ in range(5):
-        existing = CallEvent.objects.filter(call_id=call_id, state=fields["state"]).first()
-        if existing is not None:
-            return Recorded(existing, 0, False)
+        known = dict(CallEvent.objects.filter(call_id=call_id).values_list("state", "sequence"))
+        if fields["state"] in known:
+            return Recorded(CallEvent.objects.get(call_id=call_id, state=fields["state"]), 0, False)
         try:
             with transaction.atomic():
-                last = CallEvent.objects.filter(call_id=call_id).aggregate(n=Max("sequence"))["n"] or 0
-                event = CallEvent.objects.create(call_id=call_id, customer=customer, sequence=last + 1, **fields)
+                sequence = max(known.values(), default=0) + 1
+                event = CallEvent.objects.create(call_id=call_id, customer=customer, sequence=sequence, **fields)
                 deliveries = _create_deliveries(event, customer)
-                ids = [d.id for d in deliveries]
-                transaction.on_commit(lambda: dispatch.enqueue(ids))
+                transaction.on_commit(lambda: _dispatch_new(deliveries))
             return Recorded(event, len(deliveries), True)
         except IntegrityError:
             continue
     raise IntegrityError(f"could not store an event for call {call_id!r}")
 
 
+def _busy_endpoints(endpoint_ids: list[str], now: datetime) -> set[str]:
+    """Endpoints that already have their share of attempts in flight."""
+    counts = (Delivery.objects.filter(endpoint_id__in=endpoint_ids, lease_until__gt=now).values("endpoint_id")
+              .annotate(n=Count("id")).values_list("endpoint_id", "n"))
+    return {pk for pk, n in counts if n >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY}
+
+
 def _create_deliveries(event: CallEvent, customer: Customer) -> list[Delivery]:
     if customer.state != Customer.State.ACTIVE:
         return []  # stored, not delivered (events.md §1)
-    endpoints = CallNotify.objects.filter(
+    endpoints = list(CallNotify.objects.filter(
         customer=customer, state=CallNotify.State.ACTIVE, selection__in=[event.type, CallNotify.Selection.ALL]
-    ).values_list("id", flat=True)
+    ).values_list("id", flat=True))
     now = timezone.now()
+    # An endpoint already at its share (a slow or dead one) gets its new deliveries set aside
+    # rather than queued: a message now would only use a worker to find that out.
+    busy = _busy_endpoints(endpoints, now) if endpoints else set()
     rows = [
-        Delivery(event=event, endpoint_id=pk, call_id=event.call_id, sequence=event.sequence, next_attempt_at=now)
+        Delivery(event=event, endpoint_id=pk, call_id=event.call_id, sequence=event.sequence, next_attempt_at=now,
+                 deferred=pk in busy)
         for pk in endpoints
     ]
     return Delivery.objects.bulk_create(rows)
+
+
+def _dispatch_new(deliveries: list[Delivery]) -> None:
+    dispatch.enqueue([d.id for d in deliveries if not d.deferred])
+    waiting = [d.endpoint_id for d in deliveries if d.deferred]
+    if waiting:
+        # Its attempts may all have ended before this commit, with nobody left to release ours.
+        now = timezone.now()
+        for endpoint_id in set(waiting) - _busy_endpoints(waiting, now):
+            release_next(endpoint_id, now)
 
 
 def event_data(event: CallEvent) -> EventData:

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
-from callnotify.delivery import attempt_delivery, claim, pick_due, sweep
+from callnotify.delivery import attempt_delivery, claim, finish, perform, pick_due, sweep
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory
 from tests.callnotify.conftest import post_event
@@ -103,3 +103,18 @@ def test_sweep_requeues_only_overdue_deliveries(settings, t0: datetime, httpserv
     assert sweep(now=t0) == []  # just stored: its own message is still on the way
     assert sweep(now=t0 + timedelta(seconds=61)) == [ringing.id]  # each call's earliest only
     assert httpserver.log == []  # the sweep queues, it does not send
+
+
+def test_new_deliveries_to_a_busy_endpoint_are_set_aside_and_released_as_attempts_end(httpserver: HTTPServer, settings) -> None:
+    settings.CALLNOTIFY_ENDPOINT_CONCURRENCY = 1
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
+    first = Delivery.objects.get(event=post_event(endpoint.customer, call_id="a").event)
+    job = claim(first.id, timezone.now())
+    assert job is not None
+    second = Delivery.objects.get(event=post_event(endpoint.customer, call_id="b").event)
+    assert second.deferred  # not queued: the endpoint has its one attempt in flight
+
+    finish(job, perform(job), timezone.now())  # the attempt ends and releases the one set aside
+    assert not Delivery.objects.get(pk=second.pk).deferred
+    assert attempt_delivery(second.id) == "delivered"
