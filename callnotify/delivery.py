@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -239,7 +239,7 @@ def _requeue(ids: list[str]) -> None:
         dispatch.enqueue(ids)
 
 
-def _first_of_their_call(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
+def first_of_their_call(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
     """Keep the (id, endpoint, call, sequence) rows that no earlier PENDING delivery of their call waits before.
 
     Two plain indexed queries instead of a correlated NOT EXISTS, whose plan can be a full scan
@@ -264,7 +264,7 @@ def release_next(endpoint_id: str, now: datetime) -> None:
     rows = list(Delivery.objects.filter(endpoint_id=endpoint_id, state=Delivery.State.PENDING, deferred=True,
                                         next_attempt_at__lte=now)
                 .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id", "sequence")[:20])
-    ids = [row[0] for row in _first_of_their_call(rows)[:2]]
+    ids = [row[0] for row in first_of_their_call(rows)[:2]]
     if ids:
         _requeue(ids)
 
@@ -276,48 +276,6 @@ def attempt_delivery(delivery_id: str, *, now: datetime | None = None) -> str:
     if job is None:
         return "skipped"
     return finish(job, perform(job), now)
-
-
-def pick_due(now: datetime, *, overdue_before: datetime | None = None, limit: int = 100,
-             exclude: frozenset[str] | set[str] = frozenset()) -> list[str]:
-    """Deliveries to queue now, fairly: at most the free share of each endpoint, each call's earliest only."""
-    cap = settings.CALLNOTIFY_ENDPOINT_CONCURRENCY
-    busy = dict(Delivery.objects.filter(state=Delivery.State.PENDING, lease_until__gt=now)
-                .values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
-    rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=overdue_before or now)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=[e for e, n in busy.items() if n >= cap])
-            .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id", "sequence")[: min(limit * 4, 2000)])
-    picked: list[str] = []
-    taken: dict[str, int] = {}
-    calls: set[tuple[str, str]] = set()
-    for pk, endpoint_id, call_id, _ in _first_of_their_call(list(rows)):
-        if pk in exclude or (endpoint_id, call_id) in calls or taken.get(endpoint_id, 0) + busy.get(endpoint_id, 0) >= cap:
-            continue
-        calls.add((endpoint_id, call_id))
-        taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
-        picked.append(pk)
-        if len(picked) >= limit:
-            break
-    return picked
-
-
-def sweep(*, now: datetime | None = None, limit: int = 1000) -> list[str]:
-    """Re-queue deliveries overdue by more than the grace period (their message was lost, or a worker died)."""
-    now = now or timezone.now()
-    overdue = now - timedelta(seconds=settings.CALLNOTIFY_SWEEP_GRACE_SECONDS)
-    ids = pick_due(now, overdue_before=overdue, limit=limit)
-    Delivery.objects.filter(pk__in=ids, deferred=True).update(deferred=False)
-    if ids:
-        logger.info("sweep re-queues %d overdue deliveries", len(ids))
-        dispatch.enqueue(ids)
-    return ids
-
-
-def seconds_until_next_due(now: datetime) -> float | None:
-    first = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__gt=now)
-             .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
-    return (first - now).total_seconds() if first else None
 
 
 def send_test_event(endpoint: CallNotify) -> transports.SendResult:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callnotify import delivery
+from callnotify import delivery, sweep
 
 logger = logging.getLogger("callnotify.runner")
 MAX_PAUSE = 2.0  # seconds; also how soon deliveries stored by other processes are noticed
@@ -63,14 +63,14 @@ class Runner:
             free, busy = self.threads - len(self.inflight), frozenset(self.inflight)
         if free <= 0:
             return MAX_PAUSE  # a finishing thread wakes the loop
-        ids = delivery.pick_due(now, limit=free, exclude=busy)
+        ids = sweep.pick_due(now, limit=free, exclude=busy)
         for pk in ids:
             with self.lock:
                 self.inflight.add(pk)
             self.pool.submit(self._attempt, pk)
         if ids:
             return 0.05
-        wait = delivery.seconds_until_next_due(now)
+        wait = sweep.seconds_until_next_due(now)
         return MAX_PAUSE if wait is None else min(max(wait, 0.05), MAX_PAUSE)
 
     def _attempt(self, pk: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from callnotify import delivery
+from callnotify import sweep as sweep_module
 
 logger = logging.getLogger("callnotify.tasks")
 
@@ -20,4 +21,4 @@ def attempt(delivery_id: str) -> str:
 @shared_task(name="callnotify.sweep", acks_late=True)
 def sweep() -> int:
     """Re-queue deliveries that are overdue: their message was lost, or their worker died."""
-    return len(delivery.sweep())
+    return len(sweep_module.sweep())

@@ -95,13 +95,15 @@ def test_other_customers_endpoints_are_a_customer_not_found(client_for, endpoint
     assert response.json() == {"error": {"code": "customer", "status": 404, "message": "Customer not found"}}
 
 
+def manager_of(client_for, endpoint: CallNotify):
+    return client_for(EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.MANAGER))
+
+
 @pytest.mark.usefixtures("loopback")
-def test_test_event_is_sent_now_and_reports_the_outcome(owner, httpserver: HTTPServer) -> None:
+def test_test_event_is_sent_now_and_reports_the_outcome(client_for, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok", status=204)
     endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook", selection="MVNO")
-    owner = owner.__class__()
-    owner.credentials(HTTP_AUTHORIZATION=_bearer(endpoint))
-    body = owner.post(url(endpoint, "test")).json()
+    body = manager_of(client_for, endpoint).post(url(endpoint, "test")).json()
     assert body["delivered"] is True and body["status"] == 204 and body["error"] is None
     assert isinstance(body["durationMs"], int)
     [(request, _)] = httpserver.log
@@ -111,14 +113,10 @@ def test_test_event_is_sent_now_and_reports_the_outcome(owner, httpserver: HTTPS
 
 
 @pytest.mark.usefixtures("loopback")
-def test_test_event_reports_a_failure(httpserver: HTTPServer) -> None:
+def test_test_event_reports_a_failure(client_for, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("no", status=500)
     endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=_bearer(endpoint))
-    body = client.post(url(endpoint, "test")).json()
+    body = manager_of(client_for, endpoint).post(url(endpoint, "test")).json()
     assert (body["delivered"], body["status"], body["error"]) == (False, 500, "HTTP 500")
     assert CallNotify.objects.get(pk=endpoint.pk).state == "ACTIVE"
 
@@ -129,12 +127,6 @@ def test_test_event_to_a_refused_address_never_connects(owner, endpoint: CallNot
     body = owner.post(url(endpoint, "test")).json()
     assert body == {"delivered": False, "status": None, "error": "refused: URL points to an invalid hostname",
                     "durationMs": body["durationMs"]}
-
-
-def _bearer(endpoint: CallNotify) -> str:
-    from tests.accounts.factories import issue_token
-
-    return f"Bearer {issue_token(EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.MANAGER))}"
 
 
 def test_attempts_show_up_in_the_log(owner, endpoint: CallNotify) -> None:

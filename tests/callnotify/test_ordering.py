@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
-from callnotify.delivery import attempt_delivery, claim, finish, perform, pick_due, sweep
+from callnotify.delivery import attempt_delivery, claim, finish, perform
+from callnotify.sweep import pick_due, sweep
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory
 from tests.callnotify.conftest import post_event
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback")]
 
 @pytest.fixture
 def t0() -> datetime:
-    return timezone.now() + timedelta(seconds=1)
+    return timezone.now() + timedelta(seconds=5)  # after every delivery the test stores
 
 
 def received_states(server: HTTPServer) -> list[str]:
