@@ -93,7 +93,7 @@ class _LineHandler(socketserver.BaseRequestHandler):
 @pytest.fixture
 def tcp_server() -> Iterator[LineServer]:
     server = LineServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
