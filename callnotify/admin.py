@@ -30,3 +30,6 @@ class CallNotifyAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["id", "created_at", "updated_at"]
     fields = ["id", "customer", "url", "method", "selection", "state", "created_at", "updated_at"]
+
+
+from callnotify import event_admin  # noqa: F401,E402  (call events and deliveries; keep last: it extends CallNotifyAdmin)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
+from django.utils.deconstruct import deconstructible
 
 from accounts.models import Customer
+from callnotify.signing import validate_secret
 from callnotify.validators import MAX_URL_LENGTH, validate_callnotify_url
 from telecomx.ids import new_id
 
@@ -45,6 +49,11 @@ class CallNotify(models.Model):
     state = models.CharField(
         max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=_choice_errors("Invalid state")
     )
+    # Standard Webhooks signing secret (events.md §3); write-only in the API, "" = unsigned.
+    secret = models.CharField(
+        max_length=100, blank=True, default="", validators=[validate_secret],
+        error_messages={"null": "Invalid secret", "max_length": "Invalid secret"},
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,3 +64,152 @@ class CallNotify(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
+
+
+# --- call events and their delivery (events.md) ---
+
+E164_RE = r"^\+[1-9][0-9]{1,14}$"
+ADDITIONAL_KEYS = ("divertedBy", "sbcServer", "sourcePeer", "destinationPeer", "mvno", "startedAt", "answeredAt")
+
+
+@deconstructible
+class PrintableValidator:
+    """Not empty, printable characters only (control characters break XML and line formats); length is the field's."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, value: object) -> None:
+        if not isinstance(value, str) or not value or not value.isprintable():
+            raise ValidationError(self.message, code="invalid")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PrintableValidator) and other.message == self.message
+
+
+def validate_additional(value: object) -> None:
+    """An object of strings (known keys only are kept by the API); printable, at most 255 characters each."""
+    if not isinstance(value, dict) or any(
+        k not in ADDITIONAL_KEYS or not isinstance(v, str) or len(v) > 255 or not v.isprintable() for k, v in value.items()
+    ):
+        raise ValidationError("Invalid additional", code="invalid")
+
+
+class CallEvent(models.Model):
+    """One state change of one call, as a switch reported it (events.md §1)."""
+
+    class Type(models.TextChoices):
+        SIP = "SIP"
+        MVNO = "MVNO"
+
+    class Direction(models.TextChoices):
+        INBOUND = "INBOUND"
+        OUTBOUND = "OUTBOUND"
+
+    class State(models.TextChoices):
+        RINGING = "RINGING"
+        ANSWERED = "ANSWERED"
+        HANGUP = "HANGUP"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    call_id = models.CharField(max_length=255, validators=[PrintableValidator("Invalid callId")],
+                               error_messages=_choice_errors("Invalid callId"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_events",
+                                 error_messages={"invalid": "Customer not found", "null": "Customer not found", "blank": "Customer not found"})
+    type = models.CharField(max_length=4, choices=Type.choices, error_messages=_choice_errors("Invalid type"))
+    direction = models.CharField(max_length=8, choices=Direction.choices, error_messages=_choice_errors("Invalid direction"))
+    state = models.CharField(max_length=8, choices=State.choices, error_messages=_choice_errors("Invalid state"))
+    a_number = models.CharField(
+        max_length=16, validators=[RegexValidator(E164_RE + r"|^anonymous$", "Invalid aNumber")],
+        error_messages=_choice_errors("Invalid aNumber"),
+    )
+    b_number = models.CharField(max_length=16, validators=[RegexValidator(E164_RE, "Invalid bNumber")],
+                                error_messages=_choice_errors("Invalid bNumber"))
+    timestamp = models.DateTimeField(error_messages={"invalid": "Invalid timestamp", "null": "Invalid timestamp"})
+    duration = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10**8, "Invalid duration")],
+                                           error_messages={"invalid": "Invalid duration"})
+    cause = models.CharField(max_length=64, blank=True, default="", validators=[PrintableValidator("Invalid cause")],
+                             error_messages={"max_length": "Invalid cause", "null": "Invalid cause"})
+    additional = models.JSONField(default=dict, blank=True, validators=[validate_additional],
+                                  error_messages={"invalid": "Invalid additional", "null": "Invalid additional"})
+    sequence = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "call event"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Idempotency (events.md §1) and the per-call sequence, enforced under concurrent posts.
+            models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
+            models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} #{self.sequence} {self.state}"
+
+
+class Delivery(models.Model):
+    """One event to one endpoint; PENDING holds the next attempt time (events.md §5)."""
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        DELIVERED = "DELIVERED"
+        FAILED = "FAILED"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    event = models.ForeignKey(CallEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(CallNotify, on_delete=models.CASCADE, related_name="deliveries")
+    # Copied from the event so the in-order rule is one indexed look-up.
+    call_id = models.CharField(max_length=255)
+    sequence = models.PositiveIntegerField()
+    state = models.CharField(max_length=9, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started in this round.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Held by the worker attempting it; an expired lease means that worker died mid-attempt.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Its queue message was used up without an attempt (waiting for an earlier event or a busy
+    # endpoint): whoever finishes an attempt to the endpoint queues it again.
+    deferred = models.BooleanField(default=False)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "call_id", "sequence"]),
+            models.Index(fields=["endpoint", "lease_until"]),
+            models.Index(fields=["endpoint", "state", "deferred"]),
+            models.Index(fields=["endpoint", "-created_at"]),
+            models.Index(fields=["finished_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_id} #{self.sequence} → {self.endpoint_id}: {self.state}"
+
+
+class Attempt(models.Model):
+    """One try of one delivery: when, how long, and what came of it."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "DELIVERED"
+        RETRY = "RETRY", "failed, will retry"
+        FAILED = "FAILED", "failed permanently"
+        INTERRUPTED = "INTERRUPTED", "interrupted (worker lost; the endpoint may have received it)"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=11, choices=Outcome.choices)
+    status = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["delivery", "number", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"

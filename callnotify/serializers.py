@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from callnotify.event_serializers import SecretField, with_generated_secret
 from callnotify.models import CallNotify
 from telecomx.serializers import ModelCleanSerializer, StrictCharField
 
@@ -19,14 +20,19 @@ class CallNotifySerializer(ModelCleanSerializer):
     state = serializers.ChoiceField(
         choices=CallNotify.State.choices, required=False, help_text="DISABLED: no deliveries (default ACTIVE)"
     )
+    secret = SecretField()  # write-only (events.md §3)
 
     invalid_messages = {
         "url": "Invalid URL",
         "method": "Invalid method",
         "selection": "Invalid selection",
         "state": "Invalid state",
+        "secret": "Invalid secret",
     }
 
     class Meta:
         model = CallNotify
-        fields = ["_id", "customer", "url", "method", "selection", "state"]
+        fields = ["_id", "customer", "url", "method", "selection", "state", "secret"]
+
+    def to_representation(self, instance: CallNotify) -> dict:
+        return with_generated_secret(super().to_representation(instance), instance)

@@ -248,3 +248,40 @@ CALLNOTIFY_RESOLVE_HOSTNAMES = env_bool("CALLNOTIFY_RESOLVE_HOSTNAMES", True)
 # Seconds between a process's checks of the routing change marker (sbcrules/index.py): a rule,
 # peer or host change reaches every process's look-ups within this plus one index rebuild.
 ROUTING_CHECK_INTERVAL = float(os.environ.get("ROUTING_CHECK_INTERVAL") or 0.5)
+
+# --- call event delivery (docs/callevents.md) ---
+
+# Timeouts of one http(s) attempt: connecting, and the whole request (events.md §3).
+CALLNOTIFY_CONNECT_TIMEOUT = float(os.environ.get("CALLNOTIFY_CONNECT_TIMEOUT") or 3)
+CALLNOTIFY_REQUEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_REQUEST_TIMEOUT") or 10)
+# Extra CA bundle (PEM) to trust for https endpoints besides the system's; tests use their own CA.
+CALLNOTIFY_CA_FILE = os.environ.get("CALLNOTIFY_CA_FILE") or None
+# Seconds a worker holds a delivery while attempting it; after that it counts as interrupted.
+CALLNOTIFY_LEASE_SECONDS = env_int("CALLNOTIFY_LEASE_SECONDS", 60)
+# Attempts in flight at once per endpoint, so one slow endpoint cannot take every worker.
+CALLNOTIFY_ENDPOINT_CONCURRENCY = env_int("CALLNOTIFY_ENDPOINT_CONCURRENCY", 4)
+# The sweep: how often it runs, and how overdue a delivery must be before it is re-queued.
+CALLNOTIFY_SWEEP_SECONDS = env_int("CALLNOTIFY_SWEEP_SECONDS", 30)
+CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
+# Delivery threads of the web process when there is no broker (events.md §6).
+CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
+# In-process delivery with no broker: "auto" (on in web processes), or "off".
+CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
+# Days finished deliveries are kept (prunedeliveries).
+CALLNOTIFY_RETENTION_DAYS = env_int("CALLNOTIFY_RETENTION_DAYS", 30)
+
+# Celery: unset broker means the web process delivers by itself.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "telecomx")
+# A message is acknowledged only after its task ran, and given back if the worker dies meanwhile.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 120)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 90)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Longer than the longest retry delay (1 h + 20 %), so a waiting retry is not handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
+# Publishing from a web request must not hang when the broker is down: the sweep catches up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

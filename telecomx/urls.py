@@ -25,3 +25,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
 ]
+
+# Call events: ingestion, delivery log and test of a call notify item (docs/callevents.md).
+from callnotify import event_views  # noqa: E402
+
+api += event_views.urls

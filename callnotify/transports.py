@@ -1,0 +1,174 @@
+"""The only network code: one attempt over http, https, tcp or udp (events.md §3, §4).
+
+Before every attempt the host is resolved once and checked by the same policy the API uses
+(`addresses.resolve_checked`); the socket then connects to exactly that address, so a name
+cannot point somewhere else between the check and the connection (DNS rebinding). https
+verifies the certificate against the URL's host name while connecting to the checked address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+
+from django.conf import settings
+
+from callnotify.addresses import AddressRefused, IPAddress, resolve_checked
+from callnotify.formats import Rendered
+from callnotify.signing import signature
+from callnotify.validators import Target
+
+VERSION = "1.0"
+USER_AGENT = f"telecomx-callnotify/{VERSION}"
+UDP_MAX_BYTES = 8192
+MAX_RESPONSE_BYTES = 64 * 1024  # read (and drop) at most this much of an answer
+RETRIED_STATUSES = {408, 429}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    delivered: bool
+    permanent: bool  # a failure not worth retrying (other 4xx, refused address, too big for UDP)
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds the endpoint asked us to wait (429/503)
+    duration_ms: int = 0
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@lru_cache(maxsize=4)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _connect(address: IPAddress, port: int, timeout: float) -> socket.socket:
+    return socket.create_connection((str(address), port), timeout=timeout)
+
+
+def _signing_headers(secret: str, event_id: str, signed: bytes) -> dict[str, str]:
+    stamp = int(time.time())
+    return {"webhook-id": event_id, "webhook-timestamp": str(stamp), "webhook-signature": signature(secret, event_id, stamp, signed)}
+
+
+def _send_http(target: Target, address: IPAddress, rendered: Rendered, headers: dict[str, str], deadline: float) -> SendResult:
+    connect_timeout = min(settings.CALLNOTIFY_CONNECT_TIMEOUT, max(0.001, deadline - time.monotonic()))
+    request_timeout = max(0.001, deadline - time.monotonic())
+    if target.protocol == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            target.host, target.port, timeout=request_timeout, context=_tls_context(settings.CALLNOTIFY_CA_FILE)
+        )
+    else:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=request_timeout)
+    # Connect to the checked address, never to a second lookup of the name; http.client still
+    # sends the name in Host and (https) uses it for SNI and certificate verification.
+    conn._create_connection = lambda _addr, _timeout, _source: _connect(address, target.port, connect_timeout)  # type: ignore[attr-defined]
+    path = target.path + (f"?{rendered.query}" if rendered.query else "")
+    try:
+        conn.request(rendered.http_method, path, body=rendered.body or None, headers=headers)
+        response = conn.getresponse()
+        received = 0
+        while chunk := response.read(8192):  # redirects are never followed: the status is the outcome
+            received += len(chunk)
+            if received > MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+                break
+        if time.monotonic() > deadline:
+            raise _Timeout
+        status = response.status
+        retry_after = parse_retry_after(response.getheader("Retry-After")) if status in (429, 503) else None
+    finally:
+        conn.close()
+    if 200 <= status < 300:
+        return SendResult(True, False, status)
+    if status in RETRIED_STATUSES or status >= 500:
+        return SendResult(False, False, status, f"HTTP {status}", retry_after)
+    reason = "redirect not followed" if 300 <= status < 400 else f"HTTP {status}"
+    return SendResult(False, True, status, reason)
+
+
+def _send_tcp(target: Target, address: IPAddress, rendered: Rendered, deadline: float) -> SendResult:
+    sock = _connect(address, target.port, min(settings.CALLNOTIFY_CONNECT_TIMEOUT, max(0.001, deadline - time.monotonic())))
+    try:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        sock.sendall(rendered.line + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+    finally:
+        sock.close()
+    return SendResult(True, False)
+
+
+def _send_udp(target: Target, address: IPAddress, rendered: Rendered) -> SendResult:
+    if len(rendered.line) > UDP_MAX_BYTES:
+        return SendResult(False, True, error=f"payload of {len(rendered.line)} bytes is too big for UDP (max {UDP_MAX_BYTES})")
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.sendto(rendered.line, (str(address), target.port))
+    return SendResult(True, False)
+
+
+def send(target: Target, rendered: Rendered, *, event_id: str, secret: str = "") -> SendResult:
+    """One attempt. Never raises for network trouble: the outcome says delivered / retry / permanent."""
+    started = time.monotonic()
+    deadline = started + settings.CALLNOTIFY_REQUEST_TIMEOUT
+
+    def done(result: SendResult) -> SendResult:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return SendResult(result.delivered, result.permanent, result.status, result.error, result.retry_after, elapsed)
+
+    try:
+        address = resolve_checked(f"[{target.host}]" if ":" in target.host else target.host)
+    except AddressRefused as exc:
+        return done(SendResult(False, True, error=f"refused: {exc}"))
+    try:
+        if target.protocol in ("http", "https"):
+            headers = {"User-Agent": USER_AGENT, "Connection": "close"}
+            if rendered.content_type:
+                headers["Content-Type"] = rendered.content_type
+            if secret:
+                signed = rendered.body if rendered.http_method == "POST" else rendered.query.encode()
+                headers.update(_signing_headers(secret, event_id, signed))
+            return done(_send_http(target, address, rendered, headers, deadline))
+        if target.protocol == "tcp":
+            return done(_send_tcp(target, address, rendered, deadline))
+        if target.protocol == "udp":
+            return done(_send_udp(target, address, rendered))
+        return done(SendResult(False, True, error=f"unknown protocol {target.protocol}"))
+    except (_Timeout, socket.timeout, TimeoutError):
+        return done(SendResult(False, False, error="timeout"))
+    except ssl.SSLCertVerificationError as exc:
+        return done(SendResult(False, False, error=_short(f"TLS certificate not accepted: {exc.verify_message}")))
+    except ConnectionRefusedError:
+        return done(SendResult(False, False, error="connection refused"))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return done(SendResult(False, False, error=_short(f"{type(exc).__name__}: {exc}")))
