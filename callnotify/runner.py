@@ -1,7 +1,8 @@
 """In-process delivery with no broker (events.md §6): a thread of the web process does the workers' job.
 
 Started by telecomx/wsgi.py (so `manage.py runserver` and any WSGI server deliver with no extra
-service), never by tests or management commands unless they call `start()` themselves. It polls
+service); management commands never import it, and under pytest it starts only when a test
+sets CALLNOTIFY_IN_PROCESS="on" and calls `start()`. It polls
 the database for due deliveries (so retries keep their schedule and a restart picks up where
 the last process stopped) and is woken early when an event is stored. Several processes may
 each run one: the lease in delivery.claim decides who attempts.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -95,7 +97,12 @@ _start_lock = threading.Lock()
 
 
 def enabled() -> bool:
-    return not settings.CELERY_BROKER_URL and settings.CALLNOTIFY_IN_PROCESS != "off"
+    """No broker, and not switched off; "auto" also stays off under pytest, where tests drive delivery
+    themselves (a module importing telecomx.wsgi at collection must not start sending)."""
+    mode = settings.CALLNOTIFY_IN_PROCESS
+    if settings.CELERY_BROKER_URL or mode == "off":
+        return False
+    return mode == "on" or "pytest" not in sys.modules
 
 
 def start() -> Runner | None:

@@ -265,7 +265,7 @@ CALLNOTIFY_SWEEP_SECONDS = env_int("CALLNOTIFY_SWEEP_SECONDS", 30)
 CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
 # Delivery threads of the web process when there is no broker (events.md §6).
 CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
-# In-process delivery with no broker: "auto" (on in web processes), or "off".
+# In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
 # Days finished deliveries are kept (prunedeliveries).
 CALLNOTIFY_RETENTION_DAYS = env_int("CALLNOTIFY_RETENTION_DAYS", 30)

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 @pytest.fixture(autouse=True)
 def _two_threads(settings):
+    settings.CALLNOTIFY_IN_PROCESS = "on"  # under pytest "auto" stays off
     settings.CALLNOTIFY_THREADS = 2
     yield
     runner.stop()
@@ -36,8 +37,19 @@ def wait_for_requests(server: HTTPServer, count: int, timeout: float = 10.0) -> 
     return len(server.log) >= count
 
 
-def test_no_runner_runs_unless_started() -> None:
+def test_importing_the_wsgi_app_under_pytest_starts_no_runner(settings) -> None:
+    import importlib
+
+    settings.CALLNOTIFY_IN_PROCESS = "auto"
+    import telecomx.wsgi
+
+    importlib.reload(telecomx.wsgi)  # run its start-up code whether or not it was imported before
     assert runner.current() is None
+
+
+def test_auto_stays_off_under_the_test_runner(settings) -> None:
+    settings.CALLNOTIFY_IN_PROCESS = "auto"
+    assert runner.start() is None and runner.current() is None
 
 
 def test_runner_is_not_started_when_a_broker_does_the_work(settings) -> None:
