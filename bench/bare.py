@@ -10,6 +10,8 @@ import json
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.models import Customer
+from callnotify.delivery import record_call_event
 from callnotify.models import CallNotify
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule
@@ -35,3 +37,14 @@ def rule_list(request: HttpRequest) -> JsonResponse:
 def route(request: HttpRequest) -> JsonResponse:
     decision = route_call(bnumber=request.GET.get("bnumber"), anumber=request.GET.get("anumber"), customer=None)
     return JsonResponse(decision.as_dict())
+
+
+@csrf_exempt
+def callevent(request: HttpRequest) -> JsonResponse:
+    body = json.loads(request.body)
+    recorded = record_call_event(
+        call_id=body["callId"], customer=Customer.objects.get(pk=body["customer"]), type=body["type"],
+        direction=body["direction"], state=body["state"], a_number=body["aNumber"], b_number=body["bNumber"],
+        timestamp=body["timestamp"],
+    )
+    return JsonResponse({"_id": recorded.event.id, "sequence": recorded.event.sequence, "deliveries": recorded.deliveries}, status=202)

@@ -14,12 +14,26 @@ def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
         Rule(type="PREFIX", condition=f"+45{n:04d}", peer=peers[n % 3]) for n in range(PREFIX_RULES)
     )
     mark_routing_changed()
-    return {}
+
+    from accounts.models import Customer
+    from callnotify.models import CallNotify
+
+    # Call events go to a customer with two endpoints (one delivery each per event); delivery
+    # itself is off in the benchmark (CALLNOTIFY_IN_PROCESS=off, no broker): it measures ingestion.
+    caller = Customer.objects.create(name="Bench Calls ApS")
+    for n in (1, 2):
+        CallNotify.objects.create(customer=caller, url=f"http://100.64.250.{n}:4000/call", method="POSTJSON", selection="ALL")
+    return {"caller": caller.pk}
 
 
 def targets(setup: dict) -> list[tuple]:
     route = "?bnumber=%2B4500421234&anumber=%2B4512345678"
+    event = (
+        '{"callId": "bench-{n}", "customer": "%s", "type": "SIP", "direction": "INBOUND", "state": "RINGING",'
+        ' "aNumber": "+4512345678", "bNumber": "+4570305050", "timestamp": "2026-11-22T10:15:00Z"}' % setup["caller"]
+    )
     return [
+        ("call event post", "POST", "/api/callevent", event, "/bare/callevent", event),
         ("rule list (1,000)", "GET", "/api/sbc/rule", None, "/bare/rule", None),
         ("route look-up", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None),
     ]

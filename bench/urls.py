@@ -10,5 +10,6 @@ urlpatterns = [
     path("bare/callnotify/<str:customer_id>/create", bare.callnotify_create),
     path("bare/rule", bare.rule_list),
     path("bare/route", bare.route),
+    path("bare/callevent", bare.callevent),
     *product,
 ]
