@@ -80,14 +80,15 @@ class Command(BaseCommand):
 
     def _print_logins(self, customers: dict[str, Customer]) -> None:
         out = self.stdout.write
+        base = os.environ.get("TELECOMX_BASE_URL", "http://127.0.0.1:8000")
         out("")
         out("Demo data ready. Log in with any of these (password for all: %s):" % DEMO_PASSWORD)
         for email, _name, customer, level, _perms in EMPLOYEES:
             out(f"  {email:<26} {level:<15} {customer} ({customers[customer].pk})")
         out("")
-        out("  Admin:    http://127.0.0.1:8000/admin/   (admin@telecomx.example)")
-        out("  API docs: http://127.0.0.1:8000/api/docs/")
-        out("  Token:    curl -s -X POST http://127.0.0.1:8000/api/auth/login -H 'Content-Type: application/json' \\")
+        out(f"  Admin:    {base}/admin/   (admin@telecomx.example)")
+        out(f"  API docs: {base}/api/docs/")
+        out(f"  Token:    curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\")
         out(f"              -d '{{\"username\": \"owner@hansen.example\", \"password\": \"{DEMO_PASSWORD}\"}}'")
-        out(f"  Items:    curl -s http://127.0.0.1:8000/api/customer/{customers['Hansen VVS A/S'].pk}/callnotify \\")
+        out(f"  Items:    curl -s {base}/api/customer/{customers['Hansen VVS A/S'].pk}/callnotify \\")
         out("              -H 'Authorization: Bearer <token>'")
