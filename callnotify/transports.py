@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -82,6 +83,33 @@ def _signing_headers(secret: str, event_id: str, signed: bytes) -> dict[str, str
     return {"webhook-id": event_id, "webhook-timestamp": str(stamp), "webhook-signature": signature(secret, event_id, stamp, signed)}
 
 
+class _Watchdog:
+    """Cuts the connection at the deadline. A socket timeout bounds each read, not the whole
+    request: an endpoint dripping a byte every few seconds would otherwise hold a sender forever."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def arm(self, sock: socket.socket) -> None:
+        sock.settimeout(max(0.001, self.deadline - time.monotonic()))
+        self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._fire, args=(sock,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read at once
+        except OSError:
+            pass
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 def _send_http(target: Target, address: IPAddress, rendered: Rendered, headers: dict[str, str], deadline: float) -> SendResult:
     connect_timeout = min(settings.CALLNOTIFY_CONNECT_TIMEOUT, max(0.001, deadline - time.monotonic()))
     request_timeout = max(0.001, deadline - time.monotonic())
@@ -93,7 +121,14 @@ def _send_http(target: Target, address: IPAddress, rendered: Rendered, headers: 
         conn = http.client.HTTPConnection(target.host, target.port, timeout=request_timeout)
     # Connect to the checked address, never to a second lookup of the name; http.client still
     # sends the name in Host and (https) uses it for SNI and certificate verification.
-    conn._create_connection = lambda _addr, _timeout, _source: _connect(address, target.port, connect_timeout)  # type: ignore[attr-defined]
+    watchdog = _Watchdog(deadline)
+
+    def connect(_address: object, _timeout: object, _source: object) -> socket.socket:
+        sock = _connect(address, target.port, connect_timeout)
+        watchdog.arm(sock)
+        return sock
+
+    conn._create_connection = connect  # type: ignore[attr-defined]
     path = target.path + (f"?{rendered.query}" if rendered.query else "")
     try:
         conn.request(rendered.http_method, path, body=rendered.body or None, headers=headers)
@@ -107,7 +142,12 @@ def _send_http(target: Target, address: IPAddress, rendered: Rendered, headers: 
             raise _Timeout
         status = response.status
         retry_after = parse_retry_after(response.getheader("Retry-After")) if status in (429, 503) else None
+    except (OSError, http.client.HTTPException):
+        if watchdog.fired:
+            raise _Timeout from None
+        raise
     finally:
+        watchdog.disarm()
         conn.close()
     if 200 <= status < 300:
         return SendResult(True, False, status)

@@ -159,3 +159,36 @@ def test_connection_refused_is_retried() -> None:
     assert delivery.next_attempt_at is not None
 
 
+
+
+@pytest.mark.parametrize("drip", [b"HTTP/1.1 200 OK\r\n" + b"X-Slow: y\r\n" * 200, b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b"x" * 400])
+def test_an_endpoint_dripping_bytes_is_cut_off_at_the_request_timeout(settings, drip: bytes) -> None:
+    # Each byte comes well inside the read timeout, so only a limit on the whole request ends it.
+    settings.CALLNOTIFY_CONNECT_TIMEOUT = 2
+    settings.CALLNOTIFY_REQUEST_TIMEOUT = 0.5
+    server = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def serve() -> None:
+        conn = server.accept()[0]
+        conn.recv(65536)
+        count = 0
+        try:
+            for byte in drip:
+                conn.sendall(bytes([byte]))
+                count += 1
+                threading.Event().wait(0.02)
+        except OSError:
+            pass  # the sender hung up
+        sent.append(count)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        delivery, _ = deliver_one(f"http://sink.example.com:{server.getsockname()[1]}/hook", "POSTJSON")
+    finally:
+        thread.join(30)
+        server.close()
+    assert delivery.state == Delivery.State.PENDING and delivery.last_error == "timeout"
+    assert sent and sent[0] < len(drip)  # cut off mid-way, not served to the end
