@@ -24,6 +24,13 @@ SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
 # IPv6 prefixes that carry an IPv4 address inside them: judged by the IPv4 address.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT
+# Global unicast IPv6 is allocated from 2000::/3 only; anything else is reserved, site-local,
+# local-use NAT64 (64:ff9b:1::/48, which can reach private IPv4) and the like.
+IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+# IETF protocol assignments: anycast relays, not endpoints (Python counts some as global).
+IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
 
 BLOCKED_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -76,13 +83,14 @@ def parse_ip_literal(host: str) -> IPAddress | None:
             return ipaddress.IPv6Address(host)
         except ValueError:
             raise AddressRefused(INVALID_IP) from None
-    return parse_ipv4_like(host)
+    # One trailing dot is the root of DNS, and resolvers read `127.0.0.1.` as the address.
+    return parse_ipv4_like(host[:-1] if host.endswith(".") and not host.endswith("..") else host)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if address.ipv4_mapped:
         return address.ipv4_mapped
-    if address in NAT64:
+    if address in NAT64 or address in IPV4_TRANSLATED or (address in IPV4_COMPATIBLE and int(address) > 0xFFFF):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if address in SIX_TO_FOUR:
         return address.sixtofour
@@ -103,7 +111,11 @@ def is_allowed_address(address: IPAddress) -> bool:
             return is_allowed_address(inner)
     if address in SHARED_ADDRESS_SPACE:
         return True
-    return address.is_global and not address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address) and address not in IPV6_GLOBAL_UNICAST:
+        return False
+    if isinstance(address, ipaddress.IPv4Address) and address in IETF_PROTOCOL_ASSIGNMENTS:
+        return False
+    return address.is_global and not address.is_multicast and not address.is_reserved
 
 
 def check_hostname_syntax(host: str) -> str:

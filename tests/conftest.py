@@ -21,6 +21,7 @@ TEST_DNS: dict[str, list[str]] = {
     "rebind.example.com": ["93.184.215.14", "127.0.0.1"],
     "private.example.com": ["10.1.2.3"],
     "metadata.example.com": ["169.254.169.254"],
+    "sitelocal.example.com": ["93.184.215.14", "fec0::1"],
 }
 
 

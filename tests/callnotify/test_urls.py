@@ -85,6 +85,14 @@ REJECTED = [
     ("http://256.1.1.1/", BAD_IP),
     ("http://1.2.3.4.5/", BAD_IP),
     ("http://[fe80::1%25eth0]/", BAD_IP),
+    ("http://127.0.0.1./", BAD_IP),
+    ("http://[::7f00:1]/", BAD_IP),  # IPv4-compatible ::127.0.0.1
+    ("http://[::ffff:0:7f00:1]/", BAD_IP),  # IPv4-translated (SIIT)
+    ("udp://[::ffff:0:a00:1]:53", BAD_IP),
+    ("http://[64:ff9b:1::a00:1]/", BAD_IP),  # local-use NAT64 prefix
+    ("http://[fec0::1]/", BAD_IP),  # site-local
+    ("http://[4000::1]/", BAD_IP),  # reserved, outside 2000::/3
+    ("http://192.0.0.8/", BAD_IP),  # IETF protocol assignments
     # host names
     ("http://localhost/", BAD_NAME),
     ("http://LOCALHOST:8000/", BAD_NAME),
@@ -101,6 +109,7 @@ REJECTED = [
     ("http://private.example.com/", BAD_NAME),  # resolves to 10.1.2.3
     ("http://metadata.example.com/", BAD_NAME),  # resolves to 169.254.169.254
     ("http://rebind.example.com/", BAD_NAME),  # one of its addresses is 127.0.0.1
+    ("http://sitelocal.example.com/", BAD_NAME),  # its AAAA record is fec0::1
 ]
 
 ACCEPTED = [
@@ -113,6 +122,8 @@ ACCEPTED = [
     "http://8.8.8.8",
     "https://dual.example.com:8443/path/to?a=1&b=2#frag",
     "http://hooks.example.com./",
+    "http://8.8.8.8./",
+    "http://[64:ff9b::808:808]/",  # NAT64 of 8.8.8.8
 ]
 
 
