@@ -158,6 +158,9 @@ class ApiErrorMiddleware:
             return self.get_response(request)
         if len(request.path_info) > len(API_PREFIX) and request.path_info.endswith("/"):
             request.path_info = request.path_info.rstrip("/")
+        if any("\x00" in value for _key, values in request.GET.lists() for value in values):
+            # PostgreSQL text cannot hold NUL: refused here rather than failing in a query.
+            return JsonResponse(error_body(400, "bad_request", "Query parameters must not contain NUL characters"), status=400)
         response = self.get_response(request)
         is_json = response.get("Content-Type", "").startswith("application/json")
         if response.status_code >= 400 and not is_json:

@@ -14,7 +14,10 @@ from rest_framework.fields import SkipField, empty
 from telecomx.errors import ApiError
 
 # Every way DRF can refuse a value; a field with a documented message uses it for all of them.
-_ERROR_KEYS = ("required", "null", "blank", "invalid", "invalid_choice", "max_length", "min_length", "not_a_list", "empty", "max_value", "min_value", "max_string_length")
+_ERROR_KEYS = (
+    "required", "null", "blank", "invalid", "invalid_choice", "max_length", "min_length", "not_a_list", "empty",
+    "max_value", "min_value", "max_string_length", "overflow", "date", "make_aware", "not_a_dict",
+)
 
 
 class StrictCharField(serializers.CharField):

@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["telecomx.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "telecomx.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "telecomx.schema.TelecomXAutoSchema",
     "UNAUTHENTICATED_USER": None,

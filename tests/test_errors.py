@@ -64,3 +64,38 @@ def test_unexpected_failures_answer_500_without_a_traceback(api_client, settings
 def test_admin_pages_keep_django_errors(client):
     assert client.get("/admin/nothing-here/").status_code in (302, 404)
     assert not client.get("/admin/login/")["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"username": "a\\ud800b", "password": "x"}',  # a lone surrogate: not valid Unicode
+        '{"username": "a", "password": "\\ud800"}',
+        '{"username": "a\\u0000b", "password": "x"}',  # NUL: PostgreSQL text cannot hold it
+        '{"a\\ud800": 1}',
+        "[" * 100000,  # nested past Python's recursion limit
+        '{"username":' * 50000,
+    ],
+)
+def test_unstorable_or_too_deep_json_is_a_bad_request(api_client, body):
+    response = api_client.post("/api/auth/login", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert response.json()["error"]["message"].startswith("JSON parse error")
+
+
+def test_text_the_database_cannot_store_never_reaches_it(client_for):
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    response = client_for(employee).post(
+        f"/api/customer/{employee.customer_id}/callnotify",
+        '{"url": "http://1.1.1.1/\\ud800", "method": "GET1", "selection": "ALL"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+
+
+def test_nul_in_a_query_parameter_is_a_bad_request(client):
+    response = client.get("/api/dk/operator", {"filter": "a\x00b"})
+    assert response.json() == {
+        "error": {"code": "bad_request", "status": 400, "message": "Query parameters must not contain NUL characters"}
+    }

@@ -102,6 +102,7 @@ def test_events_of_an_inactive_customer_are_stored_but_not_delivered(switch, sta
         ({"bNumber": None}, "bNumber", "Invalid bNumber"),
         ({"timestamp": "yesterday"}, "timestamp", "Invalid timestamp"),
         ({"timestamp": ...}, "timestamp", "Invalid timestamp"),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", "Invalid timestamp"),  # out of range once in UTC
         ({"duration": -1}, "duration", "Invalid duration"),
         ({"duration": "ten"}, "duration", "Invalid duration"),
         ({"cause": "x" * 65}, "cause", "Invalid cause"),
