@@ -50,6 +50,8 @@ class IndexHolder:
         self._stamp: int | None = None
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
+        self.rebuilds = 0  # for /api/metrics: how often this process rebuilt, and when last
+        self.built_at: float | None = None
 
     def expire(self) -> None:
         """This process changed routing data: rebuild on the next look-up, whatever the marker says.
@@ -88,6 +90,8 @@ class IndexHolder:
             started = time.perf_counter()
             index = load_index()
             self._index, self._stamp = index, stamp  # the swap: readers hold the old one or this
+            self.rebuilds += 1
+            self.built_at = time.time()
             logger.info("routing index rebuilt: %d rules in %.3fs", index.rule_count, time.perf_counter() - started)
         assert self._index is not None
         return self._index

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from functools import lru_cache
 
 from django.db import connection
@@ -14,6 +16,10 @@ from sbcrules.validators import NUMBER_RE
 from telecomx.ids import normalize_id
 
 NUMBER_INVALID = "Number is invalid"
+
+# Decisions this process made, by reason (for /api/metrics).
+decisions: Counter[str] = Counter()
+_decisions_lock = threading.Lock()
 
 
 @lru_cache(maxsize=16)
@@ -74,7 +80,10 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     if errors:
         raise ValidationError(errors)
     assert numbers["bnumber"] is not None
-    return decide(
+    decision = decide(
         routing_index.current(), bnumber=numbers["bnumber"], anumber=numbers["anumber"],
         customer=customer_id, operator_of=serving_operator, explain=explain,
     )
+    with _decisions_lock:
+        decisions[decision.reason] += 1
+    return decision

@@ -9,6 +9,7 @@ from callnotify.views import CallNotifyViewSet
 from sbcrules.urls import urlpatterns as sbcrules_api
 from telecomx.api import resource_urls
 from telecomx.health import HealthView
+from telecomx.metrics import MetricsView
 
 api = [
     path("auth/login", LoginView.as_view(), name="auth-login"),
@@ -17,6 +18,7 @@ api = [
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
     *sbcrules_api,
     path("health", HealthView.as_view(), name="health"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

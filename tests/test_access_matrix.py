@@ -80,6 +80,7 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("auth-validate", "GET"): Row(anyone, public=True),
     ("auth-logout", "GET"): Row(logged_in),
     ("health", "GET"): Row(anyone, public=True),
+    ("metrics", "GET"): Row(admin),
     ("schema", "GET"): Row(anyone, public=True),
     ("docs", "GET"): Row(anyone, public=True),
     ("callnotify-list", "GET"): Row(customer_scope, customer_scoped=True),

@@ -1,0 +1,64 @@
+"""GET /api/metrics: delivery and routing counters for operators (ADMIN), as one JSON object.
+
+Delivery figures come from the database (all processes); routing figures are this process's
+own (its index and the decisions it made since it started): poll each web process, or read
+them through the load balancer as a sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsAdmin
+from callnotify.models import Delivery
+from sbcrules import lookup
+from sbcrules.index import routing_index
+
+
+def delivery_counters() -> dict[str, object]:
+    now = timezone.now()
+    by_state = dict(Delivery.objects.order_by().values_list("state").annotate(n=Count("id")))
+    finished = dict(
+        Delivery.objects.order_by().filter(finished_at__gte=now - timedelta(hours=1))
+        .values_list("state").annotate(n=Count("id"))
+    )
+    overdue = Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lt=now - timedelta(minutes=1)).count()
+    return {
+        "byState": {state: by_state.get(state, 0) for state in Delivery.State.values},
+        "finishedLastHour": {state: finished.get(state, 0) for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)},
+        "overduePending": overdue,
+    }
+
+
+def routing_counters() -> dict[str, object]:
+    index = routing_index.current()
+    built_at = routing_index.built_at
+    return {
+        "process": os.getpid(),
+        "rules": index.rule_count,
+        "rulesByType": {"ANUMBER": len(index.anumber), "CUSTOMER": len(index.customer), "DKCPS": len(index.dkcps), "PREFIX": len(index.prefix)},
+        "peers": len(index.peers),
+        "unusablePeers": sorted(peer.id for peer in index.peers.values() if not peer.usable),
+        "defaultPeer": index.default_peer,
+        "indexRebuilds": routing_index.rebuilds,
+        "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
+        "decisions": dict(lookup.decisions),
+    }
+
+
+class MetricsView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        return Response({"deliveries": delivery_counters(), "routing": routing_counters()})
