@@ -7,20 +7,9 @@ import pytest
 from sbcrules.models import DkOperator, PortedNumber
 from tests.accounts.factories import EmployeeFactory
 from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PortedNumberFactory
+from tests.errorbody import error
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin(client_for):
-    return client_for(EmployeeFactory(admin=True))
-
-
-def error(status: int, code: str, message: str, path: str | None = None) -> dict:
-    body = {"code": code, "status": status, "message": message}
-    if path:
-        body["path"] = path
-    return {"error": body}
 
 
 def test_operators_are_paged_and_filtered(admin, django_assert_max_num_queries):

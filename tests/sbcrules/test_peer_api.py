@@ -7,22 +7,11 @@ import pytest
 from sbcrules.models import Host, Peer
 from tests.accounts.factories import EmployeeFactory
 from tests.sbcrules.factories import PeerFactory, RuleFactory
+from tests.errorbody import error
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/sbc/peer"
-
-
-@pytest.fixture
-def admin(client_for):
-    return client_for(EmployeeFactory(admin=True))
-
-
-def error(status: int, code: str, message: str, path: str | None = None) -> dict:
-    body = {"code": code, "status": status, "message": message}
-    if path:
-        body["path"] = path
-    return {"error": body}
 
 
 def test_create_a_peer_with_hosts(admin):

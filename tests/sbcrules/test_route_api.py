@@ -17,11 +17,6 @@ URL = "/api/sbc/route"
 
 
 @pytest.fixture
-def admin(client_for):
-    return client_for(EmployeeFactory(admin=True))
-
-
-@pytest.fixture
 def switch(client_for):
     """A service account: a plain VIEWER employee holding only sbcrules.lookup_route."""
     employee = EmployeeFactory()

@@ -8,6 +8,7 @@ from accounts.models import AccessLevel
 from sbcrules.models import Rule
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 from tests.sbcrules.factories import DkOperatorFactory, PeerFactory, RuleFactory
+from tests.errorbody import error
 
 pytestmark = pytest.mark.django_db
 
@@ -15,20 +16,8 @@ URL = "/api/sbc/rule"
 
 
 @pytest.fixture
-def admin(client_for):
-    return client_for(EmployeeFactory(admin=True))
-
-
-@pytest.fixture
 def peer():
     return PeerFactory(id="TELENOR")
-
-
-def error(status: int, code: str, message: str, path: str | None = None) -> dict:
-    body = {"code": code, "status": status, "message": message}
-    if path:
-        body["path"] = path
-    return {"error": body}
 
 
 def test_create_answers_201_with_the_rule_and_stores_it(admin, peer):
