@@ -15,10 +15,10 @@ from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEvent
                                           DeliverySerializer, TestResultSerializer)
 from callnotify.models import CallNotify, Delivery
 from callnotify.views import CustomerScopedMixin
+from telecomx.api import page_bounds
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
-MAX_LIMIT, DEFAULT_LIMIT = 500, 100
 
 
 class CallEventView(GenericAPIView):
@@ -49,15 +49,6 @@ class EndpointView(CustomerScopedMixin, GenericAPIView):
         return endpoint
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from {low} to {high}", path=name)
-    return int(raw)
-
-
 class DeliveryListView(EndpointView):
     """The delivery log of one call notify item: newest first, paged, optionally one state."""
 
@@ -71,8 +62,7 @@ class DeliveryListView(EndpointView):
     )
     def get(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
-        offset = _int_param(request, "offset", 0, 0, 10**9)
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset, limit = page_bounds(request)
         deliveries = Delivery.objects.filter(endpoint=endpoint)
         state = request.query_params.get("state")
         if state:

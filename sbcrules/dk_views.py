@@ -21,23 +21,11 @@ from sbcrules.models import DkOperator, PortedNumber
 from sbcrules.serializers import DkOperatorSerializer
 from sbcrules.validators import is_operator_code, normalize_dk_number
 from sbcrules.views import ReadWriteViewSet
+from telecomx.api import page_bounds
 from telecomx.errors import ApiError
 
 OperatorRead = level(AccessLevel.VIEWER)
 OperatorWrite = IsAdmin
-MAX_LIMIT = 500
-
-
-def page_bounds(request: Request) -> tuple[int, int]:
-    """`?offset=0&limit=100` (api.md §1): limit 1..500; anything else is a 400."""
-    try:
-        offset = int(request.query_params.get("offset", 0))
-        limit = int(request.query_params.get("limit", 100))
-    except ValueError:
-        raise ApiError(400, "bad_request", "offset and limit must be whole numbers") from None
-    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(400, "bad_request", f"offset must be 0 or more and limit 1..{MAX_LIMIT}")
-    return offset, limit
 
 
 def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:

@@ -17,6 +17,27 @@ from telecomx.errors import ApiError
 
 SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
 
+# Paged lists (api.md §1): ?offset=0&limit=100, limit 1..500.
+DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 500, 10**9
+
+
+def _whole_number(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    # isdigit on ASCII only, and a bound: "١٢" or 30 digits must not reach the database.
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ApiError(400, "bad_request", f"{name} must be a whole number from {low} to {high}", path=name)
+    return int(raw)
+
+
+def page_bounds(request: Request) -> tuple[int, int]:
+    """The (offset, limit) of a paged list, or 400 `bad_request` naming the bad parameter."""
+    return (
+        _whole_number(request, "offset", 0, 0, MAX_OFFSET),
+        _whole_number(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+    )
+
 
 class ResourceViewSet(GenericViewSet):
     """Subclasses set `serializer_class`, `get_queryset()`, and `not_found` (status, code, message)."""

@@ -26,6 +26,13 @@ def test_operators_are_paged_and_filtered(admin, django_assert_max_num_queries):
     assert admin.get("/api/dk/operator", {"offset": "x"}).json()["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize("path", ["/api/dk/operator", "/api/dk/number"])
+@pytest.mark.parametrize("offset", ["9" * 30, "-1", "+1", " 1"])
+def test_an_offset_no_page_can_have_is_a_bad_request(admin, path, offset):
+    response = admin.get(path, {"offset": offset})
+    assert (response.status_code, response.json()) == (400, error(400, "bad_request", "offset must be a whole number from 0 to 1000000000", "offset"))
+
+
 def test_create_get_and_update_an_operator(admin):
     response = admin.post("/api/dk/operator", {"_id": "01011", "name": "TDC", "address": "Teglholmsgade 1"}, format="json")
     assert response.status_code == 201
