@@ -9,6 +9,7 @@ from functools import lru_cache
 from django.db import connection
 from rest_framework.exceptions import ValidationError
 
+from callnotify.health import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
 from sbcrules.routing import Decision, decide
@@ -86,4 +87,5 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     )
     with _decisions_lock:
         decisions[decision.reason] += 1
+    routing_counts.add(decision.reason)  # every process's decisions, for the dashboard
     return decision

@@ -104,3 +104,9 @@ def client_for() -> Callable[[Employee], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_routing_count_flush(settings) -> None:
+    """Look-ups do not write the dashboard's routing counters unless a test asks (query counts stay exact)."""
+    settings.ROUTING_COUNTS_FLUSH_SECONDS = 0
