@@ -59,13 +59,20 @@ class AttemptInline(admin.TabularInline):
         return False
 
 
-@admin.action(description="Retry the selected failed deliveries now (a new round of attempts)")
-def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+def requeue_failed(queryset: QuerySet[Delivery]) -> list[str]:
+    """Retry now: the FAILED deliveries among `queryset` start a new round of attempts. The one
+    place this transition is made (this action, and the API's retry and recover, call it)."""
     ids = list(queryset.filter(state=Delivery.State.FAILED).values_list("id", flat=True))
     # The attempts counter restarts so the whole schedule applies again; earlier attempts stay in the log.
     Delivery.objects.filter(pk__in=ids).update(state=Delivery.State.PENDING, attempts=0, next_attempt_at=timezone.now(),
                                                finished_at=None, lease_until=None, deferred=False)
     dispatch.enqueue(ids)
+    return ids
+
+
+@admin.action(description="Retry the selected failed deliveries now (a new round of attempts)")
+def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+    ids = requeue_failed(queryset)
     skipped = queryset.count() - len(ids)
     modeladmin.message_user(request, f"{len(ids)} deliveries queued again" + (f"; {skipped} not FAILED, left alone" if skipped else ""))
 

@@ -7,9 +7,11 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.models import Customer
 from accounts.permissions import customer_for
+from callnotify import health
 from callnotify.models import CallNotify
 from callnotify.serializers import CallNotifySerializer
 from telecomx.api import ResourceViewSet
@@ -42,6 +44,11 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
 
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = list(self.get_queryset())
+        context = {**self.get_serializer_context(), "health": health.health_of(items)}
+        return Response(CallNotifySerializer(items, many=True, context=context).data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}

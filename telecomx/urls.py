@@ -32,3 +32,8 @@ urlpatterns = [
 from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
+
+# Replay and recovery of deliveries, and a customer's call events (docs/callevents.md).
+from callnotify import replay  # noqa: E402
+
+api += replay.urls

@@ -52,6 +52,11 @@ def customer_scope(c: Caller) -> bool:
     return c.level in (L.VIEWER, L.MANAGER, L.OWNER, L.RESELLER, L.RESELLER_ADMIN, L.ADMIN)
 
 
+def manager_scope(c: Caller) -> bool:
+    """replay and recovery: MANAGER and up of the customer; RESELLER(_ADMIN) above it; ADMIN."""
+    return customer_scope(c) and c.level != L.VIEWER
+
+
 def at_least(level: str) -> Rule:
     return lambda c: c.level != L.NO_LOGIN and L.rank(c.level) >= L.rank(level)
 
@@ -92,6 +97,9 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("callnotify-deliveries", "GET"): Row(customer_scope, customer_scoped=True),
     ("callnotify-test", "POST"): Row(customer_scope, customer_scoped=True),
     ("callevent", "POST"): Row(has_perm("callnotify.add_callevent", admin)),
+    ("callnotify-delivery-retry", "POST"): Row(manager_scope, customer_scoped=True),
+    ("callnotify-recover", "POST"): Row(manager_scope, customer_scoped=True),
+    ("customer-callevents", "GET"): Row(customer_scope, customer_scoped=True),
     ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN)),
     ("sbc-rule-list", "POST"): Row(reseller_admin_with("FINANCE")),
     ("sbc-rule-detail", "GET"): Row(at_least(L.RESELLER_ADMIN)),
@@ -169,6 +177,7 @@ def fill(route: str, customer_id: str) -> str:
     for token, value in (
         ("<str:customer_id>", customer_id),
         ("<str:pk>", "a" * 24),
+        ("<str:delivery_id>", "b" * 24),
         ("<str:peer_id>", "NOPEER"),
         ("<str:host_ip>", "192.0.2.1"),
         ("<str:number>", "+4570000000"),
