@@ -187,7 +187,7 @@ def record(outcomes: Iterable[Outcome], *, now: datetime | None = None) -> list[
                          f" ELSE COALESCE({table}.failing_since, excluded.failing_since) END",
     })
     failing = [pk for pk, s in streak.items() if s[0] is None]
-    return _disable_long_failing(failing, now or timezone.now()) if failing else []
+    return _disable_long_failing(failing, now or outcomes[-1].at) if failing else []
 
 
 def _disable_long_failing(endpoint_ids: list[str], now: datetime) -> list[str]:

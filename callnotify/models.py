@@ -143,6 +143,8 @@ class CallEvent(models.Model):
             models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
             models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
         ]
+        # A customer's events newest first (GET /api/customer/<ID>/callevent).
+        indexes = [models.Index(fields=["customer", "-timestamp"], name="callevent_customer_time")]
 
     def __str__(self) -> str:
         return f"{self.call_id} #{self.sequence} {self.state}"
