@@ -24,18 +24,31 @@ def operator() -> Client:
 
 def test_events_and_deliveries_are_listed_and_filtered(operator: Client, django_assert_max_num_queries) -> None:
     endpoint = CallNotifyFactory()
+    other = CallNotifyFactory()
     for n in range(3):
         post_event(endpoint.customer, call_id=f"listed-{n}")
-    for url in ("/admin/callnotify/callevent/", "/admin/callnotify/delivery/", "/admin/callnotify/delivery/?state__exact=PENDING",
-                f"/admin/callnotify/delivery/?endpoint__id__exact={endpoint.id}",
-                f"/admin/callnotify/delivery/?endpoint__customer__id__exact={endpoint.customer_id}"):
+    post_event(other.customer, call_id="someone-else")
+    for url in ("/admin/callnotify/callevent/", "/admin/callnotify/delivery/", "/admin/callnotify/delivery/?state__exact=PENDING"):
         with django_assert_max_num_queries(20):
             response = operator.get(url)
         assert response.status_code == 200 and b"listed-2" in response.content
+    for url in (f"/admin/callnotify/delivery/?endpoint__id={endpoint.id}",
+                f"/admin/callnotify/delivery/?endpoint__customer__id={endpoint.customer_id}",
+                f"/admin/callnotify/delivery/?q={endpoint.customer_id}", "/admin/callnotify/delivery/?q=listed-2",
+                f"/admin/callnotify/delivery/?q={endpoint.id}"):
+        with django_assert_max_num_queries(20):
+            response = operator.get(url)
+        assert response.status_code == 200 and b"listed-2" in response.content and b"someone-else" not in response.content, url
+    assert b"listed-1" not in operator.get("/admin/callnotify/delivery/?q=listed-2").content
+    page = operator.get(f"/admin/callnotify/delivery/?endpoint__customer__id={endpoint.customer_id}").content.decode()
+    assert 'class="admin-autocomplete console-autocomplete-filter"' in page and f'selected>{endpoint.customer}<' in page, page[page.find('<select'):][:1500]
     delivery = Delivery.objects.first()
     page = operator.get(f"/admin/callnotify/delivery/{delivery.id}/change/")
     assert page.status_code == 200 and b"Save" not in page.content  # read-only
     assert operator.get("/admin/callnotify/delivery/add/").status_code == 403
+    found = operator.get("/admin/autocomplete/", {"app_label": "callnotify", "model_name": "delivery", "field_name": "endpoint",
+                                                   "term": endpoint.url[7:20]}).json()
+    assert [r["id"] for r in found["results"]] == [endpoint.id]
 
 
 def test_retry_action_requeues_only_failed_deliveries(operator: Client) -> None:
