@@ -71,10 +71,14 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
     CallEvent.objects.filter(call_id__startswith="old").update(created_at=long_ago)
     Delivery.objects.filter(call_id="old-pending").update(created_at=long_ago)
 
-    assert run("prunedeliveries") == "removed 1 deliveries and 1 events older than 30 days\n"
+    from callnotify import health
+
+    health.record([health.Outcome(customer.callnotify_items.get().pk, None, "DELIVERED", 5, long_ago)])
+    assert run("prunedeliveries") == ("removed 1 deliveries and 1 events older than 30 days\n"
+                                      "removed 2 per-minute health and dashboard rows older than two days\n")
     assert set(Delivery.objects.values_list("call_id", flat=True)) == {"old-pending", "new-done"}
     assert set(CallEvent.objects.values_list("call_id", flat=True)) == {"old-pending", "new-done"}
-    assert run("prunedeliveries", "--days", "0") == "removed 1 deliveries and 1 events older than 0 days\n"
+    assert run("prunedeliveries", "--days", "0").startswith("removed 1 deliveries and 1 events older than 0 days\n")
     assert set(Delivery.objects.values_list("call_id", flat=True)) == {"old-pending"}
 
 
