@@ -137,6 +137,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        if "\x00" in term or len(term) > 255:  # no call id is like that (and PostgreSQL text cannot hold NUL)
+            return queryset.none(), False
         key = normalize_id(term)
         match = Q(event_id__in=CallEvent.objects.filter(call_id=term).values("id"))
         if key:

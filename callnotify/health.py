@@ -45,6 +45,7 @@ logger = logging.getLogger("callnotify.health")
 BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 BUCKET_FIELDS = tuple(f"h{n}" for n in range(len(BUCKETS_MS) + 1))
 KEEP = timedelta(days=2)
+UPSERT_ROWS = 1000  # rows per INSERT statement
 FAILED_OUTCOMES = {"RETRY", "FAILED", "INTERRUPTED"}
 
 
@@ -123,7 +124,8 @@ def bucket_of(duration_ms: int) -> int:
 
 def _upsert(model: type[models.Model], key: Sequence[str], rows: list[tuple], add: Sequence[str],
             set_sql: dict[str, str] | None = None) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE, adding `add` columns and setting `set_sql` ones; one statement.
+    """INSERT … ON CONFLICT (key) DO UPDATE, adding `add` columns and setting `set_sql` ones; one statement
+    per UPSERT_ROWS rows.
 
     Rows are sorted by key so concurrent batches lock rows in the same order (no deadlock).
     """
@@ -135,14 +137,14 @@ def _upsert(model: type[models.Model], key: Sequence[str], rows: list[tuple], ad
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     updates = [f"{quote(c)} = {quote(table)}.{quote(c)} + excluded.{quote(c)}" for c in add]
     updates += [f"{quote(c)} = {expr}" for c, expr in (set_sql or {}).items()]
-    sql = (
-        f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
-        + ", ".join([placeholders] * len(rows))
-        + f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {', '.join(updates)}"
-    )
-    params = [value for row in sorted(rows, key=lambda r: tuple(str(v) for v in r[: len(key)])) for value in row]
+    conflict = f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {', '.join(updates)}"
+    rows = sorted(rows, key=lambda r: tuple(str(v) for v in r[: len(key)]))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        for start in range(0, len(rows), UPSERT_ROWS):  # SQLite takes at most 32,766 parameters per statement
+            chunk = rows[start : start + UPSERT_ROWS]
+            sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+                   + ", ".join([placeholders] * len(chunk)) + conflict)
+            cursor.execute(sql, [value for row in chunk for value in row])
 
 
 def add_counts(counts: dict[tuple[str, datetime], int]) -> None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
 from django.urls import URLPattern, path
-from django.utils.dateparse import parse_datetime
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
@@ -95,11 +96,24 @@ RecoverAnswer = inline_serializer("RecoverAnswer", {
 })
 
 
-def _when(request: Request, name: str, value: object) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime, or None (not a string, not a time, out of range)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return None
+        return (parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt_timezone.utc)).astimezone(dt_timezone.utc)
+    except (ValueError, OverflowError):  # well formed but no such time ("2026-13-40"), or past year 1 / 9999
+        return None
+
+
+def _when(name: str, value: object) -> datetime:
+    parsed = parse_time(value)
     if parsed is None:
         raise ApiError(422, name, f"Invalid {name}", path=name)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+    return parsed
 
 
 class RecoverView(ReplayView):
@@ -112,7 +126,7 @@ class RecoverView(ReplayView):
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
         body = request.data if isinstance(request.data, dict) else {}
-        since = _when(request, "since", body.get("since"))
+        since = _when("since", body.get("since"))
         self.get_active_endpoint()
         ids = list(Delivery.objects.filter(endpoint=endpoint, state=Delivery.State.FAILED, created_at__gte=since)
                    .order_by("created_at", "id").values_list("id", flat=True)[: RECOVER_BATCH + 1])
@@ -149,10 +163,10 @@ class CallEventListView(CustomerScopedMixin, GenericAPIView):
             events = events.filter(call_id=params["callId"])
         for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
             if params.get(name):
-                value = parse_datetime(params[name]) if len(params[name]) <= 64 else None
+                value = parse_time(params[name])
                 if value is None:
                     raise ApiError(400, "bad_request", f"{name} must be an ISO 8601 time", path=name)
-                events = events.filter(**{lookup: value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)})
+                events = events.filter(**{lookup: value})
         page = events.order_by("-timestamp", "-id")[offset : offset + limit]
         return Response({"offset": offset, "limit": limit, "total": events.count(),
                          "callEvents": CallEventSerializer(page, many=True).data})

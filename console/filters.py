@@ -11,6 +11,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
+from telecomx.ids import normalize_id
+
 
 class AutocompleteFilter(admin.SimpleListFilter):
     """Subclasses set title, parameter_name (the lookup applied, e.g. `endpoint__id__exact`),
@@ -26,6 +28,10 @@ class AutocompleteFilter(admin.SimpleListFilter):
 
     def has_output(self) -> bool:
         return True
+
+    def value(self) -> str | None:
+        value = super().value()
+        return normalize_id(value) or "-" if value else None  # ids only: "-" matches nothing
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()

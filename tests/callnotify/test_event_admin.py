@@ -40,6 +40,10 @@ def test_events_and_deliveries_are_listed_and_filtered(operator: Client, django_
             response = operator.get(url)
         assert response.status_code == 200 and b"listed-2" in response.content and b"someone-else" not in response.content, url
     assert b"listed-1" not in operator.get("/admin/callnotify/delivery/?q=listed-2").content
+    assert operator.get("/admin/callnotify/delivery/?q=%00").status_code == 200  # the admin's search form drops it
+    for odd in ("?q=" + "x" * 300, "?endpoint__customer__id=nonsense", "?endpoint__id=%00"):
+        response = operator.get("/admin/callnotify/delivery/" + odd)
+        assert response.status_code == 200 and b"listed-" not in response.content, odd
     page = operator.get(f"/admin/callnotify/delivery/?endpoint__customer__id={endpoint.customer_id}").content.decode()
     assert 'class="admin-autocomplete console-autocomplete-filter"' in page and f'selected>{endpoint.customer}<' in page, page[page.find('<select'):][:1500]
     delivery = Delivery.objects.first()

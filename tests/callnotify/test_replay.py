@@ -90,7 +90,8 @@ def test_recover_queues_the_failures_since_a_time_only(endpoint, httpserver, man
     assert manager.post(url, {"since": since.isoformat()}, format="json").json() == {"queued": 0, "more": False}
 
 
-@pytest.mark.parametrize("body", [{}, {"since": "yesterday"}, {"since": 5}, {"since": None}, []])
+@pytest.mark.parametrize("body", [{}, {"since": "yesterday"}, {"since": 5}, {"since": None}, [], {"since": "2026-13-40T00:00:00Z"},
+                                  {"since": "0001-01-01T00:00:00+14:00"}, {"since": "2026-11-23T10:00:00" + "0" * 100}])
 def test_recover_needs_a_time(endpoint, manager, body) -> None:
     response = manager.post(f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}/recover", body, format="json")
     assert (response.status_code, response.json()) == (422, error(422, "since", "Invalid since", "since"))
@@ -120,6 +121,8 @@ def test_call_events_are_listed_newest_first_paged_and_filtered(client_for) -> N
     window = {"since": (T0 + timedelta(minutes=1)).isoformat(), "until": (T0 + timedelta(minutes=3)).isoformat()}
     assert [e["callId"] for e in client.get(url, window).json()["callEvents"]] == ["ev-2", "ev-1"]
     assert client.get(url, {"callId": "theirs"}).json()["total"] == 0
+    for bad in ("2026-02-30T00:00:00", "0001-01-01T00:00:00+05:00"):
+        assert client.get(url, {"until": bad}).json() == error(400, "bad_request", "until must be an ISO 8601 time", "until")
     response = client.get(url, {"since": "soon"})
     assert (response.status_code, response.json()) == (400, error(400, "bad_request", "since must be an ISO 8601 time", "since"))
     assert client.get(url, {"limit": 0}).status_code == 400
