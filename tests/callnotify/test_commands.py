@@ -46,7 +46,9 @@ def test_simulatecalls_stores_realistic_call_sequences() -> None:
     endpoint = CallNotifyFactory()
     output = run("simulatecalls", "--calls", "20", "--rate", "100", "--speed", "10000", "--customer", endpoint.customer_id)
     events = CallEvent.objects.all()
-    assert output == f"20 calls: {events.count()} events stored, {Delivery.objects.count()} deliveries queued\n"
+    outbound = events.filter(direction="OUTBOUND", state="RINGING").count()
+    assert output == (f"20 calls: {events.count()} events stored, {Delivery.objects.count()} deliveries queued, "
+                      f"{outbound} outbound calls routed\n")
     assert events.values("call_id").distinct().count() == 20
     for call_id in events.values_list("call_id", flat=True).distinct():
         states = list(events.filter(call_id=call_id).order_by("sequence").values_list("state", flat=True))
@@ -93,3 +95,22 @@ def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
                                            "callnotify demo: 0 call events for Hansen VVS A/S"]
     assert CallEvent.objects.count() == 8 and Delivery.objects.count() == 8
     assert not Delivery.objects.filter(state="PENDING").exists()
+
+
+def test_simulatecalls_routes_outbound_calls_and_counts_the_decisions_for_the_dashboard(settings) -> None:
+    from django.db.models import Sum
+
+    from callnotify.health import MinuteCount
+    from sbcrules.index import routing_index
+    from tests.sbcrules.factories import PeerFactory
+
+    settings.ROUTING_COUNTS_FLUSH_SECONDS = 3600  # one flush at the end, by the command
+    routing_index.reset()
+    PeerFactory(id="TDC", is_default=True)
+    endpoint = CallNotifyFactory()
+    run("simulatecalls", "--calls", "30", "--rate", "100", "--speed", "10000", "--customer", endpoint.customer_id)
+    outbound = CallEvent.objects.filter(direction="OUTBOUND")
+    assert outbound.exists() and all(e.additional["destinationPeer"] == "TDC" for e in outbound)
+    counted = MinuteCount.objects.filter(name="route.default").aggregate(n=Sum("count"))["n"]
+    assert counted == outbound.filter(state="RINGING").count()
+    routing_index.reset()
