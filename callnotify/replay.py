@@ -20,7 +20,7 @@ from django.conf import settings
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -89,11 +89,13 @@ class RetryView(ReplayView):
         return Response(DeliverySerializer(delivery).data, status=202)
 
 
-RecoverRequest = inline_serializer("RecoverRequest", {"since": serializers.DateTimeField(help_text="ISO 8601; FAILED deliveries created at or after it are retried")})
-RecoverAnswer = inline_serializer("RecoverAnswer", {
-    "queued": serializers.IntegerField(help_text="FAILED deliveries queued again by this call"),
-    "more": serializers.BooleanField(help_text=f"true when more than {RECOVER_BATCH} matched: call again for the next ones"),
-})
+class RecoverRequest(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="ISO 8601; FAILED deliveries created at or after it are retried")
+
+
+class RecoverAnswer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="FAILED deliveries queued again by this call")
+    more = serializers.BooleanField(help_text=f"true when more than {RECOVER_BATCH} matched: call again for the next ones")
 
 
 def parse_time(value: object) -> datetime | None:

@@ -126,3 +126,9 @@ def test_call_events_are_listed_newest_first_paged_and_filtered(client_for) -> N
     response = client.get(url, {"since": "soon"})
     assert (response.status_code, response.json()) == (400, error(400, "bad_request", "since must be an ISO 8601 time", "since"))
     assert client.get(url, {"limit": 0}).status_code == 400
+
+
+def test_options_describes_the_new_endpoints(endpoint, manager) -> None:
+    base = f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}"
+    for url in (f"{base}/recover", f"{base}/deliveries/{'c' * 24}/retry", f"/api/customer/{endpoint.customer_id}/callevent"):
+        assert manager.options(url).status_code == 200, url
