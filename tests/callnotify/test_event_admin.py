@@ -41,6 +41,11 @@ def test_events_and_deliveries_are_listed_and_filtered(operator: Client, django_
         assert response.status_code == 200 and b"listed-2" in response.content and b"someone-else" not in response.content, url
     assert b"listed-1" not in operator.get("/admin/callnotify/delivery/?q=listed-2").content
     assert operator.get("/admin/callnotify/delivery/?q=%00").status_code == 200  # the admin's search form drops it
+    for url in (f"/admin/callnotify/callevent/?customer__id={endpoint.customer_id}", "/admin/callnotify/callevent/?q=listed-2",
+                f"/admin/callnotify/callevent/?q={endpoint.customer_id}"):
+        with django_assert_max_num_queries(20):
+            response = operator.get(url)
+        assert b"listed-2" in response.content and b"someone-else" not in response.content, url
     for odd in ("?q=" + "x" * 300, "?endpoint__customer__id=nonsense", "?endpoint__id=%00"):
         response = operator.get("/admin/callnotify/delivery/" + odd)
         assert response.status_code == 200 and b"listed-" not in response.content, odd
