@@ -90,7 +90,7 @@ class LoginView(APIView):
         if _throttled(username, address):
             raise ApiError(429, "rate_limited", "Too many requests")
         employee = authenticate(request._request, username=username, password=password)
-        if not isinstance(employee, Employee) or employee.customer.state == employee.customer.State.DELETED:
+        if not isinstance(employee, Employee) or not employee.may_use_api():
             _count_failure(username, address)
             raise ApiError(401, "credentials_invalid", "Wrong username or password")
         cache.delete(_failures_key("user", username))
