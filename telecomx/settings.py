@@ -285,3 +285,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
 # Publishing from a web request must not hang when the broker is down: the sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+# Test sends (POST .../callnotify/<ID>/test) run in web threads: their deadline in seconds, how
+# many may run at once per process (one per customer), and how many a customer may start a minute.
+CALLNOTIFY_TEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_TEST_TIMEOUT") or 3)
+CALLNOTIFY_TEST_CONCURRENCY = env_int("CALLNOTIFY_TEST_CONCURRENCY", 2)
+CALLNOTIFY_TEST_RATE = env_int("CALLNOTIFY_TEST_RATE", 10)
