@@ -115,3 +115,48 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
     if not allowed:
         raise ApiError(403, "access_denied", "Insufficient access level")
     return customer
+
+
+# --- SBC rules (api.md §3 [decided], docs/api.md "SBC rules") ---
+# Rules of these types route every customer's calls: operator-wide, so ADMIN's alone. A
+# RESELLER_ADMIN with FINANCE writes CUSTOMER rules of the customers it reaches, and sees those
+# besides the operator-wide rules; CUSTOMER rules of anyone else are not found.
+OPERATOR_WIDE_RULE_TYPES = ("PREFIX", "ANUMBER", "DKCPS")
+
+
+def _reachable_customer_ids(employee: Employee):  # type: ignore[no-untyped-def]
+    customers = Customer.objects.exclude(state=Customer.State.DELETED)
+    scope = reachable_customers(employee)
+    return (customers.filter(scope) if scope is not None else customers).values("id")
+
+
+def rule_scope(employee: Employee) -> Q | None:
+    """The SBC rules `employee` may see, as a filter on Rule; None means all of them."""
+    if employee.access_level == AccessLevel.ADMIN:
+        return None
+    return Q(type__in=OPERATOR_WIDE_RULE_TYPES) | Q(type="CUSTOMER", condition__in=_reachable_customer_ids(employee))
+
+
+def may_route_customer(employee: Employee, customer_id: object) -> bool:
+    """A CUSTOMER rule may name this customer: one the caller reaches (else "Customer not found")."""
+    if employee.access_level == AccessLevel.ADMIN:
+        return True  # the model has checked that it exists and is not DELETED
+    pk = normalize_id(customer_id) if isinstance(customer_id, str) else None
+    return pk is not None and _reachable_customer_ids(employee).filter(pk=pk).exists()
+
+
+class RuleTypeAllowed(BasePermission):
+    """Operator-wide rule types are ADMIN's to create, change and delete: 403 for anyone else."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
+            return True
+        if getattr(view, "action", None) == "create":
+            data = request.data if isinstance(request.data, dict) else {}
+            return data.get("type") not in OPERATOR_WIDE_RULE_TYPES
+        return True
+
+    def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
+        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
+            return True
+        return getattr(view, "action", None) in ("retrieve", "list") or getattr(obj, "type", None) not in OPERATOR_WIDE_RULE_TYPES
