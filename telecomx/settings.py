@@ -239,6 +239,10 @@ TOKEN_EXPIRY_MINUTES = env_int("TOKEN_EXPIRY_MINUTES", 15)
 LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+# Proxies in front of the web server that append to X-Forwarded-For (a TLS proxy, a load
+# balancer): 0 reads the client address from the connection only; N believes the last N hops.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXIES  # the anonymous rate limit reads the same address
 
 # Networks a call notify URL may point into although they are not public (comma-separated CIDRs).
 CALLNOTIFY_ALLOWED_NETWORKS = env_list("CALLNOTIFY_ALLOWED_NETWORKS", [])
