@@ -122,11 +122,14 @@ class Job:
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Seconds before the attempt after `attempt` (1-based): the endpoint's Retry-After, else the schedule ±20 %."""
-    if retry_after is not None:
-        return min(max(retry_after, 1.0), MAX_RETRY_AFTER)
+    """Seconds before the attempt after `attempt` (1-based): the schedule ±20 %, or the endpoint's
+    Retry-After (at most 1 h) when that is longer. A shorter Retry-After never shortens the
+    schedule: an endpoint answering `Retry-After: 2` would otherwise use all 7 attempts in seconds."""
     base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
-    return base * random.uniform(1 - JITTER, 1 + JITTER)
+    scheduled = base * random.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is None:
+        return scheduled
+    return max(scheduled, min(retry_after, MAX_RETRY_AFTER))
 
 
 def _lease() -> timedelta:

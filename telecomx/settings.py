@@ -6,6 +6,7 @@ the same name; see docs/settings.md for the list.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -246,6 +247,13 @@ REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXIES  # the anonymous rate limit read
 
 # Networks a call notify URL may point into although they are not public (comma-separated CIDRs).
 CALLNOTIFY_ALLOWED_NETWORKS = env_list("CALLNOTIFY_ALLOWED_NETWORKS", [])
+for _network in CALLNOTIFY_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CALLNOTIFY_ALLOWED_NETWORKS must be comma-separated CIDRs such as 10.20.0.0/16, not {_network!r}"
+        ) from None
 # Resolve host names at save time and refuse names that do not resolve to allowed addresses.
 CALLNOTIFY_RESOLVE_HOSTNAMES = env_bool("CALLNOTIFY_RESOLVE_HOSTNAMES", True)
 
