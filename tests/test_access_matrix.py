@@ -292,3 +292,17 @@ def test_disabling_an_employee_ends_its_tokens_for_good(api_client, persist, sta
     employee.save()
     response = api_client.get("/api/dk/operator")
     assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+
+
+@pytest.mark.parametrize("blocked", LEVELS)
+def test_a_blocked_customer_or_reseller_keeps_login_and_tokens_alike(api_client, blocked):
+    tree = _tree()
+    employee = tree["customer"][1]
+    raw = issue_token(employee, persist=True)
+    customer = tree[blocked][0]
+    customer.state = "BLOCKED"
+    customer.save()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api_client.get(f"/api/customer/{tree['customer'][0].pk}/callnotify").status_code == 200
+    login = api_client.post("/api/auth/login", {"username": employee.email, "password": "correct horse battery staple"}, format="json")
+    assert login.status_code == 200  # docs/api.md: blocked is cut off from calls, not from its configuration
