@@ -69,15 +69,14 @@ def _chunked(method: str, path: str, body: bytes, token: str) -> tuple[int, dict
     from io import BytesIO
     from wsgiref.util import setup_testing_defaults
 
-    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.client import ClientHandler  # Django's WSGI handling, keeping the test's database connection
 
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_TYPE": "application/json",
                "HTTP_TRANSFER_ENCODING": "chunked", "HTTP_AUTHORIZATION": f"Bearer {token}", "wsgi.input": BytesIO(body)}
     setup_testing_defaults(environ)
     environ.pop("CONTENT_LENGTH", None)
-    answered: list[str] = []
-    chunks = WSGIHandler()(environ, lambda status, headers, *exc: answered.append(status))
-    return int(answered[0].split()[0]), json.loads(b"".join(chunks))
+    response = ClientHandler(enforce_csrf_checks=False)(environ)
+    return response.status_code, json.loads(response.content)
 
 
 def test_a_chunked_body_is_read_within_the_limit_and_over_it_is_413(settings):
