@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Customer
+from callnotify.demo_receiver import FAILING_PATH
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 
 # (call id, type, [(state, seconds after start, duration, cause)])
@@ -59,5 +60,5 @@ def seed(stdout: TextIO) -> None:
                 )
                 created += 1
                 for endpoint in customer.callnotify_items.filter(selection__in=[call_type, "ALL"]):
-                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp"))
+                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp") or FAILING_PATH in endpoint.url)
     stdout.write(f"callnotify demo: {created} call events for {customer.name}\n")
