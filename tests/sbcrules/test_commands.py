@@ -41,6 +41,7 @@ def test_route_command_prints_the_api_decision_and_why(client_for, peers):
     first, *why = out.splitlines()
     assert json.loads(first) == api == {
         "peer": "TDC", "rule": {"_id": rule.id, "type": "PREFIX", "condition": "+4570"}, "reason": "prefix", "chain": ["TDC"],
+        "targets": [{"peer": "TDC", "host": peers[0].hosts.get().address, "port": 5060, "transport": "udp"}],
     }
     assert any("longest prefix" in line for line in why)
 
