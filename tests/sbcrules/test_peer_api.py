@@ -165,3 +165,27 @@ def test_host_state_errors(admin, path, body, status, code, message):
     response = admin.post(f"{URL}/{path}", body, format="json")
     assert response.json() == error(status, code, message, code if status == 422 else None)
     assert Host.objects.get().down is False
+
+
+@pytest.mark.parametrize("url", ["/api/sbc/peer", "/api/sbc/rule", "/api/sbc/rule?type=PREFIX"])
+def test_lists_carry_an_etag_that_changes_with_routing_data_and_answer_304(admin, url, django_assert_max_num_queries):
+    peer = PeerFactory(id="TDC")
+    RuleFactory(type="PREFIX", condition="+45", peer=peer)
+    first = admin.get(url)
+    etag = first["ETag"]
+    assert first.status_code == 200 and etag.startswith('"')
+    with django_assert_max_num_queries(2):  # the token, the stamp: no list query
+        cached = admin.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert (cached.status_code, cached.content, cached["ETag"]) == (304, b"", etag)
+    assert admin.get(url, HTTP_IF_NONE_MATCH=f'"other", {etag}').status_code == 304
+    assert admin.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    for change in (
+        lambda: admin.post("/api/sbc/peer/TDC/host/" + peer.hosts.get().address, {"down": True}, format="json"),
+        lambda: admin.patch("/api/sbc/rule/" + peer.rules.get().id, {"note": "changed"}, format="json"),
+        lambda: admin.post("/api/sbc/peer", {"_id": "NEW"}, format="json"),
+    ):
+        assert change().status_code in (200, 201)
+        again = admin.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert again.status_code == 200 and again["ETag"] != etag
+        etag = again["ETag"]
+    assert admin.get("/api/sbc/rule?type=ANUMBER")["ETag"] != admin.get("/api/sbc/rule")["ETag"]  # the query counts
