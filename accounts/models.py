@@ -12,6 +12,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from telecomx.ids import new_id
@@ -186,3 +188,69 @@ class Token(models.Model):
 
     def is_expired(self, now: "timezone.datetime | None" = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+API_KEY_PREFIX = "txk_"  # tells an API key from a session token in the same Bearer header
+SERVICE_PERMISSIONS = (("sbcrules", "lookup_route"), ("callnotify", "add_callevent"))
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def issue(self, *, name: str, account: Employee | None = None, created_by: Employee | None = None) -> tuple["ApiKey", str]:
+        """A new key (raw value returned once, only its hash stored) for `account`, or for a new
+        service account named `name` under `created_by`'s customer: no password, VIEWER, and
+        only the permissions a switch needs (route look-up, call event posting)."""
+        from django.contrib.auth.models import Permission
+
+        if account is None:
+            assert created_by is not None
+            pk = new_id()
+            account = Employee(
+                id=pk, email=f"service-{pk}@service.invalid", name=name, customer_id=created_by.customer_id,
+                access_level=AccessLevel.VIEWER,
+            )
+            account.set_unusable_password()
+            account.save()
+            account.user_permissions.add(*(
+                Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in SERVICE_PERMISSIONS
+            ))
+        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
+        key = self.create(name=name, employee=account, key_hash=hash_token(raw), prefix=raw[: len(API_KEY_PREFIX) + 6], created_by=created_by)
+        return key, raw
+
+
+class ApiKey(models.Model):
+    """A long-lived key of a service account (a switch): it never expires, it is revoked.
+
+    It authenticates only for what a switch does: route look-ups and call event posts (the views
+    that set `api_key_access`); every other call answers 403 whatever the account's level.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. kamailio-1.")
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="api_keys", verbose_name="service account")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(Employee, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…{', revoked' if self.revoked_at else ''})"
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)
+
+
+@receiver(post_save, sender=Employee)
+def _disabled_accounts_lose_their_keys(sender: type, instance: Employee, **kwargs: object) -> None:
+    """A DISABLED or DELETED service account's keys are revoked for good (api.md §3, as for tokens)."""
+    if instance.state != Employee.State.ENABLED:
+        ApiKey.objects.filter(employee=instance, revoked_at__isnull=True).update(revoked_at=timezone.now())

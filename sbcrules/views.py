@@ -181,6 +181,7 @@ class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [RouteLookup]
+    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(
         summary="Route look-up: which peer a call leaves through, and why",

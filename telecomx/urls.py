@@ -32,3 +32,8 @@ urlpatterns = [
 from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
+
+# Service accounts' API keys (switches), ADMIN only (docs/switch.md).
+from accounts.views import ApiKeyListView, ApiKeyView  # noqa: E402
+
+api += [path("apikey", ApiKeyListView.as_view(), name="apikey-list"), path("apikey/<str:pk>", ApiKeyView.as_view(), name="apikey-detail")]
