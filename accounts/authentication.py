@@ -96,7 +96,7 @@ def resolve_token(raw: str) -> Token:
     if token.is_expired():
         Token.objects.filter(pk=token.pk).delete()
         raise ApiError(401, "expired", "Session has expired, please login")
-    if not _reachable(token.employee, deleted_above):
+    if not token.employee.is_active:
         raise ApiError(401, *LOGIN_AGAIN)
     return token
 
