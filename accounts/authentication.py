@@ -74,13 +74,25 @@ def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
     return credential, bool(row[-1])
 
 
+def _converters(model: Any) -> list[tuple[Any, list[Any]]]:
+    """Per column: (the column, the converters the ORM applies to its raw value), once per connection."""
+    cached = getattr(connection, "_telecomx_converters", None)
+    if cached is None:
+        cached = connection._telecomx_converters = {}  # type: ignore[attr-defined]
+    if model not in cached:
+        cached[model] = [
+            (field.cached_col, connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection))
+            for field in model._meta.concrete_fields
+        ]
+    return cached[model]
+
+
 def _from_db(model: Any, values: Any) -> Any:
     """A model instance from raw column values, converted as the ORM would (dates, JSON, booleans)."""
     converted = []
-    for field, value in zip(model._meta.concrete_fields, values, strict=True):
+    for (column, converters), value in zip(_converters(model), values, strict=True):
         if value is not None:
-            column = field.cached_col
-            for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+            for converter in converters:
                 value = converter(value, column, connection)
         converted.append(value)
     return model.from_db(connection.alias, None, converted)

@@ -81,7 +81,10 @@ class AccessLevel(models.TextChoices):
 
     @classmethod
     def rank(cls, level: str) -> int:
-        return cls.values.index(level)
+        return _LEVEL_RANKS[level]
+
+
+_LEVEL_RANKS = {level: rank for rank, level in enumerate(AccessLevel.values)}  # checked on every request
 
 
 class EmployeeManager(BaseUserManager["Employee"]):

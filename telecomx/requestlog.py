@@ -25,7 +25,7 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and logger.isEnabledFor(logging.INFO):
             # DRF authenticates inside the view; its user is left on the Django request.
             user = getattr(request, "_telecomx_employee", None)
             line = {

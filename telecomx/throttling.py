@@ -1,16 +1,55 @@
-"""API rate limits (429 `rate_limited`), read from settings on each request so they can be tuned."""
+"""API rate limits (429 `rate_limited`), read from settings on each request so they can be tuned.
+
+DRF keeps each client's request times as one list in the cache, re-read, copied, prepended to
+and pickled back on every request: at a switch's rate (thousands of requests a minute) that list
+is tens of thousands long and the throttle costs more than the look-up it guards. When the cache
+is this process's own memory anyway (the default LocMemCache), the same sliding window is kept
+here as a deque per client instead — the same rule, without the copying. With a shared cache
+(CACHE_URL: Redis) the limit is shared by every process, so DRF's way is kept.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+
+_histories: dict[str, deque[float]] = {}
+_lock = threading.Lock()
+_GENERATION = "throttle-histories"  # cleared with the cache (tests do that): forget them too
 
 
-class EmployeeRateThrottle(UserRateThrottle):
+class ProcessLocalHistory(SimpleRateThrottle):
+    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        if self.rate is None or not isinstance(caches["default"], LocMemCache):
+            return super().allow_request(request, view)
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = now = self.timer()
+        with _lock:
+            if cache.get(_GENERATION) is None:
+                _histories.clear()
+                cache.set(_GENERATION, 1, None)
+            history = _histories.setdefault(self.key, deque())
+            while history and history[0] <= now - self.duration:
+                history.popleft()
+            if len(history) >= self.num_requests:
+                self.history = list(reversed(history))  # wait() reads it newest first
+                return self.throttle_failure()
+            history.append(now)
+        return True
+
+
+class EmployeeRateThrottle(ProcessLocalHistory, UserRateThrottle):
     def get_rate(self) -> str:
         return settings.API_RATE_USER
 
 
-class AnonymousRateThrottle(AnonRateThrottle):
+class AnonymousRateThrottle(ProcessLocalHistory, AnonRateThrottle):
     def get_rate(self) -> str:
         return settings.API_RATE_ANON
