@@ -16,11 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models.base import ModelState
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from accounts.models import API_KEY_PREFIX, AccessLevel, ApiKey, Customer, Employee, Token, hash_token
+from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
 from telecomx.errors import ApiError
 
 # A token's expiry is pushed forward at most this often, so a busy client does not write a row
@@ -50,11 +51,26 @@ def _credential_sql(kind: str) -> tuple[str, int, int]:
         f" UNION SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p JOIN up ON p.id = up.parent)"
         f" SELECT COUNT(*) FROM up WHERE state = 'DELETED')"
     )
+    if kind == "apikey":  # a service account's permissions come with it (a token's, when asked)
+        fields.append(_permissions_column())
     sql = (
         f"SELECT {', '.join(fields)}, {deleted_above} FROM {model._meta.db_table} k"
         f" JOIN {employee} e ON e.id = k.employee_id JOIN {customer} c ON c.id = e.customer_id WHERE k.key_hash = %s"
     )
     return sql, len(_columns(model)), len(_columns(Employee))
+
+
+def _permissions_column() -> str:
+    through = Employee.user_permissions.through._meta.db_table
+    groups = Employee.groups.through._meta.db_table
+    joined = "ct.app_label || '.' || p.codename"
+    aggregate = f"STRING_AGG({joined}, ',')" if connection.vendor == "postgresql" else f"GROUP_CONCAT({joined}, ',')"
+    return (
+        f"(SELECT {aggregate} FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id"
+        f" WHERE p.id IN (SELECT permission_id FROM {through} WHERE employee_id = e.id)"
+        f" OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp"
+        f" JOIN {groups} eg ON eg.group_id = gp.group_id WHERE eg.employee_id = e.id))"
+    )
 
 
 def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
@@ -68,7 +84,10 @@ def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
     model: Any = Token if kind == "token" else ApiKey
     credential = _from_db(model, row[:key_count])
     employee = _from_db(Employee, row[key_count : key_count + employee_count])
-    customer = _from_db(Customer, row[key_count + employee_count : -1])
+    end = -2 if kind == "apikey" else -1
+    customer = _from_db(Customer, row[key_count + employee_count : end])
+    if kind == "apikey":  # what ModelBackend would load (ADMIN never asks: it has every permission)
+        employee._perm_cache = set(row[-2].split(",")) if row[-2] else set()  # type: ignore[attr-defined]
     employee.customer = customer
     credential.employee = employee
     return credential, bool(row[-1])
@@ -89,13 +108,16 @@ def _converters(model: Any) -> list[tuple[Any, list[Any]]]:
 
 def _from_db(model: Any, values: Any) -> Any:
     """A model instance from raw column values, converted as the ORM would (dates, JSON, booleans)."""
-    converted = []
+    instance = model.__new__(model)  # as Model.from_db, without __init__'s signals (nothing listens here)
+    attributes = instance.__dict__
     for (column, converters), value in zip(_converters(model), values, strict=True):
         if value is not None:
             for converter in converters:
                 value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, None, converted)
+        attributes[column.target.attname] = value
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
 
 
 def resolve_token(raw: str) -> Token:
@@ -113,25 +135,6 @@ def resolve_token(raw: str) -> Token:
     return token
 
 
-@cache
-def _permissions_sql() -> str:
-    through = Employee.user_permissions.through._meta.db_table
-    groups = Employee.groups.through._meta.db_table
-    return (
-        "SELECT ct.app_label, p.codename FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id"
-        f" WHERE p.id IN (SELECT permission_id FROM {through} WHERE employee_id = %s)"
-        " OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp"
-        f" JOIN {groups} eg ON eg.group_id = gp.group_id WHERE eg.employee_id = %s)"
-    )
-
-
-def _load_permissions(employee: Employee) -> None:
-    """Fill Django's permission cache of `employee` in one query (ModelBackend makes two, via the ORM)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_permissions_sql(), [employee.pk, employee.pk])
-        employee._perm_cache = {f"{app}.{codename}" for app, codename in cursor.fetchall()}  # type: ignore[attr-defined]
-
-
 def resolve_api_key(raw: str) -> ApiKey:
     """The live API key for a raw value: not revoked, its account enabled and reachable; else 401."""
     found = _load("apikey", raw)
@@ -141,8 +144,6 @@ def resolve_api_key(raw: str) -> ApiKey:
     assert isinstance(key, ApiKey)
     if key.revoked_at is not None or not _reachable(key.employee, deleted_above):
         raise ApiError(401, *LOGIN_AGAIN)
-    if key.employee.access_level != AccessLevel.ADMIN:  # ADMIN has every permission without asking
-        _load_permissions(key.employee)
     return key
 
 

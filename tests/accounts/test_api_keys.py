@@ -180,12 +180,12 @@ def test_the_request_log_names_the_account_and_key_never_the_key_itself(admin, c
     assert body["key"] not in caplog.text
 
 
-def test_a_look_up_with_a_key_costs_two_queries(admin, django_assert_max_num_queries, settings):
+def test_a_look_up_with_a_key_costs_one_query(admin, django_assert_max_num_queries, settings):
     PeerFactory(id="TDC", default=True)
     switch = keyed(make_key(admin)["key"])
     settings.ROUTING_CHECK_INTERVAL = 3600
     switch.get(ROUTE)  # builds the index
-    with django_assert_max_num_queries(2):  # the key with its account and customer; the account's permissions
+    with django_assert_max_num_queries(1):  # the key with its account, customer and permissions
         assert switch.get(ROUTE).status_code == 200
 
 
