@@ -94,6 +94,7 @@ class Peer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.host, self.port))
         self.sock.settimeout(0.2)
+        self.call_ids: set[str] = set()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -113,8 +114,9 @@ class Peer:
             if not message.is_request:
                 continue
             if message.method == "INVITE":
-                if any(m.get("Call-ID") == message.get("Call-ID") for m in self.invites):
+                if message.get("Call-ID") in self.call_ids:
                     continue  # a retransmission
+                self.call_ids.add(message.get("Call-ID"))
                 self.invites.append(message)
                 self._answer_invite(message, source)
             elif message.method == "BYE":
