@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +26,27 @@ from sbcrules.validators import is_peer_id
 from telecomx.api import ResourceViewSet
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
+
+RouteTargetSerializer = inline_serializer("RouteTarget", {
+    "peer": serializers.CharField(),
+    "host": serializers.CharField(help_text="IPv4 or IPv6 address (in a SIP URI an IPv6 one goes in brackets)"),
+    "port": serializers.IntegerField(min_value=1, max_value=65535),
+    "transport": serializers.ChoiceField(choices=["udp", "tcp", "tls"]),
+})
+RouteAnswerSerializer = inline_serializer("RouteAnswer", {
+    "peer": serializers.CharField(allow_null=True, help_text="the peer the call leaves through; null: no_route or no_usable_peer"),
+    "rule": inline_serializer("RouteRule", {
+        "_id": serializers.CharField(), "type": serializers.CharField(), "condition": serializers.CharField(),
+    }, allow_null=True),
+    "reason": serializers.ChoiceField(choices=["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"]),
+    "operator": serializers.CharField(required=False, help_text="CPS code of the operator serving the number, when it was looked up"),
+    "chain": serializers.ListField(child=serializers.CharField(), help_text="the failover chain walked"),
+    "targets": serializers.ListField(
+        child=RouteTargetSerializer,
+        help_text="where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
+        "try the next after a 503, 408 or timeout; [] when peer is null",
+    ),
+})
 
 # api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
 ETAG_PARAMETERS = [
@@ -190,7 +211,7 @@ class RouteView(APIView):
             OpenApiParameter("anumber", str, description="caller, E.164"),
             OpenApiParameter("customer", str, description="calling customer's id"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=RouteAnswerSerializer,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
