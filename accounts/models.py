@@ -257,3 +257,19 @@ def _disabled_accounts_lose_their_keys(sender: type, instance: Employee, **kwarg
     """A DISABLED or DELETED service account's keys are revoked for good (api.md §3, as for tokens)."""
     if instance.state != Employee.State.ENABLED:
         ApiKey.objects.filter(employee=instance, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@receiver(post_save, sender=Customer)
+def _deleted_customers_accounts_lose_their_keys(sender: type, instance: Customer, **kwargs: object) -> None:
+    """Nothing reaches through a DELETED customer (api.md §3): the keys of service accounts under it,
+    or under any reseller below it, are revoked for good. (The key check refuses them anyway while
+    a customer above is DELETED, also after changes that bypass this signal.)"""
+    if instance.state != Customer.State.DELETED:
+        return
+    from accounts.permissions import descendant_reseller_ids  # it imports this module
+
+    below = descendant_reseller_ids(instance.pk) if instance.is_reseller else {instance.pk}
+    ApiKey.objects.filter(
+        models.Q(employee__customer_id__in=below) | models.Q(employee__customer__parent_reseller_id__in=below),
+        revoked_at__isnull=True,
+    ).update(revoked_at=timezone.now())

@@ -209,3 +209,17 @@ def test_admin_pages_make_a_key_shown_once_and_revoke_it(admin):
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert keyed(raw).get(ROUTE).status_code == 401
+
+
+def test_deleting_a_customer_above_revokes_the_keys_for_good(admin):
+    top = CustomerFactory(reseller=True)
+    middle = CustomerFactory(reseller=True, parent_reseller=top)
+    body, other = make_key(admin), make_key(admin, "elsewhere")
+    Employee.objects.filter(pk=body["account"]).update(customer=CustomerFactory(parent_reseller=middle))
+    top.state = Customer.State.DELETED
+    top.save()
+    top.state = Customer.State.ACTIVE
+    top.save()
+    assert keyed(body["key"]).get(ROUTE).status_code == 401
+    assert ApiKey.objects.get(pk=body["_id"]).revoked_at is not None
+    assert ApiKey.objects.get(pk=other["_id"]).revoked_at is None
