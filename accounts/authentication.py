@@ -10,6 +10,7 @@ key revoked stops working on the very next request, in every process.
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -106,15 +107,33 @@ def _converters(model: Any) -> list[tuple[Any, list[Any]]]:
     return cached[model]
 
 
+# The attributes last converted from each distinct raw row (a switch sends the same credential
+# all day): a row equal to one seen before converts to equal attributes, so nothing goes stale.
+_converted: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
 def _from_db(model: Any, values: Any) -> Any:
     """A model instance from raw column values, converted as the ORM would (dates, JSON, booleans)."""
+    key = (model, connection.alias, *values)
+    try:
+        attributes = _converted.get(key)
+    except TypeError:  # a driver handed back an unhashable value: convert every time
+        key, attributes = None, None
+    if attributes is None:
+        attributes = {}
+        for (column, converters), value in zip(_converters(model), values, strict=True):
+            if value is not None:
+                for converter in converters:
+                    value = converter(value, column, connection)
+            attributes[column.target.attname] = value
+        if key is not None:
+            if len(_converted) > 10_000:
+                _converted.clear()
+            _converted[key] = attributes
     instance = model.__new__(model)  # as Model.from_db, without __init__'s signals (nothing listens here)
-    attributes = instance.__dict__
-    for (column, converters), value in zip(_converters(model), values, strict=True):
-        if value is not None:
-            for converter in converters:
-                value = converter(value, column, connection)
-        attributes[column.target.attname] = value
+    instance.__dict__.update(
+        (name, copy(value) if isinstance(value, list | dict) else value) for name, value in attributes.items()
+    )
     instance._state = ModelState()
     instance._state.adding, instance._state.db = False, connection.alias
     return instance
