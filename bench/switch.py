@@ -6,8 +6,9 @@ Kamailio relaying every call to one fixed peer (no look-up), in one run on this 
 Everything on loopback: the API under gunicorn (--workers processes × 4 threads, SQLite, an API
 key for the switch), Kamailio with integrations/kamailio/kamailio.cfg (127.0.0.1:24160), one peer
 answering 200 at once (127.0.0.2:24162), and --callers processes each placing calls back to back
-(INVITE → 200 → ACK; no call events: the calls carry no customer). Prints calls/s of both
-modes, their ratio, call set-up p50/p99 seen by the callers, and the route look-up p50/p99 seen
+(INVITE → 200 → ACK; no call events: the calls carry no customer). The static proxy
+(127.0.0.1:24160) and the look-up proxy (127.0.0.1:24161) take turns in one-second slices for
+--seconds each. Prints calls/s of both modes, their ratio, call set-up p50/p99 seen by the callers, and the route look-up p50/p99 seen
 by Kamailio (measured in the configuration, -A LOG_LOOKUP_TIME). Run by hand, not in CI; needs
 Debian's kamailio, kamailio-utils-modules and kamailio-extra-modules.
 """
@@ -30,14 +31,14 @@ sys.path.insert(0, str(ROOT))
 from tests.switch.harness import Api, Kamailio, missing_kamailio  # noqa: E402
 from tests.switch.sipua import Caller, Peer  # noqa: E402
 
-SIP = ("127.0.0.1", 24160)
+SIP = {"static relay": ("127.0.0.1", 24160), "API look-up": ("127.0.0.1", 24161)}
 PEER = ("127.0.0.2", 24162)
 API_PORT = 24180
 
 
-def _caller(args: tuple[float, int]) -> list[float]:
-    seconds, index = args
-    ua = Caller("127.0.0.1", SIP)
+def _caller(args: tuple[float, int, tuple[str, int]]) -> list[float]:
+    seconds, index, proxy = args
+    ua = Caller("127.0.0.1", proxy)
     latencies = []
     deadline = time.perf_counter() + seconds
     number = 0
@@ -51,15 +52,18 @@ def _caller(args: tuple[float, int]) -> list[float]:
     return latencies
 
 
-def drive(seconds: float, callers: int) -> dict:
+def drive(seconds: float, callers: int, proxy: tuple[str, int]) -> dict:
     with multiprocessing.Pool(callers) as pool:
-        pool.map(_caller, [(1.0, i) for i in range(callers)])  # warm up
         started = time.perf_counter()
-        results = pool.map(_caller, [(seconds, i) for i in range(callers)])
+        results = pool.map(_caller, [(seconds, i, proxy) for i in range(callers)])
         elapsed = time.perf_counter() - started
-    latencies = sorted(x for r in results for x in r)
+    return {"latencies": [x for r in results for x in r], "elapsed": elapsed}
+
+
+def summary(parts: list[dict]) -> dict:
+    latencies = sorted(x for part in parts for x in part["latencies"])
     return {
-        "cps": len(latencies) / elapsed,
+        "cps": len(latencies) / sum(part["elapsed"] for part in parts),
         "p50": latencies[len(latencies) // 2] * 1000 if latencies else 0,
         "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0,
     }
@@ -91,19 +95,27 @@ def main() -> None:
             for n in range(50):  # some rules; the calls (+45…) match none and go to the default peer
                 api.ok("POST", "/api/sbc/rule", {"type": "PREFIX", "condition": f"+46{n:04d}", "peer": "TDC"})
             key = api.ok("POST", "/api/apikey", {"name": "bench-switch"})["key"]
-            rows = {}
-            for mode, defines in (
-                ("static relay", {"STATIC_TARGET": f'"sip:{PEER[0]}:{PEER[1]}"'}),
-                ("API look-up", {"API_URL": f'"http://127.0.0.1:{API_PORT}"', "API_KEY": f'"{key}"', "LOG_LOOKUP_TIME": "1"}),
-            ):
-                proxy = Kamailio(workdir, mode.split()[0], {"SIP_WORKERS": str(args.sip_workers), "LOG_LEVEL": "1", **defines}, SIP)
-                try:
-                    rows[mode] = drive(args.seconds, args.callers)
-                finally:
+            # Both proxies run side by side and take turns in one-second slices, so that other load
+            # on the machine weighs on both sides of the ratio alike.
+            proxies = {
+                mode: Kamailio(workdir, mode.split()[0], {"SIP_WORKERS": str(args.sip_workers), "LOG_LEVEL": "1", **defines}, SIP[mode])
+                for mode, defines in (
+                    ("static relay", {"STATIC_TARGET": f'"sip:{PEER[0]}:{PEER[1]}"'}),
+                    ("API look-up", {"API_URL": f'"http://127.0.0.1:{API_PORT}"', "API_KEY": f'"{key}"', "LOG_LOOKUP_TIME": "1"}),
+                )
+            }
+            parts: dict[str, list[dict]] = {mode: [] for mode in proxies}
+            try:
+                for mode in proxies:
+                    drive(1.0, args.callers, SIP[mode])  # warm up
+                for _ in range(max(1, round(args.seconds))):
+                    for mode in proxies:
+                        parts[mode].append(drive(1.0, args.callers, SIP[mode]))
+            finally:
+                for proxy in proxies.values():
                     proxy.stop()
-                if mode == "API look-up":
-                    rows[mode]["lookup"] = lookup_times(proxy.log_path)
-                print(f"  {mode:13} {rows[mode]['cps']:7.0f} calls/s", flush=True)
+            rows = {mode: summary(found) for mode, found in parts.items()}
+            rows["API look-up"]["lookup"] = lookup_times(proxies["API look-up"].log_path)
         finally:
             peer.close()
             api.stop()
