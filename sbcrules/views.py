@@ -48,7 +48,7 @@ RouteAnswerSerializer = inline_serializer("RouteAnswer", {
     ),
 })
 
-# api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
+# docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
 ETAG_PARAMETERS = [
     OpenApiParameter(
         "If-None-Match", str, OpenApiParameter.HEADER,
