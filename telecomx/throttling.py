@@ -20,6 +20,9 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 
 _histories: dict[str, deque[float]] = {}
 _lock = threading.Lock()
+# Clients whose window is empty are forgotten once this many are held (LocMemCache culls too):
+# anonymous clients are keyed by address, and addresses come and go.
+MAX_CLIENTS = 10_000
 
 
 def reset() -> None:
@@ -44,6 +47,9 @@ class ProcessLocalHistory(SimpleRateThrottle):
                 self.history = list(reversed(history))  # wait() reads it newest first
                 return self.throttle_failure()
             history.append(now)
+            if len(_histories) > MAX_CLIENTS:
+                for key in [key for key, times in _histories.items() if times[-1] <= now - self.duration]:
+                    del _histories[key]
         return True
 
 

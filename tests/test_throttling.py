@@ -27,3 +27,17 @@ def test_the_window_slides_and_retry_after_says_when(client_for, settings, monke
     now[0] += 20
     assert client.get(url).status_code == 200  # one slot free again
     assert client.get(url).status_code == 429
+
+
+def test_clients_whose_window_is_empty_are_forgotten(client_for, settings, monkeypatch):
+    from telecomx import throttling
+
+    settings.API_RATE_USER = "5/min"
+    monkeypatch.setattr(throttling, "MAX_CLIENTS", 1)
+    now = [1000.0]
+    monkeypatch.setattr(EmployeeRateThrottle, "timer", lambda self: now[0])
+    first, second = EmployeeFactory(access_level=AccessLevel.OWNER), EmployeeFactory(access_level=AccessLevel.OWNER)
+    assert client_for(first).get(f"/api/customer/{first.customer_id}/callnotify").status_code == 200
+    now[0] += 61
+    assert client_for(second).get(f"/api/customer/{second.customer_id}/callnotify").status_code == 200
+    assert list(throttling._histories) == [f"throttle_user_{second.pk}"]
