@@ -149,7 +149,7 @@ def resolve_token(raw: str) -> Token:
     if token.is_expired():
         Token.objects.filter(pk=token.pk).delete()
         raise ApiError(401, "expired", "Session has expired, please login")
-    if not token.employee.is_active:
+    if not _reachable(token.employee, deleted_above):  # Employee.may_use_api, from the row already read
         raise ApiError(401, *LOGIN_AGAIN)
     return token
 
@@ -167,6 +167,8 @@ def resolve_api_key(raw: str) -> ApiKey:
 
 
 def _reachable(employee: Employee, deleted_above: bool) -> bool:
+    """Employee.may_use_api (api.md §3) without its walk up the tree: the query counted the
+    DELETED resellers above. Tokens and API keys obey the same rule."""
     return employee.is_active and employee.customer.state != Customer.State.DELETED and not deleted_above
 
 

@@ -12,8 +12,6 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
 from telecomx.ids import new_id
@@ -65,6 +63,30 @@ class Customer(models.Model):
 
     def has_feature(self, feature: str) -> bool:
         return feature in (self.features or [])
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        if self.state == self.State.DELETED:
+            # Nothing reaches through a deleted customer (api.md §3), and restoring it later
+            # does not bring the tokens of its employees, or of any customer below it, back.
+            from accounts.permissions import subtree_customer_ids
+
+            below = subtree_customer_ids(self.pk)
+            Token.objects.filter(employee__customer_id__in=below).delete()
+            # The same for service accounts' API keys: revoked (kept, so the log still names them).
+            ApiKey.objects.filter(employee__customer_id__in=below, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def cut_off(self) -> bool:
+        """This customer or any reseller above it is DELETED. Walks parents already loaded by
+        select_related (the token look-up loads two levels) before asking the database."""
+        customer: Customer | None = self
+        seen: set[str] = set()
+        while customer is not None and customer.pk not in seen:
+            if customer.state == Customer.State.DELETED:
+                return True
+            seen.add(customer.pk)
+            customer = customer.parent_reseller
+        return False
 
 
 class AccessLevel(models.TextChoices):
@@ -135,6 +157,15 @@ class Employee(AbstractBaseUser, PermissionsMixin):
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.lower()
         super().save(*args, **kwargs)
+        if not self.is_active:
+            # Disabling (or NO_LOGIN) ends its tokens for good: enabling it again brings none back.
+            Token.objects.filter(employee_id=self.pk).delete()
+            ApiKey.objects.filter(employee_id=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def may_use_api(self) -> bool:
+        """The one rule for a token's holder (api.md §3): enabled, may log in, and nothing above
+        it DELETED. A BLOCKED customer's employees may, as they may log in (docs/api.md)."""
+        return self.is_active and not self.customer.cut_off()
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
@@ -251,25 +282,3 @@ class ApiKey(models.Model):
             self.revoked_at = timezone.now()
             ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)
 
-
-@receiver(post_save, sender=Employee)
-def _disabled_accounts_lose_their_keys(sender: type, instance: Employee, **kwargs: object) -> None:
-    """A DISABLED or DELETED service account's keys are revoked for good (api.md §3, as for tokens)."""
-    if instance.state != Employee.State.ENABLED:
-        ApiKey.objects.filter(employee=instance, revoked_at__isnull=True).update(revoked_at=timezone.now())
-
-
-@receiver(post_save, sender=Customer)
-def _deleted_customers_accounts_lose_their_keys(sender: type, instance: Customer, **kwargs: object) -> None:
-    """Nothing reaches through a DELETED customer (api.md §3): the keys of service accounts under it,
-    or under any reseller below it, are revoked for good. (The key check refuses them anyway while
-    a customer above is DELETED, also after changes that bypass this signal.)"""
-    if instance.state != Customer.State.DELETED:
-        return
-    from accounts.permissions import descendant_reseller_ids  # it imports this module
-
-    below = descendant_reseller_ids(instance.pk) if instance.is_reseller else {instance.pk}
-    ApiKey.objects.filter(
-        models.Q(employee__customer_id__in=below) | models.Q(employee__customer__parent_reseller_id__in=below),
-        revoked_at__isnull=True,
-    ).update(revoked_at=timezone.now())

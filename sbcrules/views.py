@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
+from accounts.permissions import IsAdmin, RuleTypeAllowed, django_perm, exactly, feature, level, rule_scope
 from sbcrules.conflicts import documented_conflicts
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
@@ -60,7 +60,7 @@ ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is th
 
 # api.md §3, once.
 RuleRead = level(AccessLevel.RESELLER_ADMIN)
-RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
+RuleWrite = ((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed
 PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
 PeerWrite = IsAdmin
 RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
@@ -119,6 +119,9 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
+        scope = rule_scope(self.request.user)
+        if scope is not None:
+            rules = rules.filter(scope)
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:
