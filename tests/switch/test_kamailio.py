@@ -247,3 +247,13 @@ def test_a_call_event_post_that_failed_is_retried(workdir, peers):
         caller.close()
         proxy.stop()
         fake.stop()
+
+
+def test_a_tls_target_the_shipped_file_cannot_send_to_is_skipped(api, caller, peers):
+    api.ok("POST", "/api/sbc/peer", {"_id": "TLSFIRST", "hosts": [
+        {"host": "127.0.0.6", "port": 24062, "transport": "tls"}, {"host": "127.0.0.2", "port": 24062, "transport": "udp"},
+    ]})
+    api.ok("POST", "/api/sbc/rule", {"type": "PREFIX", "condition": "+4550", "peer": "TLSFIRST"})
+    time.sleep(1.0)
+    call = caller.invite("+4550000000")
+    assert (call.status, reached(peers["TDC"], call.call_id)) == (200, True)
