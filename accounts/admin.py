@@ -150,7 +150,7 @@ class ApiKeyForm(forms.ModelForm):
         if "employee" in self.fields:  # the add form (a stored key is read-only)
             self.fields["employee"].required = False
             # Only service accounts (accounts that have had a key) take more keys.
-            self.fields["employee"].queryset = Employee.objects.filter(api_keys__isnull=False).distinct()
+            self.fields["employee"].queryset = Employee.objects.filter(api_keys__isnull=False, state=Employee.State.ENABLED).distinct()
 
 
 @admin.register(ApiKey)

@@ -186,8 +186,9 @@ def _api_key_input(data: object) -> tuple[str, Employee | None]:
     account = None
     if account_id is not None:
         pk = normalize_id(account_id) if isinstance(account_id, str) else None
-        # Only a service account (one that has had a key) takes more keys: a person's login never does.
-        account = Employee.objects.filter(pk=pk, api_keys__isnull=False).distinct().first() if pk else None
+        # Only a live service account (one that has had a key, still enabled) takes more keys: a
+        # person's login never does, and a disabled account's keys are over for good.
+        account = Employee.objects.filter(pk=pk, api_keys__isnull=False, state=Employee.State.ENABLED).distinct().first() if pk else None
         if account is None:
             raise ApiError(404, "account", "Service account not found", path="account")
     return name.strip(), account

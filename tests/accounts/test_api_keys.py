@@ -223,3 +223,13 @@ def test_deleting_a_customer_above_revokes_the_keys_for_good(admin):
     assert keyed(body["key"]).get(ROUTE).status_code == 401
     assert ApiKey.objects.get(pk=body["_id"]).revoked_at is not None
     assert ApiKey.objects.get(pk=other["_id"]).revoked_at is None
+
+
+def test_a_disabled_service_account_gets_no_new_key(admin):
+    body = make_key(admin)
+    account = Employee.objects.get(pk=body["account"])
+    account.state = Employee.State.DISABLED
+    account.save()
+    response = admin.post("/api/apikey", {"name": "again", "account": account.pk}, format="json")
+    assert response.json() == error(404, "account", "Service account not found", "account")
+    assert ApiKey.objects.count() == 1
