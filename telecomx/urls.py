@@ -33,7 +33,16 @@ from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
 
+# Service accounts' API keys (switches), ADMIN only (docs/switch.md).
+from accounts.views import ApiKeyListView, ApiKeyView  # noqa: E402
+
+api += [path("apikey", ApiKeyListView.as_view(), name="apikey-list"), path("apikey/<str:pk>", ApiKeyView.as_view(), name="apikey-detail")]
+
 # Replay and recovery of deliveries, and a customer's call events (docs/callevents.md).
 from callnotify import replay  # noqa: E402
 
 api += replay.urls
+
+# A switch calls these for every call: matched first, before the rest of the map is tried.
+HOT_PATHS = ("sbc-route", "callevent")
+api.sort(key=lambda pattern: getattr(pattern, "name", None) not in HOT_PATHS)
