@@ -143,7 +143,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     """Millions of rows: filters chosen by typing, exact searches on indexed keys, no full count,
     no date hierarchy (its date list is a scan); the columns that matter fit 1,280 px."""
 
-    list_display = ["created", "call", "endpoint_link", "customer", "state_label", "attempts", "last_status", "error"]
+    list_display = ["created", "call", "endpoint_link", "customer", "state_label", "attempts", "status", "error"]
     list_display_links = ["created"]
     list_filter = ["state", CustomerFilter, EndpointFilter]
     list_select_related = ["event", "endpoint__customer"]
@@ -182,7 +182,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="call notify")
     def endpoint_link(self, obj: Delivery) -> str:
         url = reverse("admin:callnotify_callnotify_change", args=[obj.endpoint_id])
-        return format_html('<a href="{}" title="{}">{}</a>', url, obj.endpoint.url, Truncator(obj.endpoint.url).chars(40))
+        return format_html('<a href="{}" title="{}">{}</a>', url, obj.endpoint.url, Truncator(obj.endpoint.url).chars(32))
 
     @admin.display(description="customer")
     def customer(self, obj: Delivery) -> str:
@@ -191,6 +191,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="state", ordering="state")
     def state_label(self, obj: Delivery) -> str:
         return format_html('<span class="delivery-state-{}">{}</span>', obj.state, obj.state)
+
+    @admin.display(description="status", ordering="last_status")
+    def status(self, obj: Delivery) -> object:
+        return obj.last_status
 
     @admin.display(description="last error")
     def error(self, obj: Delivery) -> str:

@@ -117,7 +117,9 @@ def test_deliveries_filtered_by_customer_with_the_autocomplete(browser, live_ser
     # The columns that matter are on screen at 1,280 px: nothing to scroll sideways for.
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
     results = browser.find_element(By.CSS_SELECTOR, ".results")
-    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", results)
+    browser.execute_async_script("document.fonts.ready.then(arguments[arguments.length - 1])")  # laid out with its fonts
+    widths = browser.execute_script("return [arguments[0].scrollWidth, arguments[0].clientWidth]", results)
+    assert widths[0] <= widths[1] + 1, widths  # 1: sub-pixel rounding
     for column in ("state_label", "error", "customer"):
         cell = browser.find_element(By.CSS_SELECTOR, f"#result_list tbody tr td.field-{column}")
         assert cell.rect["x"] + cell.rect["width"] <= results.rect["x"] + results.rect["width"] + 1, column  # 1: sub-pixel
