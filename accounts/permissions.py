@@ -1,9 +1,14 @@
-"""Who may do what (api.md §3), written once: DRF permission classes and the customer-scope helper."""
+"""Who may do what (api.md §3), written once: the access table (`Access`), the permission classes
+it is made of, and the customer scope (`reachable_customers`, `customer_for`).
+
+Views name an `Access` entry and decide nothing themselves; tests/test_access_matrix.py checks
+every served route against the same table, written from api.md independently.
+"""
 
 from __future__ import annotations
 
 from django.db.models import Q
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.models import AccessLevel, Customer, Employee
@@ -57,6 +62,27 @@ def django_perm(perm: str) -> type[BasePermission]:
 
 
 IsAdmin = level(AccessLevel.ADMIN)
+
+
+class Access:
+    """api.md §3, row by row: an action and the permission that decides who may do it."""
+
+    # call notify: everything under /api/customer/<ID>/callnotify. Any employee may ask; the
+    # URL's customer then decides (customer_for: in reach, and not PERSONAL).
+    CALL_NOTIFY = IsAuthenticated
+    # SBC rules
+    SBC_RULE_READ = level(AccessLevel.RESELLER_ADMIN)
+    SBC_RULE_WRITE = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
+    # SBC peers and their hosts; the route look-up
+    SBC_PEER_READ = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
+    SBC_PEER_WRITE = IsAdmin
+    ROUTE_LOOKUP = SBC_PEER_READ | django_perm("sbcrules.lookup_route")
+    # DK operators and number portability data
+    DK_READ = level(AccessLevel.VIEWER)
+    DK_WRITE = IsAdmin
+    # call events (switches), and the operators' metrics
+    CALL_EVENT_POST = django_perm("callnotify.add_callevent") | IsAdmin
+    METRICS = IsAdmin
 
 
 def descendant_reseller_ids(root_id: str) -> set[str]:

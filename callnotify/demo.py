@@ -1,6 +1,7 @@
-"""Demo call events for seeddemo: a few calls with finished deliveries, so the log and admin show something.
+"""Demo rows for seeddemo: call notify items of the demo customers, and a few calls with finished
+deliveries, so the log and admin show something.
 
-Idempotent (keyed by the demo call ids). Rows are written finished (DELIVERED / FAILED), never
+Idempotent (items keyed by customer and URL, events by the demo call ids). Rows are written finished (DELIVERED / FAILED), never
 PENDING, so seeding never makes the server contact the demo endpoints.
 """
 
@@ -15,6 +16,12 @@ from django.utils import timezone
 from accounts.models import Customer
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 
+# (customer name, url, method, selection)
+CALLNOTIFY = [
+    ("Hansen VVS A/S", "http://100.64.10.1:8080/events", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
+    ("Hansen VVS A/S", "tcp://100.64.10.2:5070", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
+    ("Jensen Advokater", "http://100.64.20.1/calls?key=demo", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
+]
 # (call id, type, [(state, seconds after start, duration, cause)])
 CALLS = [
     ("demo-call-1@sbc1.telecomx.example", "SIP",
@@ -39,6 +46,11 @@ def _finished_delivery(event: CallEvent, endpoint: CallNotify, failed: bool) -> 
 
 
 def seed(stdout: TextIO) -> None:
+    with transaction.atomic():
+        for name, url, method, selection in CALLNOTIFY:
+            owner = Customer.objects.filter(name=name).first()
+            if owner is not None:
+                CallNotify.objects.get_or_create(customer=owner, url=url, defaults={"method": method, "selection": selection})
     customer = (Customer.objects.filter(name="Hansen VVS A/S").first()
                 or Customer.objects.filter(state=Customer.State.ACTIVE, callnotify_items__isnull=False).first())
     if customer is None:

@@ -1,4 +1,4 @@
-"""The SBC and DK routes, added to the project's `api` list in telecomx/urls.py."""
+"""The SBC and DK routes (api.md §6-8), included under /api/ by telecomx/urls.py."""
 
 from django.urls import URLPattern, path
 

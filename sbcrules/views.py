@@ -3,45 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
-from sbcrules.conflicts import documented_conflicts
+from accounts.permissions import Access
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
 from sbcrules.validators import is_peer_id
-from telecomx.api import ResourceViewSet
+from telecomx.api import ReadWritePermissions, ReadWriteViewSet
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
-
-# api.md §3, once.
-RuleRead = level(AccessLevel.RESELLER_ADMIN)
-RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
-PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
-PeerWrite = IsAdmin
-RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
-
-READ_ACTIONS = {"list", "retrieve"}
-PEER_IN_USE = ApiError(409, "peer", "Peer is in use")
-
-
-class ReadWriteViewSet(ResourceViewSet):
-    """One permission for reading, one for everything else."""
-
-    read_permission: type[BasePermission]
-    write_permission: type[BasePermission]
-
-    def get_permissions(self) -> list[BasePermission]:
-        permission = self.read_permission if self.action in READ_ACTIONS else self.write_permission
-        return [permission()]
 
 
 @extend_schema_view(
@@ -54,8 +32,8 @@ class ReadWriteViewSet(ResourceViewSet):
 class RuleViewSet(ReadWriteViewSet):
     serializer_class = RuleSerializer
     not_found = (404, "id", "Rule not found")
-    read_permission = RuleRead
-    write_permission = RuleWrite
+    read_permission = Access.SBC_RULE_READ
+    write_permission = Access.SBC_RULE_WRITE
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
@@ -69,10 +47,6 @@ class RuleViewSet(ReadWriteViewSet):
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
 
-    def perform_save(self, serializer: RuleSerializer) -> None:
-        with documented_conflicts():
-            serializer.save()
-
 
 @extend_schema_view(
     list=extend_schema(summary="List SBC peers"),
@@ -84,22 +58,15 @@ class RuleViewSet(ReadWriteViewSet):
 class PeerViewSet(ReadWriteViewSet):
     serializer_class = PeerSerializer
     not_found = (404, "id", "Peer not found")
-    read_permission = PeerRead
-    write_permission = PeerWrite
+    in_use = (409, "peer", "Peer is in use")
+    read_permission = Access.SBC_PEER_READ
+    write_permission = Access.SBC_PEER_WRITE
 
     def get_queryset(self) -> QuerySet[Peer]:
         return Peer.objects.prefetch_related("hosts").order_by("id")
 
     def normalize_lookup(self, value: str) -> str | None:
         return find_peer_id(value) if is_peer_id(value) else None
-
-    def perform_save(self, serializer: PeerSerializer) -> None:
-        with documented_conflicts():
-            serializer.save()
-
-    def perform_destroy(self, instance: Peer) -> None:
-        with documented_conflicts(in_use=PEER_IN_USE):
-            instance.delete()
 
 
 def _host_of(peer_id: str, host_ip: str) -> Host:
@@ -116,11 +83,11 @@ def _host_of(peer_id: str, host_ip: str) -> Host:
     return host
 
 
-class PeerHostView(APIView):
+class PeerHostView(ReadWritePermissions, APIView):
     """`GET|POST /api/sbc/peer/<PEER_ID>/host/<HOST_IP>`: one host's `{"down": bool}`."""
 
-    def get_permissions(self) -> list[BasePermission]:
-        return [PeerRead() if self.request.method == "GET" else PeerWrite()]
+    read_permission = Access.SBC_PEER_READ
+    write_permission = Access.SBC_PEER_WRITE
 
     @extend_schema(summary="Get a peer host's state", responses=HostStateSerializer)
     def get(self, request: Request, peer_id: str, host_ip: str) -> Response:
@@ -132,7 +99,7 @@ class PeerHostView(APIView):
         host = _host_of(peer_id, host_ip)
         serializer = HostStateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with documented_conflicts():
+        with transaction.atomic():
             host.down = serializer.validated_data["down"]
             host.save(update_fields=["down"])
         return Response({"host": host.address, "down": host.down})
@@ -141,7 +108,7 @@ class PeerHostView(APIView):
 class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
-    permission_classes = [RouteLookup]
+    permission_classes = [Access.ROUTE_LOOKUP]
 
     @extend_schema(
         summary="Route look-up: which peer a call leaves through, and why",

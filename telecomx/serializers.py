@@ -56,7 +56,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
                 field.error_messages = {**field.error_messages, **serializer_messages(message)}
         return fields
 
-    def _field_name_for(self, model_field: str) -> str:
+    def wire_name(self, model_field: str) -> str:
         # A foreign key's errors carry its name (`peer`); its field may read `peer_id`.
         wanted = model_field.removesuffix("_id")
         for field in self.fields.values():
@@ -80,7 +80,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
                 self.set_value(attrs, field.source_attrs, value)
         model_errors = self._model_errors(attrs, failed={self.fields[name].source for name in errors})
         for model_field, messages in model_errors.items():
-            errors.setdefault(self._field_name_for(model_field), messages)
+            errors.setdefault(self.wire_name(model_field), messages)
         if errors:
             order = list(self.fields)
             raise ValidationError(dict(sorted(errors.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))))

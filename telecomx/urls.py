@@ -1,22 +1,18 @@
-"""URL map: the API under /api/, the admin under /admin/."""
+"""URL map: the API under /api/, the admin under /admin/. Each app's routes are its urls.py, included."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import LoginView, LogoutView, ValidateTokenView
 from callnotify.views import CallNotifyViewSet
-from sbcrules.urls import urlpatterns as sbcrules_api
 from telecomx.api import resource_urls
 from telecomx.health import HealthView
 from telecomx.metrics import MetricsView
 
 api = [
-    path("auth/login", LoginView.as_view(), name="auth-login"),
-    path("auth/validateToken", ValidateTokenView.as_view(), name="auth-validate"),
-    path("auth/logout", LogoutView.as_view(), name="auth-logout"),
+    path("", include("accounts.urls")),
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
-    *sbcrules_api,
+    path("", include("sbcrules.urls")),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),

@@ -1,4 +1,7 @@
-"""seeddemo: a small believable data set, and how to log in. Running it twice duplicates nothing."""
+"""seeddemo: a small believable data set, and how to log in. Running it twice duplicates nothing.
+
+The customers and employees are made here; each app's demo.py then adds its own rows (`seed`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import AccessLevel, Customer, Employee
-from callnotify.models import CallNotify
 
 DEMO_PASSWORD = os.environ.get("TELECOMX_DEMO_PASSWORD", "demo-telecomx-2026")
 
@@ -33,13 +35,6 @@ EMPLOYEES = [
     ("viewer@hansen.example", "Vera Hansen", "Hansen VVS A/S", AccessLevel.VIEWER, []),
     ("personal@jensen.example", "Jens Jensen", "Jensen Advokater", AccessLevel.PERSONAL, []),
 ]
-# (customer name, url, method, selection)
-CALLNOTIFY = [
-    ("Hansen VVS A/S", "http://100.64.10.1:8080/events", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
-    ("Hansen VVS A/S", "tcp://100.64.10.2:5070", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
-    ("Jensen Advokater", "http://100.64.20.1/calls?key=demo", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
-]
-
 
 def _permission(dotted: str) -> Permission | None:
     app_label, codename = dotted.split(".")
@@ -67,10 +62,6 @@ class Command(BaseCommand):
                 permission = _permission(dotted)
                 if permission is not None:
                     employee.user_permissions.add(permission)
-        for customer, url, method, selection in CALLNOTIFY:
-            CallNotify.objects.get_or_create(
-                customer=customers[customer], url=url, defaults={"method": method, "selection": selection}
-            )
         for config in apps.get_app_configs():
             module = f"{config.name}.demo"
             if config.name.startswith("django") or importlib.util.find_spec(module) is None:
