@@ -72,6 +72,7 @@ class IndexHolder:
         """Forget the index entirely (tests: each starts from an empty database)."""
         with self._lock:
             self._index, self._stamp, self._checked_at = None, None, float("-inf")
+            self.rebuilds, self.built_at = 0, None
 
     def current(self) -> RoutingIndex:
         index = self._index

@@ -12,8 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from callnotify.models import CallEvent, Delivery
 from tests.accounts.factories import CustomerFactory
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = pytest.mark.django_db
 
