@@ -79,8 +79,8 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             else:
                 self.set_value(attrs, field.source_attrs, value)
         model_errors = self._model_errors(attrs, failed={self.fields[name].source for name in errors})
-        for model_field, messages in model_errors.items():
-            errors.setdefault(self.wire_name(model_field), messages)
+        for name, messages in model_errors.items():
+            errors.setdefault(self.wire_name(name), messages)
         if errors:
             order = list(self.fields)
             raise ValidationError(dict(sorted(errors.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))))
