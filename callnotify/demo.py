@@ -1,7 +1,7 @@
 """Demo rows for seeddemo: call notify items of the demo customers, and a few calls with finished
 deliveries, so the log and admin show something.
 
-Idempotent (items keyed by customer and URL, events by the demo call ids). Rows are written finished (DELIVERED / FAILED), never
+Idempotent (items made for a demo customer that has none, events keyed by the demo call ids). Rows are written finished (DELIVERED / FAILED), never
 PENDING, so seeding never makes the server contact the demo endpoints.
 """
 
@@ -47,10 +47,14 @@ def _finished_delivery(event: CallEvent, endpoint: CallNotify, failed: bool) -> 
 
 def seed(stdout: TextIO) -> None:
     with transaction.atomic():
-        for name, url, method, selection in CALLNOTIFY:
+        # A demo customer gets its items once: one that has any (seeded before, or made by hand) keeps them.
+        for name in dict.fromkeys(row[0] for row in CALLNOTIFY):
             owner = Customer.objects.filter(name=name).first()
-            if owner is not None:
-                CallNotify.objects.get_or_create(customer=owner, url=url, defaults={"method": method, "selection": selection})
+            if owner is not None and not owner.callnotify_items.exists():
+                CallNotify.objects.bulk_create(
+                    CallNotify(customer=owner, url=url, method=method, selection=selection)
+                    for customer, url, method, selection in CALLNOTIFY if customer == name
+                )
     customer = (Customer.objects.filter(name="Hansen VVS A/S").first()
                 or Customer.objects.filter(state=Customer.State.ACTIVE, callnotify_items__isnull=False).first())
     if customer is None:
