@@ -194,4 +194,6 @@ class ReadWritePermissions:
 
 
 class ReadWriteViewSet(ReadWritePermissions, ResourceViewSet):
-    """A resource whose reading and writing are two rows of the access table."""
+    """One permission for reading, one for everything else."""
+
+    # (drf-spectacular shows this docstring as the description of the subclasses' operations)
