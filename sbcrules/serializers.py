@@ -17,6 +17,9 @@ from telecomx.messages import message_of, serializer_messages
 from telecomx.serializers import ModelCleanSerializer, StrictBooleanField, StrictCharField
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
+# A host's messages are the Host model's: its address field's, and its uniqueness constraint's.
+HOST_INVALID = message_of(Host._meta.get_field("address"))
+HOST_TWICE = next(str(c.violation_error_message) for c in Host._meta.constraints if c.name == "sbcrules_host_unique")
 
 
 def find_peer_id(value: str) -> str | None:
@@ -98,9 +101,9 @@ class HostsField(serializers.Field):
             except ValueError:
                 address = None
             if address is None:
-                error["host"] = ["Host is invalid"]
+                error["host"] = [HOST_INVALID]
             elif address in hosts:
-                error["host"] = ["Host is listed twice"]
+                error["host"] = [HOST_TWICE]
             if state not in (None, "up", "down"):
                 error["state"] = ["Host state is invalid"]
             errors.append(error)

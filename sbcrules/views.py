@@ -20,6 +20,7 @@ from sbcrules.validators import is_peer_id
 from telecomx.api import ReadWritePermissions, ReadWriteViewSet
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
+from telecomx.messages import message_of
 
 
 @extend_schema_view(
@@ -40,7 +41,7 @@ class RuleViewSet(ReadWriteViewSet):
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:
-                raise ApiError(422, "type", "Type is invalid", path="type")
+                raise ApiError(422, "type", message_of(Rule._meta.get_field("type")) or "", path="type")
             rules = rules.filter(type=wanted)
         return rules
 
@@ -72,7 +73,7 @@ class PeerViewSet(ReadWriteViewSet):
 def _host_of(peer_id: str, host_ip: str) -> Host:
     key = find_peer_id(peer_id) if is_peer_id(peer_id) else None
     if key is None:
-        raise ApiError(404, "id", "Peer not found")
+        raise ApiError(*PeerViewSet.not_found)
     try:
         address = str(ipaddress.ip_address(host_ip))
     except ValueError:
