@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import Access
+from accounts.permissions import Access, rule_scope
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
@@ -38,6 +38,9 @@ class RuleViewSet(ReadWriteViewSet):
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
+        scope = rule_scope(self.request.user)
+        if scope is not None:
+            rules = rules.filter(scope)
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:

@@ -232,12 +232,13 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("callevent", "POST"): Row(has_perm("callnotify.add_callevent", admin), lambda w: "/api/callevent", 202, event_answer,
                                {**EVENT, "customer": "<own>"}),
     ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN), lambda w: "/api/sbc/rule", 200, lambda w, b: [rule_body(w.rule)]),
-    ("sbc-rule-list", "POST"): Row(reseller_admin_with("FINANCE"), lambda w: "/api/sbc/rule", 201, created_rule,
+    # operator-wide rules (the world's PREFIX rule) are ADMIN's; CUSTOMER rules: test_customer_rules below
+    ("sbc-rule-list", "POST"): Row(admin, lambda w: "/api/sbc/rule", 201, created_rule,
                                    {"type": "PREFIX", "condition": "+47", "peer": "tdc"}),
     ("sbc-rule-detail", "GET"): Row(at_least(L.RESELLER_ADMIN), RULE, 200, lambda w, b: rule_body(w.rule)),
-    ("sbc-rule-detail", "POST"): Row(reseller_admin_with("FINANCE"), RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
-    ("sbc-rule-detail", "PATCH"): Row(reseller_admin_with("FINANCE"), RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
-    ("sbc-rule-detail", "DELETE"): Row(reseller_admin_with("FINANCE"), RULE, 200, gone(Rule, lambda w: w.rule.pk)),
+    ("sbc-rule-detail", "POST"): Row(admin, RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
+    ("sbc-rule-detail", "PATCH"): Row(admin, RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
+    ("sbc-rule-detail", "DELETE"): Row(admin, RULE, 200, gone(Rule, lambda w: w.rule.pk)),
     ("sbc-peer-list", "GET"): Row(reseller_admin_with("TELE"), lambda w: "/api/sbc/peer", 200, lambda w, b: [SPARE, TDC]),
     ("sbc-peer-list", "POST"): Row(admin, lambda w: "/api/sbc/peer", 201, lambda w, b: {**SPARE, "_id": Peer.objects.get(pk="NEW").pk},
                                    {"_id": "NEW"}),
@@ -403,10 +404,134 @@ def test_deleted_customer_is_not_found_for_everyone(client_for, level):
     deleted = CustomerFactory(parent_reseller=operator, state=Customer.State.DELETED)
     employee = EmployeeFactory(customer=deleted if level == L.OWNER else operator, access_level=level)
     response = client_for(employee).get(f"/api/customer/{deleted.pk}/callnotify")
-    assert (response.status_code, response.json()) == (404, CUSTOMER_NOT_FOUND)
+    if level == L.OWNER:  # its own employees' tokens stop working altogether (api.md §3)
+        assert (response.status_code, response.json()) == (401, LOGIN)
+    else:
+        assert (response.status_code, response.json()) == (404, CUSTOMER_NOT_FOUND)
 
 
 def test_blocked_customer_keeps_its_call_notify_api(client_for):
     employee = EmployeeFactory(access_level=L.OWNER, customer=CustomerFactory(blocked=True))
     response = client_for(employee).get(f"/api/customer/{employee.customer_id}/callnotify")
     assert (response.status_code, response.json()) == (200, [])
+
+
+# --- CUSTOMER rules: a RESELLER_ADMIN with FINANCE writes those of the customers it reaches ---
+
+CUSTOMER_RULE_ACTIONS = {  # action: (method, on the rule?, body, status when allowed)
+    "create": ("POST", False, {"type": "CUSTOMER", "condition": "<child>", "peer": "TDC"}, 201),
+    "update": ("PATCH", True, {"note": "x"}, 200),
+    "delete": ("DELETE", True, None, 200),
+}
+
+
+@pytest.mark.parametrize("action", CUSTOMER_RULE_ACTIONS)
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.name)
+def test_customer_rules(api_client, caller, action):
+    method, on_rule, body, ok = CUSTOMER_RULE_ACTIONS[action]
+    world = build_world(caller, "own", routing=True)
+    own_rule = RuleFactory(type="CUSTOMER", condition=world.customers["own"].pk, peer=world.tdc)
+    url = f"/api/sbc/rule/{own_rule.pk}" if on_rule else "/api/sbc/rule"
+    payload = {k: (world.customers["child"].pk if v == "<child>" else v) for k, v in body.items()} if body else None
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(world.employee)}")
+    before = stored()
+    response = api_client.generic(method, url, json.dumps(payload) if payload else "", content_type="application/json")
+    refusal = expected_refusal(Row(reseller_admin_with("FINANCE"), str, 0, str), caller, "own")
+    if refusal is not None:
+        assert (response.status_code, response.json()) == refusal
+        assert stored() == before
+    elif action == "create":
+        rule = Rule.objects.get(type="CUSTOMER", condition=world.customers["child"].pk)
+        assert (response.status_code, response.json()) == (ok, rule_body(rule))
+    elif action == "update":
+        own_rule.refresh_from_db()
+        assert (response.status_code, response.json()) == (ok, rule_body(own_rule)) and own_rule.note == "x"
+    else:
+        assert (response.status_code, response.json()) == (ok, {"success": True})
+        assert not Rule.objects.filter(pk=own_rule.pk).exists()
+
+
+# --- DELETED customers and resellers at every level (api.md §3: nothing reaches through them) ---
+
+LEVELS = ["top reseller", "sub-reseller", "customer"]  # top → sub → customer; an employee at each
+UNDECIPHERABLE = {"error": {"code": "invalid_token", "status": 401, "message": "Undecipherable"}}
+WRONG_LOGIN = {"error": {"code": "credentials_invalid", "status": 401, "message": "Wrong username or password"}}
+
+
+def _tree() -> dict[str, tuple]:
+    top = CustomerFactory(reseller=True, features=["FINANCE", "TELE"])
+    sub = CustomerFactory(reseller=True, parent_reseller=top, features=["FINANCE", "TELE"])
+    customer = CustomerFactory(parent_reseller=sub)
+    levels = {"top reseller": (top, L.RESELLER_ADMIN), "sub-reseller": (sub, L.RESELLER_ADMIN), "customer": (customer, L.OWNER)}
+    return {name: (c, EmployeeFactory(customer=c, access_level=level)) for name, (c, level) in levels.items()}
+
+
+@pytest.mark.parametrize("how", ["saved", "updated"])  # the admin saves; `updated` skips save() and its hooks
+@pytest.mark.parametrize("holder", LEVELS)
+@pytest.mark.parametrize("deleted", LEVELS)
+def test_nothing_reaches_through_a_deleted_customer(api_client, client_for, deleted, holder, how):
+    tree = _tree()
+    employee = tree[holder][1]
+    raw = issue_token(employee, persist=True)
+    gone = tree[deleted][0]
+    if how == "saved":
+        gone.state = "DELETED"
+        gone.save()
+    else:
+        type(gone).objects.filter(pk=gone.pk).update(state="DELETED")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    bottom = tree["customer"][0]
+    calls = {
+        "dk operators": api_client.get("/api/dk/operator"),
+        "call notify list": api_client.get(f"/api/customer/{bottom.pk}/callnotify"),
+        "call notify create": api_client.post(f"/api/customer/{bottom.pk}/callnotify",
+                                              {"url": "http://192.0.2.1/x", "method": "GET1", "selection": "ALL"}, format="json"),
+        "rules": api_client.get("/api/sbc/rule"),
+    }
+    answers = {name: (r.status_code, r.json()) for name, r in calls.items()}
+    validate = api_client.get(f"/api/auth/validateToken?token={raw}")
+    login = api_client.post("/api/auth/login", {"username": employee.email, "password": "correct horse battery staple"}, format="json")
+    if LEVELS.index(holder) >= LEVELS.index(deleted):  # the holder is at or below what was deleted
+        ended = UNDECIPHERABLE if how == "saved" else LOGIN  # saving it deleted the tokens; else the rule refuses them
+        assert answers == {name: (401, ended) for name in calls}
+        assert (validate.status_code, validate.json()) == (401, ended)
+        assert (login.status_code, login.json()) == (401, WRONG_LOGIN)
+    else:  # above it: the deleted customer and all below it are "not found"
+        assert answers["dk operators"][0] == 200 and answers["rules"][0] == 200
+        assert answers["call notify list"] == answers["call notify create"] == (404, CUSTOMER_NOT_FOUND)
+        assert validate.status_code == 200 and login.status_code == 200
+    if how == "saved":  # restoring it brings no old token back
+        gone.state = "ACTIVE"
+        gone.save()
+        still_dead = LEVELS.index(holder) >= LEVELS.index(deleted)
+        assert (api_client.get("/api/dk/operator").status_code == 401) is still_dead
+
+
+@pytest.mark.parametrize("persist", [True, False])
+@pytest.mark.parametrize("state", ["DISABLED", "DELETED"])
+def test_disabling_an_employee_ends_its_tokens_for_good(api_client, persist, state):
+    employee = EmployeeFactory(access_level=L.OWNER)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee, persist=persist)}")
+    assert api_client.get("/api/dk/operator").status_code == 200
+    employee.state = state
+    employee.save()
+    response = api_client.get("/api/dk/operator")
+    assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+    employee.state = "ENABLED"
+    employee.save()
+    response = api_client.get("/api/dk/operator")
+    assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+
+
+@pytest.mark.parametrize("blocked", LEVELS)
+def test_a_blocked_customer_or_reseller_keeps_login_and_tokens_alike(api_client, blocked):
+    tree = _tree()
+    employee = tree["customer"][1]
+    raw = issue_token(employee, persist=True)
+    customer = tree[blocked][0]
+    customer.state = "BLOCKED"
+    customer.save()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api_client.get(f"/api/customer/{tree['customer'][0].pk}/callnotify").status_code == 200
+    login = api_client.post("/api/auth/login", {"username": employee.email, "password": "correct horse battery staple"}, format="json")
+    assert login.status_code == 200  # docs/api.md: blocked is cut off from calls, not from its configuration

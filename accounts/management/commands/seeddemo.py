@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import AccessLevel, Customer, Employee
+from callnotify.demo_receiver import receiver_ports
 
 DEMO_PASSWORD = os.environ.get("TELECOMX_DEMO_PASSWORD", "demo-telecomx-2026")
 
@@ -83,3 +84,6 @@ class Command(BaseCommand):
         out(f"              -d '{{\"username\": \"owner@hansen.example\", \"password\": \"{DEMO_PASSWORD}\"}}'")
         out(f"  Items:    curl -s {base}/api/customer/{customers['Hansen VVS A/S'].pk}/callnotify \\")
         out("              -H 'Authorization: Bearer <token>'")
+        http_port, tcp_port = receiver_ports()
+        out(f"  Calls:    .venv/bin/python manage.py simulatecalls --calls 5   (the demo items deliver to the")
+        out(f"            demo receiver on 127.0.0.1:{http_port} and :{tcp_port}, which bin/run starts)")
