@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import AccessLevel, Customer, Employee
 from callnotify.models import CallEvent, CallNotify
 from sbcrules.models import DkOperator, Peer, PortedNumber, Rule
 from tests.accounts.factories import CustomerFactory, EmployeeFactory, issue_token
+from tests.routes import api_endpoints
 from tests.callnotify.factories import CallNotifyFactory
 from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PeerFactory, RuleFactory
 
@@ -283,32 +283,7 @@ CUSTOMER_NOT_FOUND = {"error": {"code": "customer", "status": 404, "message": "C
 LOGIN = {"error": {"code": "credentials_invalid", "status": 401, "message": "Authorization required, please login"}}
 
 
-def api_routes() -> list[tuple[str, str, list[str]]]:
-    """(name, route, methods) of every endpoint under /api/."""
-    found = []
-
-    def walk(patterns: list, prefix: str) -> None:
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                route = prefix + str(pattern.pattern)
-                if not route.startswith("api/"):
-                    continue
-                callback = pattern.callback
-                actions = getattr(callback, "actions", None)
-                if actions:
-                    methods = [m.upper() for m in actions]
-                else:
-                    view = callback.view_class
-                    methods = [m.upper() for m in view.http_method_names if hasattr(view, m) and m not in ("options", "head")]
-                found.append((pattern.name, route, methods))
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
-
-ENDPOINTS = [(name, method) for name, _route, methods in api_routes() for method in methods]
+ENDPOINTS = [(name, method) for name, _route, method in api_endpoints()]
 
 
 def test_every_endpoint_has_an_access_rule():
