@@ -187,3 +187,5 @@ class Access:
     # call events (switches), and the operators' metrics
     CALL_EVENT_POST = django_perm("callnotify.add_callevent") | IsAdmin
     METRICS = IsAdmin
+    # service accounts' API keys: create, list, revoke
+    API_KEYS = IsAdmin

@@ -17,8 +17,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+import ipaddress
+
 from sbcrules.index import mark_routing_changed
-from sbcrules.models import CachedReferences, DkOperator, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
 from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix
 from telecomx.messages import message_of
 
@@ -152,6 +154,41 @@ def rule_importer() -> Importer:
     return Importer(
         Rule, ("type", "condition", "peer", "note"), parse, unique_fields=["type", "condition"],
         update_fields=["peer", "note", "updated_at"], optional=1, header_required=True, routing=True,
+    )
+
+
+def host_importer() -> Importer:
+    """Peers' hosts: `peer,host[,port[,transport[,state]]]`; the peer must exist; a host already
+    listed for the peer is updated (port 5060, udp and up when left empty)."""
+    peers = {pk.lower(): pk for pk in Peer.objects.values_list("id", flat=True)}
+    transports = set(Host.Transport.values)
+
+    def parse(row: list[str]) -> Parsed:
+        peer, address, port, transport, state = (cell.strip() for cell in row)
+        errors = []
+        if not is_peer_id(peer):
+            errors.append("peer: Peer is invalid")
+        elif peer.lower() not in peers:
+            errors.append("peer: Peer not found")
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            errors.append("host: Host is invalid")
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            errors.append("port: Port is invalid")
+        if transport and transport not in transports:
+            errors.append("transport: Transport is invalid")
+        if state not in ("", "up", "down"):
+            errors.append("state: Host state is invalid")
+        if errors:
+            return errors
+        key = peers[peer.lower()]
+        host = Host(peer_id=key, address=address, port=int(port or 5060), transport=transport or "udp", down=state == "down")
+        return (key, address), host
+
+    return Importer(
+        Host, ("peer", "host", "port", "transport", "state"), parse, unique_fields=["peer", "address"],
+        update_fields=["port", "transport", "down"], optional=3, routing=True,
     )
 
 

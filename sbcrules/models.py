@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -84,10 +84,23 @@ class Peer(OneMessagePerField):
 
 
 class Host(models.Model):
-    """An address a peer exchanges traffic with; a host marked down is not used."""
+    """An address a peer exchanges traffic with (SIP port and transport); a host marked down is not used.
+
+    One row per IP address of a peer (`/host/<HOST_IP>` names a host by its address alone).
+    """
+
+    class Transport(models.TextChoices):
+        UDP = "udp"
+        TCP = "tcp"
+        TLS = "tls"
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="hosts")
     address = models.GenericIPAddressField(error_messages=documented("Host is invalid"))
+    port = models.PositiveIntegerField(
+        default=5060, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        error_messages=documented("Port is invalid", min_value="Port is invalid", max_value="Port is invalid"),
+    )
+    transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.UDP, error_messages=documented("Transport is invalid"))
     down = models.BooleanField(default=False, error_messages=documented("Down is invalid"))
 
     class Meta:
@@ -100,7 +113,11 @@ class Host(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.address} ({'down' if self.down else 'up'})"
+        return f"{self.uri_host}:{self.port}/{self.transport} ({'down' if self.down else 'up'})"
+
+    @property
+    def uri_host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address
 
 
 class References:

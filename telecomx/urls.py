@@ -28,3 +28,15 @@ urlpatterns = [
 from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
+
+# A switch calls these for every call: matched first (the app whose urls.py holds one, and that
+# route first within it), before the rest of the map is tried.
+HOT_PATHS = ("sbc-route", "callevent")
+
+
+def _hot(pattern: object) -> bool:
+    names = [getattr(p, "name", None) for p in getattr(pattern, "url_patterns", [pattern])]
+    return any(name in HOT_PATHS for name in names)
+
+
+api.sort(key=lambda pattern: not _hot(pattern))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission
 
-from accounts.models import AccessLevel, Customer, Employee
+from accounts.models import AccessLevel, ApiKey, Customer, Employee
 from callnotify.models import CallEvent, CallNotify
 from sbcrules.models import DkOperator, Peer, PortedNumber, Rule
 from tests.accounts.factories import CustomerFactory, EmployeeFactory, issue_token
@@ -95,6 +95,7 @@ class World:
     tdc: Peer | None
     rule: Rule | None
     whose: str = "own"
+    key: ApiKey | None = None
 
     @property
     def customer_id(self) -> str:
@@ -131,7 +132,32 @@ def build_world(caller: Caller, whose: str, *, routing: bool) -> World:
     PeerFactory(id="SPARE", name="", hosts=[])
     rule = RuleFactory(type="PREFIX", condition="+45", peer=tdc)
     NumberRangeFactory(prefix="+4570", operator=DkOperatorFactory(id="01011", name="TDC NET A/S", address=""))
-    return World(employee, customers, items, tdc, rule, whose)
+    key, _raw = ApiKey.objects.issue(name="kamailio-1", created_by=operator_admin(operator))
+    return World(employee, customers, items, tdc, rule, whose, key)
+
+
+def operator_admin(operator: Customer) -> Employee:
+    return EmployeeFactory(customer=operator, access_level=L.ADMIN)
+
+
+def key_body(api_key: ApiKey, /, **changed: Any) -> dict[str, Any]:
+    key = api_key
+    return {"_id": key.pk, "name": key.name, "account": key.employee_id, "prefix": key.prefix,
+            "createdAt": key.created_at.isoformat().replace("+00:00", "Z"), "createdBy": key.created_by_id,
+            "revokedAt": None, **changed}
+
+
+def created_key(w: World, body: dict) -> dict:
+    key = ApiKey.objects.get(pk=body["_id"], name="kamailio-2", created_by=w.employee)
+    assert body["key"].startswith(key.prefix)
+    return key_body(key, key=body["key"])
+
+
+def revoked_key(w: World, body: dict) -> dict:
+    assert w.key is not None
+    w.key.refresh_from_db()
+    assert w.key.revoked_at is not None
+    return key_body(w.key, revokedAt=body["revokedAt"])
 
 
 def item_body(item: CallNotify, **changed: Any) -> dict[str, Any]:
@@ -265,6 +291,10 @@ ACCESS: dict[tuple[str, str], Row] = {
                                    lambda w, b: {"offset": 0, "limit": 100, "total": 0, "numbers": []}),
     ("dk-number", "GET"): Row(at_least(L.VIEWER), lambda w: "/api/dk/number/+4570305050", 200,
                               lambda w, b: {"number": "+4570305050", "operator": "01011", "ported": False}),
+    ("apikey-list", "GET"): Row(admin, lambda w: "/api/apikey", 200, lambda w, b: [key_body(w.key)]),
+    ("apikey-list", "POST"): Row(admin, lambda w: "/api/apikey", 201, created_key, {"name": "kamailio-2"}),
+    ("apikey-detail", "GET"): Row(admin, lambda w: f"/api/apikey/{w.key.pk}", 200, lambda w, b: key_body(w.key)),
+    ("apikey-detail", "DELETE"): Row(admin, lambda w: f"/api/apikey/{w.key.pk}", 200, revoked_key),
     ("dk-number", "POST"): Row(admin, lambda w: "/api/dk/number/+4570305050?operator=01011", 200,
                                lambda w, b: {"number": "+4570305050", "operator": PortedNumber.objects.get(number="+4570305050").operator_id,
                                              "ported": True}),
@@ -316,6 +346,7 @@ def stored() -> dict[str, set]:
         "peers": set(Peer.objects.values_list("pk", "name")),
         "hosts": set(Peer.objects.values_list("hosts__address", "hosts__down")),
         "operators": set(DkOperator.objects.values_list("pk", "name")),
+        "keys": set(ApiKey.objects.values_list("pk", "revoked_at")),
         "ported": set(PortedNumber.objects.values_list("pk", "operator_id")),
     }
 
