@@ -170,7 +170,8 @@ def rule_body(rule: Rule, **changed: Any) -> dict[str, Any]:
     return {"_id": rule.pk, "type": rule.type, "condition": rule.condition, "peer": rule.peer_id, "note": rule.note, **changed}
 
 
-TDC = {"_id": "TDC", "name": "", "default": True, "hosts": [{"host": "192.0.2.1", "state": "up"}], "networkInterface": "", "up": True}
+TDC = {"_id": "TDC", "name": "", "default": True, "hosts": [{"host": "192.0.2.1", "state": "up", "port": 5060, "transport": "udp"}],
+       "networkInterface": "", "up": True}
 SPARE = {"_id": "SPARE", "name": "", "default": False, "hosts": [], "networkInterface": "", "up": True}
 OPERATOR = {"_id": "01011", "name": "TDC NET A/S", "address": ""}
 NEW_ITEM = {"url": "http://100.64.1.1:4000/call", "method": "POSTJSON", "selection": "ALL"}
@@ -278,7 +279,8 @@ ACCESS: dict[tuple[str, str], Row] = {
                                    lambda w, b: {"host": "192.0.2.1", "down": True}, {"down": True}),
     ("sbc-route", "GET"): Row(has_perm("sbcrules.lookup_route", reseller_admin_with("TELE")), lambda w: "/api/sbc/route?bnumber=%2B4512345678",
                               200, lambda w, b: {"peer": "TDC", "rule": {"_id": w.rule.pk, "type": "PREFIX", "condition": "+45"},
-                                                 "reason": "prefix", "chain": ["TDC"]}),
+                                                 "reason": "prefix", "chain": ["TDC"],
+                                                 "targets": [{"peer": "TDC", "host": "192.0.2.1", "port": 5060, "transport": "udp"}]}),
     ("dk-operator-list", "GET"): Row(at_least(L.VIEWER), lambda w: "/api/dk/operator", 200,
                                      lambda w, b: {"offset": 0, "limit": 100, "total": 1, "operators": [OPERATOR]}),
     ("dk-operator-list", "POST"): Row(admin, lambda w: "/api/dk/operator", 201,
