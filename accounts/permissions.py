@@ -11,7 +11,7 @@ from django.db.models import Q
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
-from accounts.models import AccessLevel, Customer, Employee
+from accounts.models import AccessLevel, Customer, Employee, descendant_reseller_ids
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
@@ -62,30 +62,6 @@ def django_perm(perm: str) -> type[BasePermission]:
 
 
 IsAdmin = level(AccessLevel.ADMIN)
-
-
-def descendant_reseller_ids(root_id: str, *, deleted_too: bool = False) -> set[str]:
-    """`root_id` and every reseller below it, in one query however deep the tree. A DELETED
-    reseller and everything under it is left out (nothing reaches through it) unless `deleted_too`."""
-    children: dict[str | None, list[str]] = {}
-    resellers = Customer.objects.filter(is_reseller=True)
-    if not deleted_too:
-        resellers = resellers.exclude(state=Customer.State.DELETED)
-    for pk, parent in resellers.values_list("id", "parent_reseller_id"):
-        children.setdefault(parent, []).append(pk)
-    found, todo = {root_id}, [root_id]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def subtree_customer_ids(root_id: str) -> set[str]:
-    """`root_id` and every customer below it, DELETED ones included (for ending their tokens)."""
-    resellers = descendant_reseller_ids(root_id, deleted_too=True)
-    return {root_id, *Customer.objects.filter(parent_reseller_id__in=resellers).values_list("id", flat=True)}
 
 
 def reachable_customers(employee: Employee) -> Q | None:
