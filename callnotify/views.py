@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 
 from accounts.models import Customer
-from accounts.permissions import customer_for
+from accounts.permissions import Access, customer_for
 from callnotify.models import CallNotify
 from callnotify.serializers import CallNotifySerializer
 from telecomx.api import ResourceViewSet
@@ -19,6 +19,7 @@ from telecomx.ids import normalize_id
 class CustomerScopedMixin:
     """Resolves the URL's customer before anything else: 404 `customer` or 403 as api.md §3 says."""
 
+    permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
