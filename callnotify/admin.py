@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -13,18 +12,15 @@ from django.utils.html import format_html, format_html_join
 from callnotify import health
 from callnotify.models import CallNotify
 from callnotify.signing import generate_secret
+from telecomx.messages import DocumentedForm
 
 
-class CallNotifyForm(forms.ModelForm):
+class CallNotifyForm(DocumentedForm):
+    """The form's own checks speak the API's words too (api.md §5): the model fields' messages."""
+
     class Meta:
         model = CallNotify
         fields = ["customer", "url", "method", "selection", "state"]
-        # The form's own checks speak the API's words too (api.md §5).
-        error_messages = {
-            "url": {"required": "Invalid URL", "max_length": "Invalid URL"},
-            "method": {"required": "Invalid method", "invalid_choice": "Invalid method"},
-            "selection": {"required": "Invalid selection", "invalid_choice": "Invalid selection"},
-        }
 
 
 @admin.register(CallNotify)

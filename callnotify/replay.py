@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
-from accounts.models import AccessLevel
+from accounts.permissions import Access
 from callnotify.event_serializers import CallEventSerializer, DeliverySerializer
 from callnotify.event_views import EndpointView
 from callnotify.models import CallEvent, CallNotify, Delivery
@@ -54,7 +54,7 @@ class ReplayView(EndpointView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # signed in, and the customer in reach (404 `customer`)
-        if not request.user.at_least(AccessLevel.MANAGER):
+        if not Access.CALL_NOTIFY_REPLAY().has_permission(request, self):
             raise ApiError(403, "access_denied", "Insufficient access level")
 
     def get_active_endpoint(self) -> CallNotify:

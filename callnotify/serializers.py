@@ -42,14 +42,6 @@ class CallNotifySerializer(ModelCleanSerializer):
     secret = SecretField()  # write-only (events.md §3)
     health = serializers.SerializerMethodField(help_text="Delivery health, kept by the delivery engine (read-only)")
 
-    invalid_messages = {
-        "url": "Invalid URL",
-        "method": "Invalid method",
-        "selection": "Invalid selection",
-        "state": "Invalid state",
-        "secret": "Invalid secret",
-    }
-
     class Meta:
         model = CallNotify
         fields = ["_id", "customer", "url", "method", "selection", "state", "secret", "health"]

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Customer
-from accounts.permissions import customer_for
+from accounts.permissions import Access, customer_for
 from callnotify import health
 from callnotify.models import CallNotify
 from callnotify.serializers import CallNotifySerializer
@@ -21,6 +21,7 @@ from telecomx.ids import normalize_id
 class CustomerScopedMixin:
     """Resolves the URL's customer before anything else: 404 `customer` or 403 as api.md §3 says."""
 
+    permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

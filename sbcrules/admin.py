@@ -1,7 +1,7 @@
 """Admin for peers (hosts inline), rules, DK operators, number data, and a "test a route" page.
 
 The forms run the models' own checks, so the admin refuses what the API refuses, with the same
-messages; the routing marker changes through the models' signals, as for the API.
+messages; the routing marker changes through the models' signals (sbcrules.index), as for the API.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import io
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from rest_framework.exceptions import ValidationError
 
 from sbcrules.importing import export_rules, preview_rules, rule_importer
 from sbcrules.lookup import route_call
@@ -127,8 +126,7 @@ class RuleAdmin(admin.ModelAdmin):
             try:
                 decision = route_call(**{k: v or None for k, v in form.cleaned_data.items()}, explain=True)
             except ValidationError as exc:
-                for field, messages in exc.detail.items():  # type: ignore[union-attr]
-                    form.add_error(field, [str(m) for m in messages])
+                form.add_error(None, exc)  # each message on its field
         context = {
             **self.admin_site.each_context(request), "title": "Test a route", "form": form, "decision": decision,
             "opts": self.model._meta,

@@ -19,7 +19,7 @@ from sbcrules.lookup import route_call
 from sbcrules.models import Rule
 from tests.accounts.factories import PASSWORD, CustomerFactory, EmployeeFactory
 from tests.browser.conftest import shot
-from tests.callnotify.conftest import post_event
+from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
 from tests.sbcrules.factories import PeerFactory, RuleFactory
 

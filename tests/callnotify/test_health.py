@@ -14,7 +14,7 @@ from callnotify.delivery import attempt_delivery
 from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount, Outcome
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import EmployeeFactory
-from tests.callnotify.conftest import post_event
+from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
 
 pytestmark = pytest.mark.django_db

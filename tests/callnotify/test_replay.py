@@ -12,7 +12,7 @@ from accounts.models import AccessLevel
 from callnotify.delivery import attempt_delivery
 from callnotify.models import Attempt, CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.callnotify.conftest import T0, post_event
+from tests.callnotify.factories import T0, post_event
 from tests.callnotify.factories import CallNotifyFactory
 
 pytestmark = pytest.mark.django_db
