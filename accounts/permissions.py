@@ -149,6 +149,8 @@ class Access:
     # call notify: everything under /api/customer/<ID>/callnotify. Any employee may ask; the
     # URL's customer then decides (customer_for: in reach, and not PERSONAL).
     CALL_NOTIFY = IsAuthenticated
+    # retrying a delivery and recovering an endpoint's failures: also MANAGER or above (after reach)
+    CALL_NOTIFY_REPLAY = level(AccessLevel.MANAGER)
     # SBC rules
     SBC_RULE_READ = level(AccessLevel.RESELLER_ADMIN)
     # (which rules a reseller sees and writes: rule_scope, RuleTypeAllowed, may_route_customer above)

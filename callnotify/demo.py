@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify.demo_receiver import demo_urls, receiver_ports
+from callnotify.demo_receiver import FAILING_PATH, demo_urls, receiver_ports
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 
 # (customer name, url role in demo_urls, method, selection): every URL is the demo receiver on
@@ -24,6 +24,8 @@ CALLNOTIFY = [
     ("Hansen VVS A/S", "json", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
     ("Hansen VVS A/S", "tcp", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
     ("Jensen Advokater", "get", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
+    # Down on purpose (the receiver answers 503): the dashboard's failing endpoint, retried on schedule.
+    ("Jensen Advokater", "failing", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
 ]
 # Where earlier versions pointed the demo items (shared address space, a real network on an
 # operator's premises): re-pointed at the receiver when seeddemo runs on an older database.
@@ -94,5 +96,5 @@ def seed_events(stdout: TextIO) -> None:
                 )
                 created += 1
                 for endpoint in customer.callnotify_items.filter(selection__in=[call_type, "ALL"]):
-                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp"))
+                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp") or FAILING_PATH in endpoint.url)
     stdout.write(f"callnotify demo: {created} call events for {customer.name}\n")

@@ -16,21 +16,21 @@ from telecomx.messages import documented
 
 class CallNotify(models.Model):
     class Method(models.TextChoices):
-        POSTARGS = "POSTARGS"
-        POSTXML1 = "POSTXML1"
-        POSTXML2 = "POSTXML2"
-        POSTJSON = "POSTJSON"
-        GET1 = "GET1"
-        GET2 = "GET2"
+        POSTARGS = "POSTARGS", "POSTARGS"
+        POSTXML1 = "POSTXML1", "POSTXML1"
+        POSTXML2 = "POSTXML2", "POSTXML2"
+        POSTJSON = "POSTJSON", "POSTJSON"
+        GET1 = "GET1", "GET1"
+        GET2 = "GET2", "GET2"
 
     class Selection(models.TextChoices):
-        SIP = "SIP"
-        MVNO = "MVNO"
-        ALL = "ALL"
+        SIP = "SIP", "SIP"
+        MVNO = "MVNO", "MVNO"
+        ALL = "ALL", "ALL"
 
     class State(models.TextChoices):
-        ACTIVE = "ACTIVE"
-        DISABLED = "DISABLED"
+        ACTIVE = "ACTIVE", "ACTIVE"
+        DISABLED = "DISABLED", "DISABLED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="callnotify_items")
@@ -140,6 +140,8 @@ class CallEvent(models.Model):
             models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
             models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
         ]
+        # A customer's events newest first (GET /api/customer/<ID>/callevent).
+        indexes = [models.Index(fields=["customer", "-timestamp"], name="callevent_customer_time")]
 
     def __str__(self) -> str:
         return f"{self.call_id} #{self.sequence} {self.state}"
@@ -149,9 +151,9 @@ class Delivery(models.Model):
     """One event to one endpoint; PENDING holds the next attempt time (events.md §5)."""
 
     class State(models.TextChoices):
-        PENDING = "PENDING"
-        DELIVERED = "DELIVERED"
-        FAILED = "FAILED"
+        PENDING = "PENDING", "PENDING"
+        DELIVERED = "DELIVERED", "DELIVERED"
+        FAILED = "FAILED", "FAILED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     event = models.ForeignKey(CallEvent, on_delete=models.CASCADE, related_name="deliveries")
@@ -192,7 +194,7 @@ class Attempt(models.Model):
     """One try of one delivery: when, how long, and what came of it."""
 
     class Outcome(models.TextChoices):
-        DELIVERED = "DELIVERED"
+        DELIVERED = "DELIVERED", "DELIVERED"
         RETRY = "RETRY", "failed, will retry"
         FAILED = "FAILED", "failed permanently"
         INTERRUPTED = "INTERRUPTED", "interrupted (worker lost; the endpoint may have received it)"
@@ -210,3 +212,6 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount  # noqa: E402,F401  (models of callnotify/health.py)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.models import Customer
 from accounts.permissions import Access, customer_for
+from callnotify import health
 from callnotify.models import CallNotify
 from callnotify.serializers import CallNotifySerializer
 from telecomx.api import ResourceViewSet
@@ -30,7 +32,14 @@ class CustomerScopedMixin:
 @extend_schema_view(
     list=extend_schema(summary="List the customer's call notify items"),
     create=extend_schema(summary="Create a call notify item"),
-    retrieve=extend_schema(summary="Get a call notify item"),
+    retrieve=extend_schema(summary="Get a call notify item, with its delivery health", examples=[OpenApiExample(
+        "An endpoint that recovered", response_only=True, value={
+            "_id": "6740a1b2c3d4e5f6a7b8c9d1", "customer": "6740a1b2c3d4e5f6a7b8c9d0", "url": "https://hooks.example.com/calls",
+            "method": "POSTJSON", "selection": "ALL", "state": "ACTIVE",
+            "health": {"lastHour": {"delivered": 41, "failed": 2, "p50DurationMs": 50, "p95DurationMs": 250},
+                       "lastDay": {"delivered": 980, "failed": 9, "p50DurationMs": 50, "p95DurationMs": 500},
+                       "lastSuccessAt": "2026-11-23T12:41:07.120000Z", "lastFailureAt": "2026-11-23T12:39:55.004000Z",
+                       "consecutiveFailures": 0, "failingSince": None, "disabledReason": None}})]),
     partial_update=extend_schema(summary="Update a call notify item (PATCH)"),
     destroy=extend_schema(summary="Delete a call notify item"),
 )
@@ -43,6 +52,11 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
 
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = list(self.get_queryset())
+        context = {**self.get_serializer_context(), "health": health.health_of(items)}
+        return Response(CallNotifySerializer(items, many=True, context=context).data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}

@@ -224,3 +224,44 @@ def number_importer(*, ranges: bool) -> Importer:
 def open_text(path: str) -> io.TextIOWrapper:
     """A CSV file as text: UTF-8 (with or without a byte-order mark), any newline convention."""
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - the caller closes it
+
+
+def export_rules(out: Any) -> int:
+    """Every rule as CSV `type,condition,peer,note` (what rule_importer reads) to a text stream; answers how many."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["type", "condition", "peer", "note"])
+    count = 0
+    for row in Rule.objects.order_by("type", "condition").values_list("type", "condition", "peer_id", "note").iterator(chunk_size=10_000):
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+@dataclass
+class RulePreview:
+    """What importing a rules file would do, worked out by importing it in a transaction rolled back."""
+
+    result: ImportResult
+    added: list[tuple[str, str, str, str]] = field(default_factory=list)  # type, condition, peer, note
+    changed: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)  # type, condition, old/new peer, old/new note
+    unchanged: int = 0
+
+
+def preview_rules(text: str) -> RulePreview:
+    def snapshot() -> dict[tuple[str, str], tuple[str, str]]:
+        return {(t, c): (p, n) for t, c, p, n in Rule.objects.values_list("type", "condition", "peer_id", "note")}
+
+    before = snapshot()
+    with transaction.atomic():
+        result = rule_importer().run(io.StringIO(text, newline=""), report=lambda message: None)
+        after = snapshot() if not result.bad_lines else before
+        transaction.set_rollback(True)
+    preview = RulePreview(result)
+    for key, (peer, note) in sorted(after.items()):
+        old = before.get(key)
+        if old is None:
+            preview.added.append((*key, peer, note))
+        elif old != (peer, note):
+            preview.changed.append((*key, old[0], peer, old[1], note))
+    preview.unchanged = result.lines - len(preview.added) - len(preview.changed) if not result.bad_lines else 0
+    return preview

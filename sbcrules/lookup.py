@@ -13,6 +13,7 @@ from functools import lru_cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from callnotify.health import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
 from sbcrules.routing import Decision, decide
@@ -90,4 +91,5 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     )
     with _decisions_lock:
         decisions[decision.reason] += 1
+    routing_counts.add(decision.reason)  # every process's decisions, for the dashboard
     return decision

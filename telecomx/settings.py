@@ -92,7 +92,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "console.admin_apps.ConsoleAdminConfig",  # django.contrib.admin with the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "accounts",
     "callnotify",
     "sbcrules",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -300,6 +301,12 @@ CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
 # Days finished deliveries are kept (prunedeliveries).
 CALLNOTIFY_RETENTION_DAYS = env_int("CALLNOTIFY_RETENTION_DAYS", 30)
+# Days an endpoint may fail every attempt before it is disabled (0: never), with the reason kept.
+CALLNOTIFY_DISABLE_AFTER_DAYS = env_int("CALLNOTIFY_DISABLE_AFTER_DAYS", 5)
+# Seconds between flushes of a process's routing decision counts to the dashboard's counters (0: off).
+ROUTING_COUNTS_FLUSH_SECONDS = float(os.environ.get("ROUTING_COUNTS_FLUSH_SECONDS") or 10)
+# Replays and recoveries (POST …/retry, …/recover) per employee (429 beyond).
+API_RATE_REPLAY = os.environ.get("API_RATE_REPLAY", "60/min")
 
 # Celery: unset broker means the web process delivers by itself.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -29,6 +29,11 @@ from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
 
+# Replay and recovery of deliveries, and a customer's call events (docs/callevents.md).
+from callnotify import replay  # noqa: E402
+
+api += replay.urls
+
 # A switch calls these for every call: matched first (the app whose urls.py holds one, and that
 # route first within it), before the rest of the map is tried.
 HOT_PATHS = ("sbc-route", "callevent")

@@ -123,6 +123,12 @@ def client_for() -> Callable[[Employee], APIClient]:
 
 
 @pytest.fixture(autouse=True)
+def _no_routing_count_flush(settings) -> None:
+    """Look-ups do not write the dashboard's routing counters unless a test asks (query counts stay exact)."""
+    settings.ROUTING_COUNTS_FLUSH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_routing_index() -> Iterator[None]:
     """Each test starts with no routing index built and no decisions counted, as a fresh process."""
     routing_index.reset()

@@ -160,9 +160,14 @@ def revoked_key(w: World, body: dict) -> dict:
     return key_body(w.key, revokedAt=body["revokedAt"])
 
 
+NO_WINDOW = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+NO_HEALTH = {"lastHour": NO_WINDOW, "lastDay": NO_WINDOW, "lastSuccessAt": None, "lastFailureAt": None,
+             "consecutiveFailures": 0, "failingSince": None, "disabledReason": None}
+
+
 def item_body(item: CallNotify, **changed: Any) -> dict[str, Any]:
     body = {"_id": item.pk, "customer": item.customer_id, "url": item.url, "method": item.method,
-            "selection": item.selection, "state": item.state}
+            "selection": item.selection, "state": item.state, "health": NO_HEALTH}
     return {**body, **changed}
 
 
@@ -227,8 +232,10 @@ class Row:
     content_type: str = field(default="application/json")
 
 
-def customer_row(url: Callable[[World], str], ok: int, answer: Callable[[World, Any], Any], body: dict | None = None) -> Row:
-    return Row(logged_in, url, ok, answer, body, customer_scoped=True)
+def customer_row(url: Callable[[World], str], ok: int, answer: Callable[[World, Any], Any], body: dict | None = None,
+                 who: Who = logged_in) -> Row:
+    """Under a customer: reach decides (404 `customer`, PERSONAL 403), then `who` (403)."""
+    return Row(who, url, ok, answer, body, customer_scoped=True)
 
 
 ITEMS = lambda w: f"/api/customer/{w.customer_id}/callnotify"  # noqa: E731
@@ -256,6 +263,14 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("callnotify-deliveries", "GET"): customer_row(lambda w: f"{ITEM(w)}/deliveries", 200,
                                                    lambda w, b: {"offset": 0, "limit": 100, "total": 0, "deliveries": []}),
     ("callnotify-test", "POST"): customer_row(lambda w: f"{ITEM(w)}/test", 200, sample_event_answer),
+    # replay and recovery: MANAGER and up within reach; an unknown delivery shows the call got past access
+    ("callnotify-delivery-retry", "POST"): customer_row(
+        lambda w: f"{ITEM(w)}/deliveries/{'d' * 24}/retry", 404,
+        lambda w, b: {"error": {"code": "not_found", "status": 404, "message": "Delivery not found"}}, who=at_least(L.MANAGER)),
+    ("callnotify-recover", "POST"): customer_row(lambda w: f"{ITEM(w)}/recover", 202, lambda w, b: {"queued": 0, "more": False},
+                                                 {"since": "2026-11-22T00:00:00Z"}, who=at_least(L.MANAGER)),
+    ("customer-callevents", "GET"): customer_row(lambda w: f"/api/customer/{w.customer_id}/callevent", 200,
+                                                 lambda w, b: {"offset": 0, "limit": 100, "total": 0, "callEvents": []}),
     ("callevent", "POST"): Row(has_perm("callnotify.add_callevent", admin), lambda w: "/api/callevent", 202, event_answer,
                                {**EVENT, "customer": "<own>"}),
     ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN), lambda w: "/api/sbc/rule", 200, lambda w, b: [rule_body(w.rule)]),
@@ -332,7 +347,7 @@ def expected_refusal(row: Row, caller: Caller, whose: str) -> tuple[int, dict] |
         return 401, LOGIN
     if row.customer_scoped:
         if whose in REACH[caller.level]:
-            return None
+            return None if row.who(caller) else (403, DENIED)
         if caller.level == L.PERSONAL and whose == "own":
             return 403, DENIED
         return 404, CUSTOMER_NOT_FOUND

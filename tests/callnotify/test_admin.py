@@ -39,3 +39,34 @@ def test_admin_pages_render(admin_client, name):
     reseller = CustomerFactory(reseller=True)
     CallNotifyFactory.create_batch(3, customer=CustomerFactory(parent_reseller=reseller))
     assert admin_client.get(reverse(f"admin:{name}")).status_code == 200
+
+
+def test_item_page_shows_secret_status_health_and_deliveries_and_rotates_the_secret_once() -> None:
+    from django.test import Client
+    from django.utils import timezone
+
+    from callnotify import health
+    from callnotify.signing import secret_key
+    from tests.accounts.factories import EmployeeFactory
+
+    item = CallNotifyFactory()
+    health.record([health.Outcome(item.pk, None, "RETRY", 30, timezone.now())])
+    client = Client()
+    client.force_login(EmployeeFactory(admin=True))
+    page = client.get(f"/admin/callnotify/callnotify/{item.pk}/change/").content.decode()
+    assert "not set (deliveries are not signed)" in page and "Generate secret" in page
+    assert f'href="/admin/callnotify/delivery/?endpoint__id={item.pk}"' in page
+    assert "0 delivered, 1 failed" in page and "consecutive failures" in page
+
+    confirm = client.get(f"/admin/callnotify/callnotify/{item.pk}/secret/").content.decode()
+    assert "whsec_" not in confirm  # a GET changes nothing
+    shown = client.post(f"/admin/callnotify/callnotify/{item.pk}/secret/").content.decode()
+    item.refresh_from_db()
+    assert item.secret.startswith("whsec_") and secret_key(item.secret) and shown.count(item.secret) == 1
+    page = client.get(f"/admin/callnotify/callnotify/{item.pk}/change/").content.decode()
+    assert item.secret not in page and "set (deliveries are signed)" in page and "Rotate secret" in page
+    before = item.secret
+    client.post(f"/admin/callnotify/callnotify/{item.pk}/secret/")
+    item.refresh_from_db()
+    assert item.secret != before
+    assert b">POSTJSON<" in client.get("/admin/callnotify/callnotify/").content  # the API's spelling, not "Postjson"

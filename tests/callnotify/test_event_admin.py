@@ -15,18 +15,40 @@ pytestmark = pytest.mark.django_db
 
 def test_events_and_deliveries_are_listed_and_filtered(admin_client: Client, django_assert_max_num_queries) -> None:
     endpoint = CallNotifyFactory()
+    other = CallNotifyFactory()
     for n in range(3):
         post_event(endpoint.customer, call_id=f"listed-{n}")
-    for url in ("/admin/callnotify/callevent/", "/admin/callnotify/delivery/", "/admin/callnotify/delivery/?state__exact=PENDING",
-                f"/admin/callnotify/delivery/?endpoint__id__exact={endpoint.id}",
-                f"/admin/callnotify/delivery/?endpoint__customer__id__exact={endpoint.customer_id}"):
+    post_event(other.customer, call_id="someone-else")
+    for url in ("/admin/callnotify/callevent/", "/admin/callnotify/delivery/", "/admin/callnotify/delivery/?state__exact=PENDING"):
         with django_assert_max_num_queries(20):
             response = admin_client.get(url)
         assert response.status_code == 200 and b"listed-2" in response.content
+    for url in (f"/admin/callnotify/delivery/?endpoint__id={endpoint.id}",
+                f"/admin/callnotify/delivery/?endpoint__customer__id={endpoint.customer_id}",
+                f"/admin/callnotify/delivery/?q={endpoint.customer_id}", "/admin/callnotify/delivery/?q=listed-2",
+                f"/admin/callnotify/delivery/?q={endpoint.id}"):
+        with django_assert_max_num_queries(20):
+            response = admin_client.get(url)
+        assert response.status_code == 200 and b"listed-2" in response.content and b"someone-else" not in response.content, url
+    assert b"listed-1" not in admin_client.get("/admin/callnotify/delivery/?q=listed-2").content
+    assert admin_client.get("/admin/callnotify/delivery/?q=%00").status_code == 200  # the admin's search form drops it
+    for url in (f"/admin/callnotify/callevent/?customer__id={endpoint.customer_id}", "/admin/callnotify/callevent/?q=listed-2",
+                f"/admin/callnotify/callevent/?q={endpoint.customer_id}"):
+        with django_assert_max_num_queries(20):
+            response = admin_client.get(url)
+        assert b"listed-2" in response.content and b"someone-else" not in response.content, url
+    for odd in ("?q=" + "x" * 300, "?endpoint__customer__id=nonsense", "?endpoint__id=%00"):
+        response = admin_client.get("/admin/callnotify/delivery/" + odd)
+        assert response.status_code == 200 and b"listed-" not in response.content, odd
+    page = admin_client.get(f"/admin/callnotify/delivery/?endpoint__customer__id={endpoint.customer_id}").content.decode()
+    assert 'class="admin-autocomplete console-autocomplete-filter"' in page and f'selected>{endpoint.customer}<' in page, page[page.find('<select'):][:1500]
     delivery = Delivery.objects.first()
     page = admin_client.get(f"/admin/callnotify/delivery/{delivery.id}/change/")
     assert page.status_code == 200 and b"Save" not in page.content  # read-only
     assert admin_client.get("/admin/callnotify/delivery/add/").status_code == 403
+    found = admin_client.get("/admin/autocomplete/", {"app_label": "callnotify", "model_name": "delivery", "field_name": "endpoint",
+                                                   "term": endpoint.url[7:20]}).json()
+    assert [r["id"] for r in found["results"]] == [endpoint.id]
 
 
 def test_retry_action_requeues_only_failed_deliveries(admin_client: Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from sbcrules.models import Host, Peer, Rule
 from tests.sbcrules.factories import DkOperatorFactory, PeerFactory, PortedNumberFactory, RuleFactory
@@ -105,3 +106,49 @@ def test_route_test_page_shows_the_decision(admin_client):
     assert b'<td id="route-reason">prefix</td>' in response.content
     response = admin_client.get("/admin/sbcrules/rule/route/", {"bnumber": "70305050"})
     assert response.context["form"].errors["bnumber"] == ["Number is invalid"]
+
+
+def upload(admin_client: Client, text: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return admin_client.post("/admin/sbcrules/rule/import/", {"file": SimpleUploadedFile("rules.csv", text.encode())})
+
+
+def test_rules_import_with_a_bad_line_lists_it_and_stores_nothing(admin_client):
+    PeerFactory(id="TDC")
+    page = upload(admin_client, "type,condition,peer,note\nPREFIX,+4570,TDC,ok\nPREFIX,+4571,NOPE,\nBOGUS,+1,TDC,\n").content.decode()
+    assert "2 bad lines: nothing will be imported" in page
+    assert "line 3: peer: Peer not found" in page and "line 4: type: Type is invalid" in page
+    assert 'id="import-confirm"' not in page and Rule.objects.count() == 0
+
+
+def test_rules_import_previews_then_stores_on_confirm_and_export_writes_what_the_command_writes(admin_client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    tdc, telia = PeerFactory(id="TDC"), PeerFactory(id="TELIA")
+    RuleFactory(condition="+4570", peer=tdc, note="old")
+    RuleFactory(condition="+4572", peer=tdc, note="same")
+    text = "type,condition,peer,note\nPREFIX,+4570,TELIA,new\nPREFIX,+4571,TDC,\nPREFIX,+4572,TDC,same\n"
+    page = upload(admin_client, text).content.decode()
+    assert "3 lines: 1 new rules, 1 changed, 1 unchanged" in page and "TDC → TELIA" in page
+    assert Rule.objects.get(condition="+4570").peer_id == "TDC" and Rule.objects.count() == 2  # a preview stores nothing
+
+    done = admin_client.post("/admin/sbcrules/rule/import/", {"text": text}, follow=True).content.decode()
+    assert "Imported 3 rules from 3 lines (1 new, 1 changed)" in done
+    assert Rule.objects.get(condition="+4570").peer_id == telia.id and Rule.objects.count() == 3
+
+    out = StringIO()
+    call_command("exportrules", stdout=out)
+    exported = admin_client.get("/admin/sbcrules/rule/export/")
+    assert exported["Content-Type"].startswith("text/csv") and exported.content.decode() == out.getvalue()
+
+
+def test_peers_show_usable_as_routing_judges_it(admin_client):
+    telia = PeerFactory(id="TELIA")
+    Host.objects.create(peer=telia, address="192.0.2.10", down=True)
+    PeerFactory(id="TDC")  # up, with a host up (the factory's)
+    page = admin_client.get("/admin/sbcrules/peer/").content.decode()
+    row = page[page.index(">TELIA<"):][:600]
+    assert 'alt="False"' in row.split("</tr>")[0]

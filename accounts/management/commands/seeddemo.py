@@ -78,7 +78,7 @@ class Command(BaseCommand):
         for email, _name, customer, level, _perms in EMPLOYEES:
             out(f"  {email:<26} {level:<15} {customer} ({customers[customer].pk})")
         out("")
-        out(f"  Admin:    {base}/admin/   (admin@telecomx.example)")
+        out(f"  Admin:    {base}/admin/   (admin@telecomx.example): the dashboard of deliveries and routing")
         out(f"  API docs: {base}/api/docs/")
         out(f"  Token:    curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\")
         out(f"              -d '{{\"username\": \"owner@hansen.example\", \"password\": \"{DEMO_PASSWORD}\"}}'")
@@ -86,4 +86,5 @@ class Command(BaseCommand):
         out("              -H 'Authorization: Bearer <token>'")
         http_port, tcp_port = receiver_ports()
         out(f"  Calls:    .venv/bin/python manage.py simulatecalls --calls 5   (the demo items deliver to the")
-        out(f"            demo receiver on 127.0.0.1:{http_port} and :{tcp_port}, which bin/run starts)")
+        out(f"            demo receiver on 127.0.0.1:{http_port} and :{tcp_port}, which bin/run starts; Jensen's")
+        out("            POSTJSON item fails on purpose, so the dashboard shows a failing endpoint)")
