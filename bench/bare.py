@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Customer
-from callnotify.delivery import record_call_event
+from callnotify.store import record_call_event
 from callnotify.models import CallNotify
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule

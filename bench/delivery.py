@@ -117,7 +117,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.models import Customer
-    from callnotify.delivery import event_data, record_call_event
+    from callnotify.delivery import event_data
+    from callnotify.store import record_call_event
     from callnotify.formats import render
     from callnotify.models import CallEvent, CallNotify
 

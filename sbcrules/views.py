@@ -142,6 +142,7 @@ class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [RouteLookup]
+    service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
 
     @extend_schema(
         summary="Route look-up: which peer a call leaves through, and why",

@@ -5,9 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import LoginView, LogoutView, ValidateTokenView
-from callnotify.views import CallNotifyViewSet
 from sbcrules.urls import urlpatterns as sbcrules_api
-from telecomx.api import resource_urls
 from telecomx.health import HealthView
 from telecomx.metrics import MetricsView
 
@@ -15,7 +13,7 @@ api = [
     path("auth/login", LoginView.as_view(), name="auth-login"),
     path("auth/validateToken", ValidateTokenView.as_view(), name="auth-validate"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),
-    *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
+    path("", include("callnotify.urls")),
     *sbcrules_api,
     path("health", HealthView.as_view(), name="health"),
     path("metrics", MetricsView.as_view(), name="metrics"),
@@ -27,8 +25,3 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
 ]
-
-# Call events: ingestion, delivery log and test of a call notify item (docs/callevents.md).
-from callnotify import event_views  # noqa: E402
-
-api += event_views.urls

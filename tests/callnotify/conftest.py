@@ -19,7 +19,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from accounts.models import Customer
-from callnotify.delivery import Recorded, record_call_event
+from callnotify.store import Recorded, record_call_event
 
 TLS = Path(__file__).parent / "tls"
 

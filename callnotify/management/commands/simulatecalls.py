@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify.delivery import record_call_event
+from callnotify.store import record_call_event
 from callnotify.models import CallNotify
 from telecomx.ids import new_id, normalize_id
 
