@@ -95,8 +95,8 @@ class CallEventSerializer(ModelCleanSerializer):
         "bNumber": "Invalid bNumber", "timestamp": "Invalid timestamp", "duration": "Invalid duration",
         "cause": "Invalid cause", "additional": "Invalid additional",
     }
-    # (customer, callId, state) repeats are answered with the stored event, not refused.
-    full_clean_options = {"validate_constraints": False}
+    # (customer, callId, state) repeats are answered with the stored event, not refused; the id is new.
+    full_clean_options = {"validate_constraints": False, "validate_unique": False}
 
     def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
         # The customer was checked by its field against the ids read for the whole request.
