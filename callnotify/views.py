@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema,
+                                   extend_schema_view)
 from rest_framework import serializers as drf_serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -64,9 +65,8 @@ class CallEventView(GenericAPIView):
 
     @extend_schema(
         summary="Report a call event, or a batch of up to 1,000",
-        request={"application/json": {"oneOf": [{"$ref": "#/components/schemas/CallEvent"},
-                                                {"type": "array", "maxItems": store.MAX_BATCH,
-                                                 "items": {"$ref": "#/components/schemas/CallEvent"}}]}},
+        request=PolymorphicProxySerializer(component_name="CallEventOrBatch", resource_type_field_name=None, many=False,
+                                           serializers=[CallEventSerializer, CallEventSerializer(many=True)]),
         responses={202: OpenApiResponse(CallEventAcceptedSerializer,
                                         description="the stored event; for an array, an array of these or {error} items")},
     )
