@@ -36,8 +36,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Case, DateTimeField, Exists, F, IntegerField, OuterRef, Q, Value, When
-from django.db.models import CharField as CharOutput
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -55,7 +54,6 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = 3600
 CLAIM_LOCK = 0x7E1EC0  # PostgreSQL advisory lock key that serializes claims
-SCAN_FACTOR = 4  # candidates read per claimed delivery (some belong to endpoints already full)
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -109,9 +107,25 @@ class Batch:
 
 # --- claim ---------------------------------------------------------------------------------
 
-def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[Delivery]:
+CANDIDATE_FIELDS = (
+    "id", "attempts", "lease_until", "endpoint_id", "endpoint__url", "endpoint__method", "endpoint__secret",
+    "endpoint__state", "endpoint__customer__state", "event_id", "event__call_id", "event__sequence", "event__customer_id",
+    "event__type", "event__direction", "event__state", "event__a_number", "event__b_number", "event__timestamp",
+    "event__duration", "event__cause", "event__additional",
+)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: str
+    attempts: int
+    lease_until: datetime | None
+    job: Job
+
+
+def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candidate]:
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
-    that no batch is sending to: one query, with everything sending needs."""
+    that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
     in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
     earlier = Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
                                       state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence"))
@@ -120,7 +134,24 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[Delive
             .exclude(endpoint_id__in=in_flight).filter(~Exists(earlier)))
     if only is not None:
         rows = rows.filter(pk__in=only)
-    return list(rows.select_related("event", "endpoint__customer").order_by("next_attempt_at", "sequence", "id")[:scan])
+    found = []
+    for (pk, attempts, lease_until, endpoint_id, url, method, secret, endpoint_state, customer_state, event_id, call_id,
+         sequence, customer_id, type_, direction, state, a_number, b_number, timestamp, duration, cause, additional) in (
+        rows.order_by("next_attempt_at").values_list(*CANDIDATE_FIELDS)[:scan]
+    ):
+        event = EventData(event_id=event_id, call_id=call_id, sequence=sequence, customer=customer_id, type=type_,
+                          direction=direction, state=state, a_number=a_number, b_number=b_number, timestamp=timestamp,
+                          duration=duration, cause=cause, additional=dict(additional or {}))
+        number = attempts + 1
+        close = ""
+        if number > MAX_ATTEMPTS:
+            close = f"gave up after {attempts} attempts"
+        elif endpoint_state != CallNotify.State.ACTIVE:
+            close = "endpoint is disabled"
+        elif customer_state != Customer.State.ACTIVE:
+            close = "customer is not active"
+        found.append(_Candidate(pk, attempts, lease_until, Job(pk, number, endpoint_id, url, method, secret, event, close)))
+    return found
 
 
 def claim(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None) -> Batch:
@@ -133,18 +164,18 @@ def claim(now: datetime | None = None, *, limit: int | None = None, only: list[s
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
-        candidates = _candidates(now, limit * SCAN_FACTOR, only)[:limit]
+        candidates = _candidates(now, limit, only)
         if not candidates:
             return batch
-        claimed = _lease_rows([d.pk for d in candidates], now, batch.lease_until)
+        claimed = _lease_rows([c.id for c in candidates], now, batch.lease_until)
         interrupted = []
-        for d in candidates:
-            if d.pk not in claimed:
+        for c in candidates:
+            if c.id not in claimed:
                 continue
-            if d.lease_until is not None:  # the batch holding it died mid-attempt: it may have been received
-                interrupted.append(Attempt(delivery_id=d.pk, number=d.attempts, started_at=d.lease_until - _lease(),
+            if c.lease_until is not None:  # the batch holding it died mid-attempt: it may have been received
+                interrupted.append(Attempt(delivery_id=c.id, number=c.attempts, started_at=c.lease_until - _lease(),
                                            outcome=Attempt.Outcome.INTERRUPTED, error="worker lost during the attempt"))
-            batch.jobs.append(_job(d, d.attempts + 1))
+            batch.jobs.append(c.job)
         if interrupted:
             Attempt.objects.bulk_create(interrupted)
     return batch
@@ -162,18 +193,6 @@ def _lease_rows(ids: list[str], now: datetime, lease_until: datetime) -> set[str
     with connection.cursor() as cursor:
         cursor.execute(sql, [adapt(lease_until), *ids, Delivery.State.PENDING, adapt(now)])
         return {row[0] for row in cursor.fetchall()}
-
-
-def _job(d: Delivery, number: int) -> Job:
-    endpoint = d.endpoint
-    close = ""
-    if number > MAX_ATTEMPTS:
-        close = f"gave up after {number - 1} attempts"
-    elif endpoint.state != CallNotify.State.ACTIVE:
-        close = "endpoint is disabled"
-    elif endpoint.customer.state != Customer.State.ACTIVE:
-        close = "customer is not active"
-    return Job(d.pk, number, d.endpoint_id, endpoint.url, endpoint.method, endpoint.secret, event_data(d.event), close)
 
 
 # --- send ----------------------------------------------------------------------------------
@@ -306,10 +325,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     with transaction.atomic():
         if attempts:
             Attempt.objects.bulk_create(attempts)
-        ours = list(Delivery.objects.select_for_update().filter(
-            pk__in=list(changes), state=Delivery.State.PENDING, lease_until=batch.lease_until).values_list("pk", flat=True))
-        if ours:
-            Delivery.objects.filter(pk__in=ours).update(lease_until=None, **_cases({pk: changes[pk] for pk in ours}))
+        ours = _apply(changes, batch.lease_until)
         if gone:
             CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
     for pk in set(changes) - set(ours):
@@ -321,21 +337,31 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     return said
 
 
-_OUTPUT = {"state": CharOutput(), "last_error": CharOutput(), "last_status": IntegerField(),
-           "attempts": IntegerField(), "next_attempt_at": DateTimeField(), "finished_at": DateTimeField()}
-
-
-def _cases(changes: dict[str, dict[str, object]]) -> dict[str, Case]:
-    """Per-row values as one CASE per column (rows sharing a value share one WHEN)."""
-    columns: dict[str, dict[object, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for pk, change in changes.items():
-        for name, value in change.items():
-            columns[name][value].append(pk)
-    return {
-        name: Case(*[When(pk__in=pks, then=Value(value, output_field=_OUTPUT[name])) for value, pks in values.items()],
-                   default=F(name), output_field=_OUTPUT[name])
-        for name, values in columns.items()
-    }
+def _apply(changes: dict[str, dict[str, object]], lease_until: datetime) -> set[str]:
+    """One UPDATE for the whole batch: per-row values as a CASE per column, only where this batch's lease
+    still holds (else another worker took over after it ran out); answers the ids it moved on."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    ids = list(changes)
+    assignments = [f"{q('lease_until')} = NULL"]
+    params: list[object] = []
+    columns = sorted({name for change in changes.values() for name in change})
+    for name in columns:
+        groups: dict[object, list[str]] = defaultdict(list)  # rows sharing a value share one WHEN ... IN
+        for pk in ids:
+            if name in changes[pk]:
+                groups[changes[pk][name]].append(pk)
+        whens = []
+        for value, pks in groups.items():
+            whens.append(f"WHEN {q('id')} IN ({', '.join(['%s'] * len(pks))}) THEN %s")
+            params += [*pks, adapt(value) if isinstance(value, datetime) else value]
+        assignments.append(f"{q(name)} = CASE {' '.join(whens)} ELSE {q(name)} END")
+    sql = (f"UPDATE {q(Delivery._meta.db_table)} SET {', '.join(assignments)}"
+           f" WHERE {q('id')} IN ({', '.join(['%s'] * len(ids))}) AND {q('state')} = %s AND {q('lease_until')} = %s"
+           f" RETURNING {q('id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids, Delivery.State.PENDING, adapt(lease_until)])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _spread(times: list[datetime], step: float = 1.0, most: int = 20) -> list[datetime]:

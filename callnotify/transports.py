@@ -104,7 +104,8 @@ class _Deadlines:
                 threading.Thread(target=self._loop, name="callnotify-deadlines", daemon=True).start()
             self._count += 1
             heapq.heappush(self._heap, (watchdog.deadline, self._count, watchdog))
-            self._cond.notify()
+            if self._heap[0][2] is watchdog:  # the earliest now: the thread must wake sooner than planned
+                self._cond.notify()
 
     def _loop(self) -> None:
         while True:
