@@ -15,7 +15,8 @@ Rules the claim keeps:
   CALLNOTIFY_ENDPOINT_CONCURRENCY connections at once (each carrying its share one after the
   other, kept alive): one slow endpoint never holds more than that;
 - a slow endpoint does not hold the worker either: the batch is recorded as soon as its sends
-  end or CALLNOTIFY_BATCH_WAIT seconds have passed; attempts still running then are recorded
+  end, or once the other lanes have had twice as long as the first one took (at least
+  MIN_WAIT, at most CALLNOTIFY_BATCH_WAIT seconds); attempts still running then are recorded
   by a background thread of the same process when they end (their leases keep the endpoint out
   of other batches meanwhile), and the worker moves on to the next batch.
 
@@ -30,7 +31,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -54,6 +55,7 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = 3600
 CLAIM_LOCK = 0x7E1EC0  # PostgreSQL advisory lock key that serializes claims
+MIN_WAIT = 0.05  # seconds a batch waits for its other lanes once the first has ended
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -384,7 +386,17 @@ def run(now: datetime | None = None, *, limit: int | None = None, only: list[str
         return {}
     started = send(batch)
     futures = [f for _, lanes in started for f in lanes]
-    wait(futures, timeout=wait_seconds)
+    if wait_seconds is None:
+        wait(futures)
+    else:
+        # Wait for the slowest lane at most twice as long as the first took (and never past
+        # wait_seconds): healthy endpoints' outcomes are recorded at once, not after a dead one's timeout.
+        clock = time.monotonic()
+        deadline = clock + wait_seconds
+        first, _ = wait(futures, timeout=wait_seconds, return_when=FIRST_COMPLETED)
+        if first:
+            took = time.monotonic() - clock
+            wait(futures, timeout=max(0.0, min(deadline, clock + max(2 * took, MIN_WAIT)) - time.monotonic()))
     done = [(group, lanes) for group, lanes in started if all(f.done() for f in lanes)]
     slow = [(group, lanes) for group, lanes in started if not all(f.done() for f in lanes)]
     said = record(batch, [o for _, lanes in done for o in _outcomes(lanes)])
