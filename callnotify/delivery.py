@@ -411,7 +411,7 @@ def _finish_later(batch: Batch, slow: list[tuple[_Endpoint, list[Future]]]) -> N
             lanes = [f for _, fs in slow for f in fs]
             wait(lanes)
             record(batch, [o for f in lanes for o in f.result()])
-            dispatch.wake()  # the endpoints' slots are free again
+            dispatch.wake(coalesce=False)  # the endpoints' slots are free again
         except Exception:  # noqa: BLE001 - the leases run out and the attempts are retried
             logger.exception("recording slow attempts failed")
         finally:

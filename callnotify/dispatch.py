@@ -9,6 +9,7 @@ never raised into the request that stored the event, because the sweep finds the
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -37,13 +38,46 @@ def off_wake(callback: Callable[[], None]) -> None:
         _wakers.remove(callback)
 
 
-def wake(*, at: datetime | None = None) -> None:
-    """Work may be due (now, or at `at`): one message or one wake-up, however many deliveries."""
+HINT_DELAY = 0.05  # seconds: hints for "now" asked for within this window become one message
+_hint_lock = threading.Lock()
+_hint_scheduled = False
+
+
+def wake(*, at: datetime | None = None, coalesce: bool = True) -> None:
+    """Work may be due (now, or at `at`): one message or one wake-up, however many deliveries.
+
+    With a broker, hints for "now" are coalesced per process: the first one in a HINT_DELAY
+    window schedules one message at the window's end, which every later one in the window
+    rides on (a busy web process publishes at most 1/HINT_DELAY messages a second, not one per
+    request, and each still follows its commit by at most HINT_DELAY). A worker asking for its
+    own next batch does not wait (coalesce=False).
+    """
+    global _hint_scheduled
     if uses_celery():
-        try:
-            app.send_task(DELIVER, eta=at)
-        except Exception:  # noqa: BLE001 - broker down: the sweep queues the work when it is back
-            logger.warning("could not publish a delivery hint; the sweep will pick the work up", exc_info=True)
+        if at is not None or not coalesce:
+            _publish(at)
+            return
+        with _hint_lock:
+            if _hint_scheduled:
+                return
+            _hint_scheduled = True
+        timer = threading.Timer(HINT_DELAY, _flush)
+        timer.daemon = True
+        timer.start()
         return
     for callback in list(_wakers):
         callback()
+
+
+def _flush() -> None:
+    global _hint_scheduled
+    with _hint_lock:
+        _hint_scheduled = False  # a hint asked for from now on schedules the next message
+    _publish(None)
+
+
+def _publish(at: datetime | None) -> None:
+    try:
+        app.send_task(DELIVER, eta=at)
+    except Exception:  # noqa: BLE001 - broker down: the sweep queues the work when it is back
+        logger.warning("could not publish a delivery hint; the sweep will pick the work up", exc_info=True)

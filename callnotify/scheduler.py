@@ -35,7 +35,7 @@ def sweep(*, now: datetime | None = None) -> int:
     if count:
         logger.info("sweep: %d overdue deliveries", count)
         for _ in range(min(MAX_HINTS, math.ceil(count / settings.CALLNOTIFY_BATCH_SIZE))):
-            dispatch.wake()
+            dispatch.wake(coalesce=False)
     return count
 
 

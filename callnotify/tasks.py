@@ -14,7 +14,7 @@ def deliver() -> int:
     """Claim, send and record one batch; while there was work, ask for the next batch."""
     done = delivery.run(limit=settings.CALLNOTIFY_BATCH_SIZE, wait_seconds=settings.CALLNOTIFY_BATCH_WAIT)
     if done:
-        dispatch.wake()
+        dispatch.wake(coalesce=False)
     return len(done)
 
 

@@ -81,7 +81,7 @@ class CallEventView(GenericAPIView):
             raise ApiError(400, "bad_request", "The request body must be a JSON object or an array of at most "
                                                f"{store.MAX_BATCH} objects")
         customers = self._customers([data])
-        new = self._validate(data, customers)  # raises the documented 422
+        new = self._validate(data, self._checker(customers))  # raises the documented 422
         return Response(store.store_one(new, customers[new.customer_id]).as_dict(), status=202)
 
     def _customers(self, items: list[dict]) -> dict[str, store.CustomerInfo]:
@@ -91,18 +91,23 @@ class CallEventView(GenericAPIView):
         reach = event_reach(self.request.user, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
         return {pk: info for pk, info in found.items() if pk in reach}
 
-    def _validate(self, item: dict, customers: dict[str, store.CustomerInfo]) -> store.NewEvent:
-        serializer = CallEventSerializer(context={"reachable": customers, "request": self.request})
-        fields = dict(serializer.run_validation(item))
+    def _checker(self, customers: dict[str, store.CustomerInfo]) -> CallEventSerializer:
+        """One serializer checks every event of the request (its fields are built once)."""
+        return CallEventSerializer(context={"reachable": customers, "request": self.request})
+
+    @staticmethod
+    def _validate(item: dict, checker: CallEventSerializer) -> store.NewEvent:
+        fields = dict(checker.run_validation(item))
         return store.NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
     def _store_batch(self, items: list[dict]) -> list[dict[str, Any]]:
         customers = self._customers(items)
+        checker = self._checker(customers)
         events: list[store.NewEvent | None] = []
         errors: dict[int, dict] = {}
         for index, item in enumerate(items):
             try:
-                events.append(self._validate(item, customers))
+                events.append(self._validate(item, checker))
             except drf_serializers.ValidationError as exc:
                 events.append(None)
                 errors[index] = validation_body(exc.detail)

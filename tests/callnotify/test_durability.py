@@ -1,7 +1,8 @@
-"""A real Celery worker on the machine's Redis, SIGKILLed in the middle of 1,000 deliveries (events.md §5).
+"""A real Celery worker SIGKILLed in the middle of 1,000 deliveries, and a broker that restarts empty (events.md §6).
 
-Every delivery must end DELIVERED; the sink must have received each event exactly once, or
-more than once only where the log records the interrupted attempt that explains it.
+Both on the batch path (claim, send, record). Every delivery must end DELIVERED; the sink must
+have received each event exactly once, or more than once only where the log records the
+interrupted attempt that explains it.
 """
 
 from __future__ import annotations
