@@ -138,7 +138,7 @@ def test_killing_the_worker_mid_way_loses_no_delivery(sink: Sink, env: dict[str,
 
     second = start_worker(env, "second")
     try:
-        assert wait_for(lambda: all(s == "DELIVERED" for s, _, _ in driver(env, "report").values()), 90)
+        assert wait_for(lambda: all(s == "DELIVERED" for s, _, _ in driver(env, "report").values()), 240)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(30)
@@ -195,7 +195,7 @@ def test_a_broker_restart_that_loses_every_message_loses_no_delivery(sink: Sink,
         assert delivered_before < EVENTS, "the restart came too late to prove anything"
         time.sleep(1)
         broker = start_redis(port)  # empty: every queued message is gone
-        assert wait_for(lambda: all(s == "DELIVERED" for s, _, _ in driver(env, "report").values()), 90)
+        assert wait_for(lambda: all(s == "DELIVERED" for s, _, _ in driver(env, "report").values()), 240)
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGTERM)
