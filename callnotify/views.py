@@ -18,6 +18,7 @@ from accounts.permissions import IsAdmin, customer_for, django_perm, event_reach
 from callnotify import store
 from callnotify.delivery import send_test_event
 from callnotify.models import CallNotify, Delivery
+from callnotify.testsend import sending_slot
 from callnotify.serializers import (CallEventAcceptedSerializer, CallEventSerializer, CallNotifySerializer,
                                     DeliveryPageSerializer, DeliverySerializer, TestResultSerializer)
 from telecomx.api import ResourceViewSet, page_bounds
@@ -62,6 +63,7 @@ class CallEventView(GenericAPIView):
     permission_classes = [django_perm("callnotify.add_callevent") | IsAdmin]
     serializer_class = CallEventSerializer
     service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
+    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(
         summary="Report a call event, or a batch of up to 1,000",
@@ -165,6 +167,8 @@ class TestEventView(EndpointView):
     @extend_schema(summary="Send a sample event to a call notify item now", request=None,
                    responses={200: TestResultSerializer})
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
-        result = send_test_event(self.get_endpoint())
+        endpoint = self.get_endpoint()
+        with sending_slot(endpoint.customer_id):
+            result = send_test_event(endpoint)
         return Response({"delivered": result.delivered, "status": result.status, "error": result.error,
                          "durationMs": result.duration_ms})

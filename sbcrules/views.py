@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+from typing import Any
+
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.utils.http import parse_etags
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
+from accounts.permissions import IsAdmin, RuleTypeAllowed, django_perm, exactly, feature, level, rule_scope
 from sbcrules.conflicts import documented_conflicts
+from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
@@ -22,9 +27,40 @@ from telecomx.api import ResourceViewSet
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
+RouteTargetSerializer = inline_serializer("RouteTarget", {
+    "peer": serializers.CharField(),
+    "host": serializers.CharField(help_text="IPv4 or IPv6 address (in a SIP URI an IPv6 one goes in brackets)"),
+    "port": serializers.IntegerField(min_value=1, max_value=65535),
+    "transport": serializers.ChoiceField(choices=["udp", "tcp", "tls"]),
+})
+RouteAnswerSerializer = inline_serializer("RouteAnswer", {
+    "peer": serializers.CharField(allow_null=True, help_text="the peer the call leaves through; null: no_route or no_usable_peer"),
+    "rule": inline_serializer("RouteRule", {
+        "_id": serializers.CharField(), "type": serializers.CharField(), "condition": serializers.CharField(),
+    }, allow_null=True),
+    "reason": serializers.ChoiceField(choices=["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"]),
+    "operator": serializers.CharField(required=False, help_text="CPS code of the operator serving the number, when it was looked up"),
+    "chain": serializers.ListField(child=serializers.CharField(), help_text="the failover chain walked"),
+    "targets": serializers.ListField(
+        child=RouteTargetSerializer,
+        help_text="where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
+        "try the next after a 503, 408 or timeout; [] when peer is null",
+    ),
+})
+
+# docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
+ETAG_PARAMETERS = [
+    OpenApiParameter(
+        "If-None-Match", str, OpenApiParameter.HEADER,
+        description="the ETag of a list held: 304 with no body while routing data has not changed",
+    ),
+]
+ETAG_DESCRIPTION = "Carries an `ETag` that changes whenever rules, peers or hosts change; send it back in `If-None-Match` to get 304 and no body while nothing changed."
+ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is the one whose ETag was sent")}
+
 # api.md §3, once.
 RuleRead = level(AccessLevel.RESELLER_ADMIN)
-RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
+RuleWrite = ((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed
 PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
 PeerWrite = IsAdmin
 RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
@@ -44,14 +80,38 @@ class ReadWriteViewSet(ResourceViewSet):
         return [permission()]
 
 
+class RoutingListETag(ResourceViewSet):
+    """The list carries an ETag (api.md §1) for switches that poll it."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """304 with no body when `If-None-Match` names the list's current ETag.
+
+        The ETag is the routing marker's stamp (it changes in the same transaction as any rule,
+        peer or host) with the path, the query string and the caller's scope: whatever else
+        makes the body differ. The stamp is read before the list, so a change committed in
+        between gives a newer body under the older tag, never an older body under a newer one.
+        """
+        scope = f"{request.path}?{request.META.get('QUERY_STRING', '')}|{request.user.access_level}|{request.user.customer_id}"
+        etag = f'"{read_stamp():x}-{hashlib.sha256(scope.encode()).hexdigest()[:16]}"'
+        wanted = parse_etags(request.headers.get("If-None-Match", ""))
+        if etag in wanted or "*" in wanted:
+            return Response(status=304, headers={"ETag": etag})
+        response = super().list(request, *args, **kwargs)
+        response["ETag"] = etag
+        return response
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List SBC rules", parameters=[OpenApiParameter("type", str, description="only this type")]),
+    list=extend_schema(
+        summary="List SBC rules", description=ETAG_DESCRIPTION, parameters=[OpenApiParameter("type", str, description="only this type"), *ETAG_PARAMETERS],
+        responses={200: RuleSerializer(many=True), **ETAG_RESPONSES},
+    ),
     create=extend_schema(summary="Create an SBC rule"),
     retrieve=extend_schema(summary="Get an SBC rule"),
     partial_update=extend_schema(summary="Update an SBC rule (PATCH)"),
     destroy=extend_schema(summary="Delete an SBC rule"),
 )
-class RuleViewSet(ReadWriteViewSet):
+class RuleViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = RuleSerializer
     not_found = (404, "id", "Rule not found")
     read_permission = RuleRead
@@ -59,6 +119,9 @@ class RuleViewSet(ReadWriteViewSet):
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
+        scope = rule_scope(self.request.user)
+        if scope is not None:
+            rules = rules.filter(scope)
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:
@@ -75,13 +138,13 @@ class RuleViewSet(ReadWriteViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List SBC peers"),
+    list=extend_schema(summary="List SBC peers", description=ETAG_DESCRIPTION, parameters=ETAG_PARAMETERS, responses={200: PeerSerializer(many=True), **ETAG_RESPONSES}),
     create=extend_schema(summary="Create an SBC peer"),
     retrieve=extend_schema(summary="Get an SBC peer"),
     partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),
     destroy=extend_schema(summary="Delete an SBC peer (409 while rules or peers point to it)"),
 )
-class PeerViewSet(ReadWriteViewSet):
+class PeerViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = PeerSerializer
     not_found = (404, "id", "Peer not found")
     read_permission = PeerRead
@@ -143,6 +206,7 @@ class RouteView(APIView):
 
     permission_classes = [RouteLookup]
     service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
+    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(
         summary="Route look-up: which peer a call leaves through, and why",
@@ -151,7 +215,7 @@ class RouteView(APIView):
             OpenApiParameter("anumber", str, description="caller, E.164"),
             OpenApiParameter("customer", str, description="calling customer's id"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=RouteAnswerSerializer,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
