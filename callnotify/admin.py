@@ -3,25 +3,21 @@ read-only logs of call events and deliveries with their retry and test actions (
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from callnotify.delivery import retry_now, send_test_event
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from telecomx.messages import DocumentedForm
 
 
-class CallNotifyForm(forms.ModelForm):
+class CallNotifyForm(DocumentedForm):
+    """The form's own checks speak the API's words too (api.md §5): the model fields' messages."""
+
     class Meta:
         model = CallNotify
         fields = ["customer", "url", "method", "selection", "state"]
-        # The form's own checks speak the API's words too (api.md §5).
-        error_messages = {
-            "url": {"required": "Invalid URL", "max_length": "Invalid URL"},
-            "method": {"required": "Invalid method", "invalid_choice": "Invalid method"},
-            "selection": {"required": "Invalid selection", "invalid_choice": "Invalid selection"},
-        }
 
 
 @admin.register(CallNotify)

@@ -11,10 +11,7 @@ from accounts.models import Customer
 from callnotify.signing import validate_secret
 from callnotify.validators import MAX_URL_LENGTH, validate_callnotify_url
 from telecomx.ids import new_id
-
-
-def _choice_errors(message: str) -> dict[str, str]:
-    return {"invalid_choice": message, "blank": message, "null": message, "max_length": message}
+from telecomx.messages import documented
 
 
 class CallNotify(models.Model):
@@ -40,19 +37,19 @@ class CallNotify(models.Model):
     url = models.CharField(
         max_length=MAX_URL_LENGTH,
         validators=[validate_callnotify_url],
-        error_messages={"blank": "Invalid URL", "null": "Invalid URL", "max_length": "Invalid URL"},
+        error_messages=documented("Invalid URL", validators_speak=True),
     )
-    method = models.CharField(max_length=8, choices=Method.choices, error_messages=_choice_errors("Invalid method"))
+    method = models.CharField(max_length=8, choices=Method.choices, error_messages=documented("Invalid method"))
     selection = models.CharField(
-        max_length=4, choices=Selection.choices, error_messages=_choice_errors("Invalid selection")
+        max_length=4, choices=Selection.choices, error_messages=documented("Invalid selection")
     )
     state = models.CharField(
-        max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=_choice_errors("Invalid state")
+        max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=documented("Invalid state")
     )
     # Standard Webhooks signing secret (events.md §3); write-only in the API, "" = unsigned.
     secret = models.CharField(
         max_length=100, blank=True, default="", validators=[validate_secret],
-        error_messages={"null": "Invalid secret", "max_length": "Invalid secret"},
+        error_messages=documented("Invalid secret", validators_speak=True),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -113,25 +110,25 @@ class CallEvent(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     call_id = models.CharField(max_length=255, validators=[PrintableValidator("Invalid callId")],
-                               error_messages=_choice_errors("Invalid callId"))
+                               error_messages=documented("Invalid callId"))
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_events",
                                  error_messages={"invalid": "Customer not found", "null": "Customer not found", "blank": "Customer not found"})
-    type = models.CharField(max_length=4, choices=Type.choices, error_messages=_choice_errors("Invalid type"))
-    direction = models.CharField(max_length=8, choices=Direction.choices, error_messages=_choice_errors("Invalid direction"))
-    state = models.CharField(max_length=8, choices=State.choices, error_messages=_choice_errors("Invalid state"))
+    type = models.CharField(max_length=4, choices=Type.choices, error_messages=documented("Invalid type"))
+    direction = models.CharField(max_length=8, choices=Direction.choices, error_messages=documented("Invalid direction"))
+    state = models.CharField(max_length=8, choices=State.choices, error_messages=documented("Invalid state"))
     a_number = models.CharField(
         max_length=16, validators=[RegexValidator(E164_RE + r"|^anonymous$", "Invalid aNumber")],
-        error_messages=_choice_errors("Invalid aNumber"),
+        error_messages=documented("Invalid aNumber"),
     )
     b_number = models.CharField(max_length=16, validators=[RegexValidator(E164_RE, "Invalid bNumber")],
-                                error_messages=_choice_errors("Invalid bNumber"))
-    timestamp = models.DateTimeField(error_messages={"invalid": "Invalid timestamp", "null": "Invalid timestamp"})
+                                error_messages=documented("Invalid bNumber"))
+    timestamp = models.DateTimeField(error_messages=documented("Invalid timestamp"))
     duration = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10**8, "Invalid duration")],
-                                           error_messages={"invalid": "Invalid duration"})
+                                           error_messages=documented("Invalid duration"))
     cause = models.CharField(max_length=64, blank=True, default="", validators=[PrintableValidator("Invalid cause")],
-                             error_messages={"max_length": "Invalid cause", "null": "Invalid cause"})
+                             error_messages=documented("Invalid cause"))
     additional = models.JSONField(default=dict, blank=True, validators=[validate_additional],
-                                  error_messages={"invalid": "Invalid additional", "null": "Invalid additional"})
+                                  error_messages=documented("Invalid additional"))
     sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

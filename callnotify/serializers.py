@@ -93,12 +93,8 @@ class CallEventSerializer(ModelCleanSerializer):
     additional = AdditionalField(required=False, help_text="divertedBy, sbcServer, sourcePeer, destinationPeer, mvno, startedAt, answeredAt")
     sequence = serializers.IntegerField(read_only=True)
 
-    invalid_messages = {
-        "callId": "Invalid callId", "customer": "Invalid customer", "type": "Invalid type",
-        "direction": "Invalid direction", "state": "Invalid state", "aNumber": "Invalid aNumber",
-        "bNumber": "Invalid bNumber", "timestamp": "Invalid timestamp", "duration": "Invalid duration",
-        "cause": "Invalid cause", "additional": "Invalid additional",
-    }
+    # The other fields' messages are the model fields' (telecomx.messages.documented).
+    invalid_messages = {"customer": "Invalid customer"}
     # (customer, callId, state) repeats are answered with the stored event, not refused; the id is new.
     full_clean_options = {"validate_constraints": False, "validate_unique": False}
 
@@ -167,14 +163,6 @@ class CallNotifySerializer(ModelCleanSerializer):
         choices=CallNotify.State.choices, required=False, help_text="DISABLED: no deliveries (default ACTIVE)"
     )
     secret = SecretField()  # write-only (events.md §3)
-
-    invalid_messages = {
-        "url": "Invalid URL",
-        "method": "Invalid method",
-        "selection": "Invalid selection",
-        "state": "Invalid state",
-        "secret": "Invalid secret",
-    }
 
     class Meta:
         model = CallNotify

@@ -1,16 +1,16 @@
-"""Call notify URLs, included under /api/ by telecomx/urls.py (api.md §5, events.md §5); POST /api/callevent
-is listed there, first, with the other hot path."""
+"""Call notify URLs, included under /api/ by telecomx/urls.py (api.md §5, events.md §1, §5); the hot path first."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from callnotify.views import CallNotifyViewSet, DeliveryListView, TestEventView
+from callnotify.views import CallEventView, CallNotifyViewSet, DeliveryListView, TestEventView
 from telecomx.api import resource_urls
 
 ITEM = "customer/<str:customer_id>/callnotify/<str:pk>"
 
 urlpatterns = [
+    path("callevent", CallEventView.as_view(), name="callevent"),  # a switch posts every call event here
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
     path(f"{ITEM}/deliveries", DeliveryListView.as_view(), name="callnotify-deliveries"),
     path(f"{ITEM}/test", TestEventView.as_view(), name="callnotify-test"),

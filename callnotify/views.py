@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Customer
-from accounts.permissions import IsAdmin, customer_for, django_perm, event_reach
+from accounts.permissions import Access, customer_for, event_reach
 from callnotify import store
 from callnotify.delivery import send_test_event
 from callnotify.models import CallNotify, Delivery
@@ -29,6 +29,7 @@ from telecomx.ids import normalize_id
 class CustomerScopedMixin:
     """Resolves the URL's customer before anything else: 404 `customer` or 403 as api.md §3 says."""
 
+    permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -60,7 +61,7 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
 class CallEventView(GenericAPIView):
     """A switch reports call state changes: one event (an object) or up to 1,000 (an array); answers 202."""
 
-    permission_classes = [django_perm("callnotify.add_callevent") | IsAdmin]
+    permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
     service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)

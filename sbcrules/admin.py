@@ -1,7 +1,7 @@
 """Admin for peers (hosts inline), rules, DK operators, number data, and a "test a route" page.
 
 The forms run the models' own checks, so the admin refuses what the API refuses, with the same
-messages; the routing marker changes through the models' signals, as for the API.
+messages; the routing marker changes through the models' signals (sbcrules.index), as for the API.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from rest_framework.exceptions import ValidationError
 
 from sbcrules.lookup import route_call
 from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
@@ -72,8 +72,7 @@ class RuleAdmin(admin.ModelAdmin):
             try:
                 decision = route_call(**{k: v or None for k, v in form.cleaned_data.items()}, explain=True)
             except ValidationError as exc:
-                for field, messages in exc.detail.items():  # type: ignore[union-attr]
-                    form.add_error(field, [str(m) for m in messages])
+                form.add_error(None, exc)  # each message on its field
         context = {
             **self.admin_site.each_context(request), "title": "Test a route", "form": form, "decision": decision,
             "opts": self.model._meta,

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsAdmin
+from accounts.permissions import Access
 from callnotify.models import Delivery
 from sbcrules import lookup
 from sbcrules.index import routing_index
@@ -57,7 +57,7 @@ def routing_counters() -> dict[str, object]:
 
 
 class MetricsView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [Access.METRICS]
 
     @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:

@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from callnotify.delivery import run, wait_idle
 from callnotify.models import Attempt, Delivery
 from tests.accounts.factories import CustomerFactory
-from tests.callnotify.conftest import post_event
+from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback")]

@@ -11,7 +11,7 @@ import pytest
 from callnotify.delivery import attempt_delivery, run
 from callnotify.models import Delivery
 from callnotify.transports import POOL
-from tests.callnotify.conftest import post_event
+from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback")]

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('callnotify', '0002_call_events'),
+        ('callnotify', '0003_documented_messages'),
     ]
 
     operations = [
