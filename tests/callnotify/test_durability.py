@@ -13,9 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.processes import Sink, start_worker, wait_for
 
