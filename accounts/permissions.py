@@ -98,6 +98,25 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
     return customer
 
 
+def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]]) -> set[str]:
+    """Which of `customers` (id -> (is_reseller, parent_reseller_id)) `employee` may report call events for.
+
+    events.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
+    no parent: the root of the reseller tree) reach every customer; a service account of any
+    other customer reaches that customer and, for a reseller, its whole subtree. No query
+    unless the poster is a reseller below the root.
+    """
+    if employee.access_level == AccessLevel.ADMIN:
+        return set(customers)
+    own = employee.customer
+    if own.is_reseller and own.parent_reseller_id is None:
+        return set(customers)
+    if not own.is_reseller:
+        return {own.pk} & set(customers)
+    resellers = descendant_reseller_ids(own.pk)
+    return {pk for pk, (_, parent) in customers.items() if pk == own.pk or parent in resellers}
+
+
 # --- SBC rules (api.md §3 [decided], docs/api.md "SBC rules") ---
 # Rules of these types route every customer's calls: operator-wide, so ADMIN's alone. A
 # RESELLER_ADMIN with FINANCE writes CUSTOMER rules of the customers it reaches, and sees those

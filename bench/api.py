@@ -56,7 +56,7 @@ def free_port() -> int:
 def prepare_database(kind: str, workdir: Path) -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "TELECOMX_DATA_DIR": str(workdir)}
     env.pop("CELERY_BROKER_URL", None)
-    env["CALLNOTIFY_IN_PROCESS"] = "off"  # measure serving; deliveries are bench/delivery.py's subject
+    env["CALLNOTIFY_IN_PROCESS"] = "off"  # measure serving; deliveries are bench/pipeline.py's subject
     if kind == "postgres":
         import psycopg
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Customer
-from callnotify.delivery import record_call_event
+from callnotify import store
 from callnotify.models import CallNotify
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule
@@ -42,9 +42,8 @@ def route(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def callevent(request: HttpRequest) -> JsonResponse:
     body = json.loads(request.body)
-    recorded = record_call_event(
-        call_id=body["callId"], customer=Customer.objects.get(pk=body["customer"]), type=body["type"],
-        direction=body["direction"], state=body["state"], a_number=body["aNumber"], b_number=body["bNumber"],
-        timestamp=body["timestamp"],
-    )
-    return JsonResponse({"_id": recorded.event.id, "sequence": recorded.event.sequence, "deliveries": recorded.deliveries}, status=202)
+    info = store.customers_with_endpoints([body["customer"]])[body["customer"]]
+    new = store.NewEvent(body["customer"], body["callId"], {
+        "type": body["type"], "direction": body["direction"], "state": body["state"], "a_number": body["aNumber"],
+        "b_number": body["bNumber"], "timestamp": body["timestamp"]})
+    return JsonResponse(store.store_one(new, info).as_dict(), status=202)

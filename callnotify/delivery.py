@@ -1,22 +1,43 @@
-"""Record call events and carry out their deliveries (events.md §1, §5).
+"""Every state transition of a delivery (events.md §5, §6): claim a batch, send it, record it.
 
-The database is the truth: an event and its deliveries are written in one transaction before
-anything is sent, and a delivery is attempted only by whoever holds its lease. Queue messages
-(Celery, or the in-process runner's wake-ups) are only hints that a delivery may be due, so a
-lost or duplicated message can neither lose nor double a delivery; the sweep re-queues what
-was due but forgotten. Functions take `now` so tests can drive the schedule with a clock.
+The database is the truth. A batch is claimed in one short transaction (claims are serialized:
+SQLite's write lock, a transaction-scoped advisory lock on PostgreSQL), which sets a lease on
+each delivery and counts the attempt; the batch is sent concurrently, outside any transaction;
+its outcomes are written by `record`, the one place outcomes are written, in one transaction
+with bulk statements. Queue messages and wake-ups (dispatch.py) are only hints, so a lost or
+duplicated one can neither lose nor double a delivery; a worker that dies mid-batch leaves
+leases that run out, and the next claim logs those attempts INTERRUPTED and tries again.
+
+Rules the claim keeps:
+- one call's events reach an endpoint in sequence order: a delivery is claimed only when no
+  earlier delivery of its call to that endpoint is PENDING;
+- an endpoint is in at most one batch at a time, and a batch sends to one endpoint over at most
+  CALLNOTIFY_ENDPOINT_CONCURRENCY connections at once (each carrying its share one after the
+  other, kept alive): one slow endpoint never holds more than that;
+- a slow endpoint does not hold the worker either: the batch is recorded as soon as its sends
+  end, or once the other lanes have had twice as long as the first one took (at least
+  MIN_WAIT, at most CALLNOTIFY_BATCH_WAIT seconds); attempts still running then are recorded
+  by a background thread of the same process when they end (their leases keep the endpoint out
+  of other batches meanwhile), and the worker moves on to the next batch.
+
+Functions take `now` so tests can drive the schedule with a clock.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
-from dataclasses import dataclass
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Min
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -33,92 +54,8 @@ RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = 3600
-
-
-@dataclass(frozen=True)
-class Recorded:
-    event: CallEvent
-    deliveries: int  # queued by this call; 0 when the event was already stored
-    created: bool
-
-
-def record_call_event(*, call_id: str, customer: Customer, **fields: object) -> Recorded:
-    """Store the event with the next sequence of its call, and one delivery per matching endpoint.
-
-    Idempotent on (call_id, state). The unique constraints decide races between concurrent
-    posts of the same call; the loser re-reads and answers the winner's event or takes the next number.
-    """
-    for _ in range(5):
-        known = dict(CallEvent.objects.filter(call_id=call_id).values_list("state", "sequence"))
-        if fields["state"] in known:
-            return Recorded(CallEvent.objects.get(call_id=call_id, state=fields["state"]), 0, False)
-        try:
-            with transaction.atomic():
-                sequence = max(known.values(), default=0) + 1
-                event = CallEvent.objects.create(call_id=call_id, customer=customer, sequence=sequence, **fields)
-                deliveries = _create_deliveries(event, customer)
-                transaction.on_commit(lambda: _dispatch_new(deliveries))
-            return Recorded(event, len(deliveries), True)
-        except IntegrityError:
-            continue
-    raise IntegrityError(f"could not store an event for call {call_id!r}")
-
-
-def _busy_endpoints(endpoint_ids: list[str], now: datetime) -> set[str]:
-    """Endpoints that already have their share of attempts in flight."""
-    counts = (Delivery.objects.filter(endpoint_id__in=endpoint_ids, lease_until__gt=now).values("endpoint_id")
-              .annotate(n=Count("id")).values_list("endpoint_id", "n"))
-    return {pk for pk, n in counts if n >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY}
-
-
-def _create_deliveries(event: CallEvent, customer: Customer) -> list[Delivery]:
-    if customer.state != Customer.State.ACTIVE:
-        return []  # stored, not delivered (events.md §1)
-    endpoints = list(CallNotify.objects.filter(
-        customer=customer, state=CallNotify.State.ACTIVE, selection__in=[event.type, CallNotify.Selection.ALL]
-    ).values_list("id", flat=True))
-    now = timezone.now()
-    # An endpoint already at its share (a slow or dead one) gets its new deliveries set aside
-    # rather than queued: a message now would only use a worker to find that out.
-    busy = _busy_endpoints(endpoints, now) if endpoints else set()
-    rows = [
-        Delivery(event=event, endpoint_id=pk, call_id=event.call_id, sequence=event.sequence, next_attempt_at=now,
-                 deferred=pk in busy)
-        for pk in endpoints
-    ]
-    return Delivery.objects.bulk_create(rows)
-
-
-def _dispatch_new(deliveries: list[Delivery]) -> None:
-    dispatch.enqueue([d.id for d in deliveries if not d.deferred])
-    waiting = [d.endpoint_id for d in deliveries if d.deferred]
-    if waiting:
-        # Its attempts may all have ended before this commit, with nobody left to release ours.
-        now = timezone.now()
-        for endpoint_id in set(waiting) - _busy_endpoints(waiting, now):
-            release_next(endpoint_id, now)
-
-
-def event_data(event: CallEvent) -> EventData:
-    return EventData(
-        event_id=event.id, call_id=event.call_id, sequence=event.sequence, customer=event.customer_id,
-        type=event.type, direction=event.direction, state=event.state, a_number=event.a_number,
-        b_number=event.b_number, timestamp=event.timestamp, duration=event.duration, cause=event.cause,
-        additional=dict(event.additional or {}),
-    )
-
-
-@dataclass(frozen=True)
-class Job:
-    """What one claimed attempt needs, read inside the claiming transaction."""
-
-    delivery_id: str
-    number: int
-    endpoint_id: str
-    url: str
-    method: str
-    secret: str
-    event: EventData
+CLAIM_LOCK = 0x7E1EC0  # PostgreSQL advisory lock key that serializes claims
+MIN_WAIT = 0.05  # seconds a batch waits for its other lanes once the first has ended
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -136,63 +73,134 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.CALLNOTIFY_LEASE_SECONDS)
 
 
-def _close(delivery: Delivery, state: str, now: datetime, error: str = "") -> None:
-    delivery.state, delivery.finished_at, delivery.next_attempt_at = state, now, None
-    delivery.lease_until, delivery.deferred = None, False
-    if error:
-        delivery.last_error = error
+def event_data(event: CallEvent) -> EventData:
+    return EventData(
+        event_id=event.id, call_id=event.call_id, sequence=event.sequence, customer=event.customer_id,
+        type=event.type, direction=event.direction, state=event.state, a_number=event.a_number,
+        b_number=event.b_number, timestamp=event.timestamp, duration=event.duration, cause=event.cause,
+        additional=dict(event.additional or {}),
+    )
 
 
-def _busy(endpoint_id: str, now: datetime, exclude: str) -> int:
-    return Delivery.objects.filter(endpoint_id=endpoint_id, lease_until__gt=now).exclude(pk=exclude).count()
+@dataclass(frozen=True)
+class Job:
+    """One claimed attempt: what sending needs, read in the claiming transaction."""
+
+    delivery_id: str
+    number: int
+    endpoint_id: str
+    url: str
+    method: str
+    secret: str
+    event: EventData
+    close: str = ""  # set: end the delivery FAILED with this reason, without sending
 
 
-def _earlier_pending(d: Delivery) -> bool:
-    return Delivery.objects.filter(endpoint_id=d.endpoint_id, call_id=d.call_id, sequence__lt=d.sequence,
-                                   state=Delivery.State.PENDING).exists()
+@dataclass
+class Outcome:
+    job: Job
+    result: transports.SendResult | None  # None: not attempted (released, or closed without sending)
+    started: datetime
 
 
-def _must_wait(d: Delivery, now: datetime) -> bool:
-    """An earlier event of the call goes first (events.md §5), and an endpoint gets at most its share of workers."""
-    return _earlier_pending(d) or _busy(d.endpoint_id, now, d.pk) >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY
+@dataclass
+class Batch:
+    now: datetime
+    lease_until: datetime
+    jobs: list[Job] = field(default_factory=list)
 
 
-def claim(delivery_id: str, now: datetime) -> Job | None:
-    """Take the lease on a due delivery, or None (not due, taken, finished, waiting its turn)."""
+# --- claim ---------------------------------------------------------------------------------
+
+CANDIDATE_FIELDS = (
+    "id", "attempts", "lease_until", "endpoint_id", "endpoint__url", "endpoint__method", "endpoint__secret",
+    "endpoint__state", "endpoint__customer__state", "event_id", "event__call_id", "event__sequence", "event__customer_id",
+    "event__type", "event__direction", "event__state", "event__a_number", "event__b_number", "event__timestamp",
+    "event__duration", "event__cause", "event__additional",
+)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: str
+    attempts: int
+    lease_until: datetime | None
+    job: Job
+
+
+def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candidate]:
+    """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
+    that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
+    in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
+    earlier = Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
+                                      state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence"))
+    rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            .exclude(endpoint_id__in=in_flight).filter(~Exists(earlier)))
+    if only is not None:
+        rows = rows.filter(pk__in=only)
+    found = []
+    for (pk, attempts, lease_until, endpoint_id, url, method, secret, endpoint_state, customer_state, event_id, call_id,
+         sequence, customer_id, type_, direction, state, a_number, b_number, timestamp, duration, cause, additional) in (
+        rows.order_by("next_attempt_at").values_list(*CANDIDATE_FIELDS)[:scan]
+    ):
+        event = EventData(event_id=event_id, call_id=call_id, sequence=sequence, customer=customer_id, type=type_,
+                          direction=direction, state=state, a_number=a_number, b_number=b_number, timestamp=timestamp,
+                          duration=duration, cause=cause, additional=dict(additional or {}))
+        number = attempts + 1
+        close = ""
+        if number > MAX_ATTEMPTS:
+            close = f"gave up after {attempts} attempts"
+        elif endpoint_state != CallNotify.State.ACTIVE:
+            close = "endpoint is disabled"
+        elif customer_state != Customer.State.ACTIVE:
+            close = "customer is not active"
+        found.append(_Candidate(pk, attempts, lease_until, Job(pk, number, endpoint_id, url, method, secret, event, close)))
+    return found
+
+
+def claim(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None) -> Batch:
+    """Lease a batch of due deliveries (at most `limit`; only those in `only` if given): one transaction,
+    3 statements (4 when a lease ran out and its interrupted attempts are logged)."""
+    now = now or timezone.now()
+    limit = limit or settings.CALLNOTIFY_BATCH_SIZE
+    batch = Batch(now, now + _lease())
     with transaction.atomic():
-        d = (Delivery.objects.select_for_update(of=("self",)).select_related("event", "endpoint__customer")
-             .filter(pk=delivery_id).first())
-        if d is None or d.state != Delivery.State.PENDING or (d.lease_until and d.lease_until > now):
-            return None
-        if d.next_attempt_at and d.next_attempt_at > now:
-            return None
-        if d.lease_until is not None:  # the worker holding it died mid-attempt: it may have been received
-            Attempt.objects.create(delivery=d, number=d.attempts, started_at=d.lease_until - _lease(),
-                                   outcome=Attempt.Outcome.INTERRUPTED, error="worker lost during the attempt")
-            d.lease_until = None
-        endpoint = d.endpoint
-        if d.attempts >= MAX_ATTEMPTS:
-            _close(d, Delivery.State.FAILED, now, f"gave up after {d.attempts} attempts")
-        elif endpoint.state != CallNotify.State.ACTIVE:
-            _close(d, Delivery.State.FAILED, now, "endpoint is disabled")
-        elif endpoint.customer.state != Customer.State.ACTIVE:
-            _close(d, Delivery.State.FAILED, now, "customer is not active")
-        elif _must_wait(d, now):
-            d.deferred = True  # whoever finishes the blocking attempt queues it again (release_next)
-        else:
-            d.attempts += 1
-            d.lease_until, d.deferred = now + _lease(), False
-            d.save(update_fields=["attempts", "lease_until", "deferred"])
-            return Job(d.pk, d.attempts, d.endpoint_id, endpoint.url, endpoint.method, endpoint.secret, event_data(d.event))
-        d.save()
-    if d.state != Delivery.State.PENDING:
-        release_next(d.endpoint_id, now)
-    elif not _must_wait(d, now):
-        # The blocking attempt finished between our check and our commit, and so may have looked
-        # for deferred deliveries before ours was marked: queue it ourselves rather than wait for the sweep.
-        _requeue([d.pk])
-    return None
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+        candidates = _candidates(now, limit, only)
+        if not candidates:
+            return batch
+        claimed = _lease_rows([c.id for c in candidates], now, batch.lease_until)
+        interrupted = []
+        for c in candidates:
+            if c.id not in claimed:
+                continue
+            if c.lease_until is not None:  # the batch holding it died mid-attempt: it may have been received
+                interrupted.append(Attempt(delivery_id=c.id, number=c.attempts, started_at=c.lease_until - _lease(),
+                                           outcome=Attempt.Outcome.INTERRUPTED, error="worker lost during the attempt"))
+            batch.jobs.append(c.job)
+        if interrupted:
+            Attempt.objects.bulk_create(interrupted)
+    return batch
 
+
+def _lease_rows(ids: list[str], now: datetime, lease_until: datetime) -> set[str]:
+    """One UPDATE ... RETURNING: lease and count the attempt of those still free."""
+    q = connection.ops.quote_name
+    table = q(Delivery._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (f"UPDATE {table} SET {q('attempts')} = {q('attempts')} + 1, {q('lease_until')} = %s"
+           f" WHERE {q('id')} IN ({marks}) AND {q('state')} = %s"
+           f" AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) RETURNING {q('id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(lease_until), *ids, Delivery.State.PENDING, adapt(now)])
+        return {row[0] for row in cursor.fetchall()}
+
+
+# --- send ----------------------------------------------------------------------------------
 
 def perform(job: Job, *, timeout: float | None = None) -> transports.SendResult:
     """Render and send; a bug in rendering is a permanent failure of this delivery, not a crashed worker."""
@@ -205,81 +213,244 @@ def perform(job: Job, *, timeout: float | None = None) -> transports.SendResult:
     return transports.send(target, rendered, event_id=job.event.event_id, secret=job.secret, timeout=timeout)
 
 
-def finish(job: Job, result: transports.SendResult, started: datetime) -> str:
-    """Record the attempt and move the delivery on: DELIVERED, FAILED, or PENDING at the next time."""
-    ended = started + timedelta(milliseconds=result.duration_ms)
-    if result.delivered:
-        outcome = Attempt.Outcome.DELIVERED
-    elif result.permanent or job.number >= MAX_ATTEMPTS:
-        outcome = Attempt.Outcome.FAILED
-    else:
-        outcome = Attempt.Outcome.RETRY
-    error = (result.error or "")[:200]
-    changes: dict[str, object] = {"last_status": result.status, "last_error": error, "lease_until": None}
-    if outcome == Attempt.Outcome.RETRY:
-        changes["next_attempt_at"] = started + timedelta(seconds=retry_delay(job.number, result.retry_after))
-    else:
-        state = Delivery.State.DELIVERED if result.delivered else Delivery.State.FAILED
-        changes.update(state=state, finished_at=ended, next_attempt_at=None, deferred=False)
-    with transaction.atomic():
-        Attempt.objects.create(delivery_id=job.delivery_id, number=job.number, started_at=started,
-                               duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error)
-        # Only while our lease is the current one: if it ran out and another worker took over, theirs counts.
-        if not Delivery.objects.filter(pk=job.delivery_id, state=Delivery.State.PENDING, attempts=job.number).update(**changes):
-            return "superseded"
-        health.record([health.Outcome(job.endpoint_id, job.event.customer, outcome, result.duration_ms, ended)])
+def _unreachable(result: transports.SendResult) -> bool:
+    """No answer at all (timeout, refused, reset): the endpoint's other deliveries in this batch wait."""
+    return not result.delivered and not result.permanent and result.status is None
+
+
+class _Endpoint:
+    """One endpoint's share of a batch: at most CALLNOTIFY_ENDPOINT_CONCURRENCY lanes, each one connection."""
+
+    def __init__(self, jobs: list[Job], batch: Batch, clock: float) -> None:
+        self.jobs = jobs
+        self.batch = batch
+        self.clock = clock  # monotonic time matching batch.now
+        self.stop = threading.Event()
+        lease = settings.CALLNOTIFY_LEASE_SECONDS
+        # Start no attempt that could still be running when the lease runs out.
+        self.last_start = clock + max(lease - settings.CALLNOTIFY_REQUEST_TIMEOUT - 1, lease / 2)
+
+    def lanes(self) -> list[list[Job]]:
+        count = max(1, min(settings.CALLNOTIFY_ENDPOINT_CONCURRENCY, len(self.jobs)))
+        return [self.jobs[i::count] for i in range(count)]
+
+    def run_lane(self, jobs: list[Job]) -> list[Outcome]:
+        outcomes = []
+        for job in jobs:
+            offset = time.monotonic() - self.clock
+            started = self.batch.now + timedelta(seconds=offset) if outcomes else self.batch.now
+            if job.close or self.stop.is_set() or time.monotonic() > self.last_start:
+                outcomes.append(Outcome(job, None, started))
+                continue
+            result = perform(job)
+            outcomes.append(Outcome(job, result, started))
+            if _unreachable(result):
+                self.stop.set()
+        return outcomes
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_pool_pid = 0
+_background: set[threading.Thread] = set()
+
+
+def _senders() -> ThreadPoolExecutor:
+    """This process's sending threads (made again after a fork)."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(settings.CALLNOTIFY_THREADS, thread_name_prefix="callnotify-send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def send(batch: Batch) -> list[tuple[_Endpoint, list[Future]]]:
+    """Start sending the batch: per endpoint, its lanes in the sending threads."""
+    by_endpoint: dict[str, list[Job]] = defaultdict(list)
+    for job in batch.jobs:
+        by_endpoint[job.endpoint_id].append(job)
+    clock = time.monotonic()
+    pool = _senders()
+    started = []
+    for jobs in by_endpoint.values():
+        group = _Endpoint(jobs, batch, clock)
+        started.append((group, [pool.submit(group.run_lane, lane) for lane in group.lanes()]))
+    return started
+
+
+def _outcomes(lanes: list[Future]) -> list[Outcome]:
+    return [outcome for future in lanes for outcome in future.result()]
+
+
+# --- record --------------------------------------------------------------------------------
+
+def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
+    """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
+
+    One transaction, 3 statements (4 with a 410) plus endpoint health's (health.record), however many outcomes. Only deliveries still
+    under this batch's lease are moved on: if a lease ran out and another worker took over,
+    theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
+    """
+    attempts: list[Attempt] = []
+    changes: dict[str, dict[str, object]] = {}
+    said: dict[str, str] = {}
+    gone: set[str] = set()
+    health_rows: dict[str, health.Outcome] = {}  # endpoint health (callnotify/health.py), for attempts that counted
+    for o in outcomes:
+        job, result = o.job, o.result
+        if result is None:
+            if job.close:  # ended without sending; the attempt counted by the claim did not happen
+                changes[job.delivery_id] = {"state": Delivery.State.FAILED, "finished_at": batch.now, "next_attempt_at": None,
+                                            "last_error": job.close, "attempts": job.number - 1}
+            else:  # released unattempted: the endpoint stopped answering, or the lease was running out
+                changes[job.delivery_id] = {"attempts": job.number - 1}
+            said[job.delivery_id] = "skipped"
+            continue
+        ended = o.started + timedelta(milliseconds=result.duration_ms)
+        if result.delivered:
+            outcome = Attempt.Outcome.DELIVERED
+        elif result.permanent or job.number >= MAX_ATTEMPTS:
+            outcome = Attempt.Outcome.FAILED
+        else:
+            outcome = Attempt.Outcome.RETRY
+        error = (result.error or "")[:200]
+        attempts.append(Attempt(delivery_id=job.delivery_id, number=job.number, started_at=o.started,
+                                duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error))
+        health_rows[job.delivery_id] = health.Outcome(job.endpoint_id, None, outcome.value, result.duration_ms, ended)
+        change: dict[str, object] = {"last_status": result.status, "last_error": error}
+        if outcome == Attempt.Outcome.RETRY:
+            change["next_attempt_at"] = o.started + timedelta(seconds=retry_delay(job.number, result.retry_after))
+        else:
+            change.update(state=outcome.value, finished_at=ended, next_attempt_at=None)
+        changes[job.delivery_id] = change
+        said[job.delivery_id] = outcome.lower()
         if result.status == 410:  # Gone: the customer removed the endpoint; stop sending to it
-            CallNotify.objects.filter(pk=job.endpoint_id).update(state=CallNotify.State.DISABLED)
-    if outcome == Attempt.Outcome.RETRY:
-        dispatch.enqueue([job.delivery_id], at=changes["next_attempt_at"])  # type: ignore[arg-type]
-    release_next(job.endpoint_id, ended)
-    return outcome.lower()
+            gone.add(job.endpoint_id)
+    if not changes:
+        return said
+    with transaction.atomic():
+        if attempts:
+            Attempt.objects.bulk_create(attempts)
+        ours = _apply(changes, batch.lease_until)
+        health.record([row for pk, row in health_rows.items() if pk in ours])
+        if gone:
+            CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
+    for pk in set(changes) - set(ours):
+        said[pk] = "superseded"
+    retries = sorted({c["next_attempt_at"] for pk, c in changes.items() if pk in ours and c.get("state") is None
+                      and c.get("next_attempt_at")})
+    for at in _spread(retries):
+        dispatch.wake(at=at)
+    return said
 
 
-def _requeue(ids: list[str]) -> None:
-    # Clearing the flag first means two finishing workers do not both queue the same one.
-    ids = [pk for pk in ids if Delivery.objects.filter(pk=pk, deferred=True).update(deferred=False)]
-    if ids:
-        dispatch.enqueue(ids)
+def _apply(changes: dict[str, dict[str, object]], lease_until: datetime) -> set[str]:
+    """One UPDATE for the whole batch: per-row values as a CASE per column, only where this batch's lease
+    still holds (else another worker took over after it ran out); answers the ids it moved on."""
+    q = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    ids = list(changes)
+    assignments = [f"{q('lease_until')} = NULL"]
+    params: list[object] = []
+    columns = sorted({name for change in changes.values() for name in change})
+    for name in columns:
+        groups: dict[object, list[str]] = defaultdict(list)  # rows sharing a value share one WHEN ... IN
+        for pk in ids:
+            if name in changes[pk]:
+                groups[changes[pk][name]].append(pk)
+        whens = []
+        for value, pks in groups.items():
+            whens.append(f"WHEN {q('id')} IN ({', '.join(['%s'] * len(pks))}) THEN %s")
+            params += [*pks, adapt(value) if isinstance(value, datetime) else value]
+        assignments.append(f"{q(name)} = CASE {' '.join(whens)} ELSE {q(name)} END")
+    sql = (f"UPDATE {q(Delivery._meta.db_table)} SET {', '.join(assignments)}"
+           f" WHERE {q('id')} IN ({', '.join(['%s'] * len(ids))}) AND {q('state')} = %s AND {q('lease_until')} = %s"
+           f" RETURNING {q('id')}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids, Delivery.State.PENDING, adapt(lease_until)])
+        return {row[0] for row in cursor.fetchall()}
 
 
-def first_of_their_call(rows: list[tuple[str, str, str, int]]) -> list[tuple[str, str, str, int]]:
-    """Keep the (id, endpoint, call, sequence) rows that no earlier PENDING delivery of their call waits before.
-
-    Two plain indexed queries instead of a correlated NOT EXISTS, whose plan can be a full scan
-    per row on a table the planner has no statistics for yet.
-    """
-    calls = {call_id for _, _, call_id, _ in rows}
-    if not calls:
-        return []
-    earliest = {
-        (endpoint_id, call_id): first
-        for endpoint_id, call_id, first in Delivery.objects.filter(state=Delivery.State.PENDING, call_id__in=calls)
-        .values_list("endpoint_id", "call_id").annotate(first=Min("sequence")).order_by()
-    }
-    return [row for row in rows if earliest.get((row[1], row[2]), row[3]) >= row[3]]
+def _spread(times: list[datetime], step: float = 1.0, most: int = 20) -> list[datetime]:
+    """One wake-up per second that holds a retry (at most `most`): each retry is looked for on time."""
+    picked: list[datetime] = []
+    for at in times:
+        if not picked or (at - picked[-1]).total_seconds() >= step:
+            picked.append(at)
+    return picked[:most]
 
 
-def release_next(endpoint_id: str, now: datetime) -> None:
-    """An attempt to the endpoint ended: queue again the oldest deliveries that were deferred for it.
+# --- the cycle -----------------------------------------------------------------------------
 
-    Two: the slot just freed, and the finished delivery's successor in its call if that was waiting.
-    """
-    rows = list(Delivery.objects.filter(endpoint_id=endpoint_id, state=Delivery.State.PENDING, deferred=True,
-                                        next_attempt_at__lte=now)
-                .order_by("next_attempt_at", "sequence").values_list("id", "endpoint_id", "call_id", "sequence")[:20])
-    ids = [row[0] for row in first_of_their_call(rows)[:2]]
-    if ids:
-        _requeue(ids)
+def run(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None,
+        wait_seconds: float | None = None) -> dict[str, str]:
+    """Claim, send, record one batch. With `wait_seconds`, endpoints still sending after that are
+    recorded in the background when they end. Answers delivery id -> what happened (so far)."""
+    batch = claim(now, limit=limit, only=only)
+    if not batch.jobs:
+        return {}
+    started = send(batch)
+    futures = [f for _, lanes in started for f in lanes]
+    if wait_seconds is None:
+        wait(futures)
+    else:
+        # Wait for the slowest lane at most twice as long as the first took (and never past
+        # wait_seconds): healthy endpoints' outcomes are recorded at once, not after a dead one's timeout.
+        clock = time.monotonic()
+        deadline = clock + wait_seconds
+        first, _ = wait(futures, timeout=wait_seconds, return_when=FIRST_COMPLETED)
+        if first:
+            took = time.monotonic() - clock
+            wait(futures, timeout=max(0.0, min(deadline, clock + max(2 * took, MIN_WAIT)) - time.monotonic()))
+    done = [(group, lanes) for group, lanes in started if all(f.done() for f in lanes)]
+    slow = [(group, lanes) for group, lanes in started if not all(f.done() for f in lanes)]
+    said = record(batch, [o for _, lanes in done for o in _outcomes(lanes)])
+    if slow:
+        _finish_later(batch, slow)
+    return said
+
+
+def _finish_later(batch: Batch, slow: list[tuple[_Endpoint, list[Future]]]) -> None:
+    def finish() -> None:
+        try:
+            lanes = [f for _, fs in slow for f in fs]
+            wait(lanes)
+            record(batch, [o for f in lanes for o in f.result()])
+            dispatch.wake(coalesce=False)  # the endpoints' slots are free again
+        except Exception:  # noqa: BLE001 - the leases run out and the attempts are retried
+            logger.exception("recording slow attempts failed")
+        finally:
+            close_old_connections()
+            connection.close()
+            _background.discard(thread)
+
+    thread = threading.Thread(target=finish, name="callnotify-slow", daemon=True)
+    _background.add(thread)
+    thread.start()
+
+
+def wait_idle(timeout: float = 30.0) -> bool:
+    """Wait for attempts still being recorded in the background (shutdown, tests)."""
+    end = time.monotonic() + timeout
+    for thread in list(_background):
+        thread.join(max(0.0, end - time.monotonic()))
+    return not _background
 
 
 def attempt_delivery(delivery_id: str, *, now: datetime | None = None) -> str:
-    """One attempt of one delivery if it is due and its turn; says what happened."""
+    """One attempt of one delivery if it is due and its turn (the batch path with one id); says what happened."""
+    return run(now, only=[delivery_id]).get(delivery_id, "skipped")
+
+
+def retry_now(ids: list[str], now: datetime | None = None) -> int:
+    """The admin's "retry now": FAILED deliveries start a new round (the attempt counter restarts)."""
     now = now or timezone.now()
-    job = claim(delivery_id, now)
-    if job is None:
-        return "skipped"
-    return finish(job, perform(job), now)
+    count = Delivery.objects.filter(pk__in=ids, state=Delivery.State.FAILED).update(
+        state=Delivery.State.PENDING, attempts=0, next_attempt_at=now, finished_at=None, lease_until=None)
+    if count:
+        transaction.on_commit(dispatch.wake)
+    return count
 
 
 def send_test_event(endpoint: CallNotify) -> transports.SendResult:

@@ -136,9 +136,9 @@ class CallEvent(models.Model):
         verbose_name = "call event"
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Idempotency (events.md §1) and the per-call sequence, enforced under concurrent posts.
-            models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
-            models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
+            # Idempotency per customer (events.md §1) and the per-call sequence, enforced under concurrent posts.
+            models.UniqueConstraint(fields=["customer", "call_id", "state"], name="callevent_unique_customer_call_state"),
+            models.UniqueConstraint(fields=["customer", "call_id", "sequence"], name="callevent_unique_customer_call_sequence"),
         ]
         # A customer's events newest first (GET /api/customer/<ID>/callevent).
         indexes = [models.Index(fields=["customer", "-timestamp"], name="callevent_customer_time")]
@@ -164,11 +164,8 @@ class Delivery(models.Model):
     state = models.CharField(max_length=9, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts started in this round.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # Held by the worker attempting it; an expired lease means that worker died mid-attempt.
+    # Held by the batch attempting it; an expired lease means that worker died mid-attempt.
     lease_until = models.DateTimeField(null=True, blank=True)
-    # Its queue message was used up without an attempt (waiting for an earlier event or a busy
-    # endpoint): whoever finishes an attempt to the endpoint queues it again.
-    deferred = models.BooleanField(default=False)
     last_status = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -180,8 +177,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["endpoint", "call_id", "sequence"]),
-            models.Index(fields=["endpoint", "lease_until"]),
-            models.Index(fields=["endpoint", "state", "deferred"]),
+            models.Index(fields=["lease_until"]),
             models.Index(fields=["endpoint", "-created_at"]),
             models.Index(fields=["finished_at"]),
         ]

@@ -5,7 +5,7 @@
 - `GET /api/customer/<ID>/callevent`: the customer's call events, newest first, paged, by callId and time.
 
 Retry and recover need MANAGER or above for a customer in reach, count against API_RATE_REPLAY
-per employee, and go through the engine's one "retry now" transition (requeue_failed); the new
+per employee, and go through the engine's one "retry now" transition (delivery.retry_now); the new
 attempts are added to the delivery's attempt log next to the earlier ones.
 """
 
@@ -28,10 +28,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.permissions import Access
-from callnotify.event_serializers import CallEventSerializer, DeliverySerializer
-from callnotify.event_views import EndpointView
+from callnotify.delivery import retry_now
 from callnotify.models import CallEvent, CallNotify, Delivery
-from callnotify.views import CustomerScopedMixin
+from callnotify.serializers import CallEventSerializer, DeliverySerializer
+from callnotify.views import CustomerScopedMixin, EndpointView
 from telecomx.api import page_bounds
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
@@ -64,12 +64,6 @@ class ReplayView(EndpointView):
         return endpoint
 
 
-def _retry(queryset: Any) -> list[str]:
-    from callnotify.event_admin import requeue_failed  # the admin module registers models: import when used
-
-    return requeue_failed(queryset)
-
-
 class RetryView(ReplayView):
     serializer_class = DeliverySerializer
 
@@ -83,7 +77,7 @@ class RetryView(ReplayView):
         if delivery.state != Delivery.State.FAILED:
             raise ApiError(409, "state", f"Delivery is {delivery.state}: only a FAILED delivery can be retried")
         self.get_active_endpoint()
-        _retry(Delivery.objects.filter(pk=delivery.pk))
+        retry_now([delivery.pk])
         logger.info("%s retried delivery %s of call notify %s", request.user, delivery.pk, endpoint.pk)
         delivery = Delivery.objects.select_related("event").get(pk=delivery.pk)
         return Response(DeliverySerializer(delivery).data, status=202)
@@ -132,9 +126,9 @@ class RecoverView(ReplayView):
         self.get_active_endpoint()
         ids = list(Delivery.objects.filter(endpoint=endpoint, state=Delivery.State.FAILED, created_at__gte=since)
                    .order_by("created_at", "id").values_list("id", flat=True)[: RECOVER_BATCH + 1])
-        queued = _retry(Delivery.objects.filter(pk__in=ids[:RECOVER_BATCH]))
-        logger.info("%s recovered %d deliveries of call notify %s since %s", request.user, len(queued), endpoint.pk, since.isoformat())
-        return Response({"queued": len(queued), "more": len(ids) > RECOVER_BATCH}, status=202)
+        queued = retry_now(ids[:RECOVER_BATCH])
+        logger.info("%s recovered %d deliveries of call notify %s since %s", request.user, queued, endpoint.pk, since.isoformat())
+        return Response({"queued": queued, "more": len(ids) > RECOVER_BATCH}, status=202)
 
 
 class CallEventPageSerializer(serializers.Serializer):

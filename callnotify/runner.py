@@ -4,8 +4,8 @@ Started by telecomx/wsgi.py (so `manage.py runserver` and any WSGI server delive
 service); management commands never import it, and under pytest it starts only when a test
 sets CALLNOTIFY_IN_PROCESS="on" and calls `start()`. It polls
 the database for due deliveries (so retries keep their schedule and a restart picks up where
-the last process stopped) and is woken early when an event is stored. Several processes may
-each run one: the lease in delivery.claim decides who attempts.
+the last process stopped) and is woken early (dispatch.on_wake) when an event is stored.
+Several processes may each run one: the leases set by delivery.claim decide who attempts.
 """
 
 from __future__ import annotations
@@ -14,37 +14,37 @@ import logging
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callnotify import delivery, sweep
+from callnotify import delivery, dispatch, scheduler
 
 logger = logging.getLogger("callnotify.runner")
 MAX_PAUSE = 2.0  # seconds; also how soon deliveries stored by other processes are noticed
 
 
 class Runner:
+    """One loop thread running delivery.run, batch after batch; the sending threads are delivery.py's."""
+
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="callnotify-delivery")
         self.woken = threading.Event()
         self.stopping = threading.Event()
-        self.inflight: set[str] = set()
-        self.lock = threading.Lock()
         self.pid = os.getpid()
         self.thread = threading.Thread(target=self._loop, name="callnotify-runner", daemon=True)
 
     def start(self) -> None:
+        dispatch.on_wake(self.woken.set)
         self.thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
+        dispatch.off_wake(self.woken.set)
         self.stopping.set()
         self.woken.set()
         self.thread.join(timeout)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        delivery.wait_idle(timeout)
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -54,42 +54,18 @@ class Runner:
                 logger.exception("delivery runner pass failed")
                 pause = MAX_PAUSE
             finally:
-                connection.close()
-            self.woken.wait(pause)
-            self.woken.clear()
+                close_old_connections()
+            if pause:
+                self.woken.wait(pause)
+                self.woken.clear()
+        connection.close()
 
     def run_once(self) -> float:
-        """Hand due deliveries to the threads; answers how long to wait before looking again."""
-        now = timezone.now()
-        with self.lock:
-            free, busy = self.threads - len(self.inflight), frozenset(self.inflight)
-        if free <= 0:
-            return MAX_PAUSE  # a finishing thread wakes the loop
-        ids = sweep.pick_due(now, limit=free, exclude=busy)
-        for pk in ids:
-            with self.lock:
-                self.inflight.add(pk)
-            self.pool.submit(self._attempt, pk)
-        if ids:
-            return 0.05
-        wait = sweep.seconds_until_next_due(now)
+        """One batch; answers how long to wait before looking again (0: at once)."""
+        if delivery.run(limit=settings.CALLNOTIFY_BATCH_SIZE, wait_seconds=settings.CALLNOTIFY_BATCH_WAIT):
+            return 0.0
+        wait = scheduler.seconds_until_next_due(timezone.now())
         return MAX_PAUSE if wait is None else min(max(wait, 0.05), MAX_PAUSE)
-
-    def _attempt(self, pk: str) -> None:
-        try:
-            delivery.attempt_delivery(pk)
-        except Exception:  # noqa: BLE001
-            logger.exception("delivery %s failed unexpectedly", pk)
-        finally:
-            close_old_connections()
-            connection.close()
-            with self.lock:
-                self.inflight.discard(pk)
-            self.woken.set()
-
-    def idle(self) -> bool:
-        with self.lock:
-            return not self.inflight
 
 
 _runner: Runner | None = None
@@ -120,13 +96,6 @@ def start() -> Runner | None:
 
 def current() -> Runner | None:
     return _runner if _runner is not None and _runner.pid == os.getpid() else None
-
-
-def wake() -> None:
-    """New deliveries were stored: look now rather than at the next poll (no-op without a runner)."""
-    runner = current()
-    if runner is not None:
-        runner.woken.set()
 
 
 def stop() -> None:

@@ -1,14 +1,155 @@
-"""Call notify items on the wire (api.md §5)."""
+"""Call notify items, call events and deliveries on the wire (api.md §5, events.md §1, §5),
+and the write-only signing secret (events.md §3)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from callnotify import health
-from callnotify.event_serializers import SecretField, with_generated_secret
-from callnotify.models import CallNotify
+from callnotify.models import ADDITIONAL_KEYS, CallEvent, CallNotify, Delivery
+from callnotify.signing import GeneratedSecret, generate_secret
+from telecomx.ids import normalize_id
 from telecomx.serializers import ModelCleanSerializer, StrictCharField
+
+
+class SecretField(StrictCharField):
+    """Write-only. `"generate"` makes a new secret (shown once in that answer); "" or null removes it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", 'Standard Webhooks secret `whsec_...`, "generate", or "" to stop signing')
+        super().__init__(write_only=True, required=False, allow_blank=True, max_length=None, **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is None:
+            return ""
+        return super().run_validation(data)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        return generate_secret() if value == "generate" else value
+
+
+def with_generated_secret(data: dict[str, Any], instance: CallNotify) -> dict[str, Any]:
+    """The answer that made a secret shows it, once; no other answer ever does."""
+    if isinstance(getattr(instance, "secret", None), GeneratedSecret):
+        data["secret"] = str(instance.secret)
+    return data
+
+
+class CustomerIdField(StrictCharField):
+    """A customer the poster may report for: context["reachable"] holds their ids (read in one query
+    for the whole request); any other id, malformed ones too, is "Customer not found"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        pk = normalize_id(value)
+        if pk is None or pk not in self.context.get("reachable", ()):
+            raise serializers.ValidationError("Customer not found")
+        return pk
+
+
+class DurationField(serializers.IntegerField):
+    """Whole seconds, 0 or more (the model's own range check would answer with Django's wording)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")  # a JSON whole number: DRF would also take "5", "5.0" and 100.0
+        value = super().to_internal_value(data)
+        if value < 0:
+            self.fail("invalid")
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class AdditionalField(serializers.Field):
+    """An object; keys other than the documented ones are ignored like unknown body properties."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return {key: data[key] for key in ADDITIONAL_KEYS if key in data}
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class CallEventSerializer(ModelCleanSerializer):
+    """One call event as a switch reports it (events.md §1)."""
+
+    _id = serializers.CharField(source="id", read_only=True)
+    callId = StrictCharField(source="call_id", max_length=None, help_text="SIP Call-ID, 1..255 printable characters")
+    customer = CustomerIdField(source="customer_id", help_text="id of the customer whose call it is")
+    type = StrictCharField(help_text="SIP or MVNO")
+    direction = StrictCharField(help_text="INBOUND or OUTBOUND")
+    state = StrictCharField(help_text="RINGING, ANSWERED or HANGUP")
+    aNumber = StrictCharField(source="a_number", max_length=None, help_text="caller, E.164, or anonymous")
+    bNumber = StrictCharField(source="b_number", max_length=None, help_text="called number, E.164")
+    timestamp = serializers.DateTimeField(help_text="when the state was reached, ISO 8601")
+    duration = DurationField(required=False, allow_null=True, help_text="talk time, whole seconds")
+    cause = StrictCharField(required=False, allow_blank=True, max_length=None, help_text="e.g. NORMAL_CLEARING")
+    additional = AdditionalField(required=False, help_text="divertedBy, sbcServer, sourcePeer, destinationPeer, mvno, startedAt, answeredAt")
+    sequence = serializers.IntegerField(read_only=True)
+
+    # The other fields' messages are the model fields' (telecomx.messages.documented).
+    invalid_messages = {"customer": "Invalid customer"}
+    # (customer, callId, state) repeats are answered with the stored event, not refused; the id is new.
+    full_clean_options = {"validate_constraints": False, "validate_unique": False}
+
+    def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
+        # The customer was checked by its field against the ids read for the whole request.
+        return super()._model_errors(attrs, failed | {"customer_id"})
+
+    class Meta:
+        model = CallEvent
+        fields = ["_id", "callId", "customer", "type", "direction", "state", "aNumber", "bNumber", "timestamp",
+                  "duration", "cause", "additional", "sequence"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    _id = serializers.CharField(source="id")
+    event = serializers.CharField(source="event_id")
+    callId = serializers.CharField(source="call_id")
+    eventState = serializers.CharField(source="event.state")
+    lastStatus = serializers.IntegerField(source="last_status", allow_null=True)
+    lastError = serializers.CharField(source="last_error", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+
+    class Meta:
+        model = Delivery
+        fields = ["_id", "event", "callId", "eventState", "sequence", "state", "attempts", "lastStatus", "lastError",
+                  "createdAt", "nextAttemptAt", "finishedAt"]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Delivery) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # "if any" / "while PENDING": empty values are left out (api.md §1).
+        return {key: value for key, value in data.items() if value not in (None, "")}
+
+
+class TestResultSerializer(serializers.Serializer):
+    delivered = serializers.BooleanField()
+    status = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    durationMs = serializers.IntegerField()
+
+
+class CallEventAcceptedSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    sequence = serializers.IntegerField()
+    deliveries = serializers.IntegerField()
+
+
+class DeliveryPageSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+    deliveries = DeliverySerializer(many=True)
 
 
 class HealthWindowSerializer(serializers.Serializer):

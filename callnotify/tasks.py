@@ -1,24 +1,36 @@
-"""Celery tasks: thin wrappers around delivery.py (the engine decides; tasks only carry messages)."""
+"""Celery tasks: thin carriers of delivery.py and scheduler.py (the engine decides; tasks carry hints)."""
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
 
-from callnotify import delivery
-from callnotify import sweep as sweep_module
-
-logger = logging.getLogger("callnotify.tasks")
+from callnotify import delivery, dispatch, scheduler
 
 
-@shared_task(name="callnotify.attempt", acks_late=True, reject_on_worker_lost=True)
-def attempt(delivery_id: str) -> str:
-    """One attempt of one delivery, if it is due and its turn (a duplicate message is a no-op)."""
-    return delivery.attempt_delivery(delivery_id)
+@shared_task(name=dispatch.DELIVER, acks_late=True, reject_on_worker_lost=True)
+def deliver() -> int:
+    """Claim, send and record one batch; while there was work, ask for the next batch."""
+    done = delivery.run(limit=settings.CALLNOTIFY_BATCH_SIZE, wait_seconds=settings.CALLNOTIFY_BATCH_WAIT)
+    if done:
+        dispatch.wake(coalesce=False)
+    return len(done)
+
+
+@shared_task(name="callnotify.attempt", acks_late=True)
+def attempt(delivery_id: str = "") -> int:
+    """A hint published by an earlier release (one message per delivery): now a batch like any other."""
+    return deliver()
 
 
 @shared_task(name="callnotify.sweep", acks_late=True)
 def sweep() -> int:
-    """Re-queue deliveries that are overdue: their message was lost, or their worker died."""
-    return len(sweep_module.sweep())
+    """Hints for deliveries that are overdue: their message was lost, or their worker died."""
+    return scheduler.sweep()
+
+
+@worker_process_shutdown.connect
+def _record_what_is_in_flight(**kwargs: object) -> None:
+    """A pool process stopping cleanly first records the slow attempts it still carries."""
+    delivery.wait_idle(settings.CALLNOTIFY_REQUEST_TIMEOUT + 5)

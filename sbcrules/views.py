@@ -172,6 +172,7 @@ class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [Access.ROUTE_LOOKUP]
+    service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(

@@ -246,10 +246,11 @@ LOGGING = {
 
 # --- telecomx settings (each also read from the environment variable of the same name) ---
 
-# Requests per employee, and per anonymous client address (429 beyond). Switches that post every
-# call event or look up every route use service accounts whose rate API_RATE_USER must cover.
+# Requests per employee, and per anonymous client address (429 beyond).
 API_RATE_USER = os.environ.get("API_RATE_USER", "6000/min")
 API_RATE_ANON = os.environ.get("API_RATE_ANON", "120/min")
+# Requests per service account (holding callnotify.add_callevent or sbcrules.lookup_route): switches, not people.
+API_RATE_SERVICE = os.environ.get("API_RATE_SERVICE", "120000/min")
 # Largest request body the API reads (413 beyond it).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -295,8 +296,12 @@ CALLNOTIFY_ENDPOINT_CONCURRENCY = env_int("CALLNOTIFY_ENDPOINT_CONCURRENCY", 4)
 # The sweep: how often it runs, and how overdue a delivery must be before it is re-queued.
 CALLNOTIFY_SWEEP_SECONDS = env_int("CALLNOTIFY_SWEEP_SECONDS", 30)
 CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
-# Delivery threads of the web process when there is no broker (events.md §6).
-CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
+# Sending threads per process (Celery pool process, or web process with no broker); each carries one connection.
+CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
+# Deliveries claimed at once by one batch, and seconds a batch waits for its sends before it
+# records what ended and leaves slow endpoints' attempts to a background thread (events.md §6).
+CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 100)
+CALLNOTIFY_BATCH_WAIT = float(os.environ.get("CALLNOTIFY_BATCH_WAIT") or 1)
 # In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
 # Days finished deliveries are kept (prunedeliveries).

@@ -6,6 +6,11 @@ is tens of thousands long and the throttle costs more than the look-up it guards
 is this process's own memory anyway (the default LocMemCache), the same sliding window is kept
 here as a deque per client instead — the same rule, without the copying. With a shared cache
 (CACHE_URL: Redis) the limit is shared by every process, so DRF's way is kept.
+
+Service accounts — holding `callnotify.add_callevent` or `sbcrules.lookup_route` — are switches,
+not people: on the views they exist for (a view says so with `service_view = True`: the call
+event ingestion and the route look-up) they get API_RATE_SERVICE instead of API_RATE_USER.
+The permission was already read by the view's permission check, so this costs no query.
 """
 
 from __future__ import annotations
@@ -53,7 +58,23 @@ class ProcessLocalHistory(SimpleRateThrottle):
         return True
 
 
+SERVICE_PERMISSIONS = ("callnotify.add_callevent", "sbcrules.lookup_route")
+
+
+def is_service_account(user: object) -> bool:
+    has_perm = getattr(user, "has_perm", None)
+    return has_perm is not None and any(has_perm(perm) for perm in SERVICE_PERMISSIONS)
+
+
 class EmployeeRateThrottle(ProcessLocalHistory, UserRateThrottle):
+    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        if getattr(view, "service_view", False) and is_service_account(request.user):
+            self.rate = settings.API_RATE_SERVICE
+        else:
+            self.rate = settings.API_RATE_USER
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
     def get_rate(self) -> str:
         return settings.API_RATE_USER
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import factory
 
 from accounts.models import Customer
-from callnotify.delivery import Recorded, record_call_event
+from callnotify.store import Recorded, record_call_event
 from callnotify.models import CallNotify
 from tests.accounts.factories import CustomerFactory
 

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
-from callnotify.delivery import attempt_delivery, claim, finish, perform
-from callnotify.sweep import pick_due, sweep
+from callnotify.delivery import attempt_delivery, claim, record, run, send
+from callnotify.scheduler import sweep
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory
 from tests.callnotify.factories import CallNotifyFactory, post_event
@@ -45,14 +45,13 @@ def test_later_events_wait_while_the_first_is_retried(httpserver: HTTPServer, t0
     # The later events' messages arrive meanwhile, in any order: they wait.
     assert attempt_delivery(hangup.id, now=t0) == "skipped"
     assert attempt_delivery(answered.id, now=t0) == "skipped"
-    assert pick_due(t0) == []  # nothing of this call is due while RINGING waits for its retry
+    assert claim(t0).jobs == []  # nothing of this call is due while RINGING waits for its retry
 
     retry_at = Delivery.objects.get(pk=ringing.pk).next_attempt_at
     assert attempt_delivery(hangup.id, now=retry_at) == "skipped"
     assert attempt_delivery(ringing.id, now=retry_at) == "delivered"
     assert attempt_delivery(hangup.id, now=retry_at) == "skipped"  # ANSWERED is still before it
-    assert pick_due(retry_at) == [answered.id]
-    assert attempt_delivery(answered.id, now=retry_at) == "delivered"
+    assert run(retry_at) == {answered.id: "delivered"}  # a whole batch: still only the next of the call
     assert attempt_delivery(hangup.id, now=retry_at) == "delivered"
     assert received_states(httpserver) == ["RINGING", "RINGING", "ANSWERED", "HANGUP"]
 
@@ -85,36 +84,89 @@ def test_a_busy_endpoint_defers_its_own_deliveries_but_not_others(httpserver: HT
     post_event(customer, call_id="a")
     post_event(customer, call_id="b")
     slow_a, slow_b = Delivery.objects.filter(endpoint=slow).order_by("call_id")
-    assert claim(slow_a.id, t0) is not None  # a worker is stuck on the slow endpoint
+    assert claim(t0, only=[slow_a.id]).jobs  # a batch is stuck on the slow endpoint
 
     assert attempt_delivery(slow_b.id, now=t0) == "skipped"
-    assert Delivery.objects.get(pk=slow_b.pk).deferred
-    # Fair share: the busy endpoint gets nothing more, the healthy one its share (1 here).
-    [picked] = pick_due(t0)
-    assert Delivery.objects.get(pk=picked).endpoint_id == healthy.id
-    for d in Delivery.objects.filter(endpoint=healthy):
-        assert attempt_delivery(d.id, now=t0) == "delivered"
+    # The busy endpoint gets nothing more; the healthy one all its due deliveries, one connection at a time.
+    healthy_ids = set(Delivery.objects.filter(endpoint=healthy).values_list("id", flat=True))
+    assert run(t0) == dict.fromkeys(healthy_ids, "delivered")
 
 
 def test_sweep_requeues_only_overdue_deliveries(settings, t0: datetime, httpserver: HTTPServer) -> None:
     settings.CALLNOTIFY_SWEEP_GRACE_SECONDS = 60
     endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
     [ringing, answered, hangup] = call_deliveries(endpoint)
-    assert sweep(now=t0) == []  # just stored: its own message is still on the way
-    assert sweep(now=t0 + timedelta(seconds=61)) == [ringing.id]  # each call's earliest only
+    assert sweep(now=t0) == 0  # just stored: its own hint is still on the way
+    assert sweep(now=t0 + timedelta(seconds=61)) == 3  # overdue: hints for them (the claim keeps the call's order)
     assert httpserver.log == []  # the sweep queues, it does not send
 
 
-def test_new_deliveries_to_a_busy_endpoint_are_set_aside_and_released_as_attempts_end(httpserver: HTTPServer, settings) -> None:
-    settings.CALLNOTIFY_ENDPOINT_CONCURRENCY = 1
+def test_an_endpoint_in_a_batch_is_left_out_of_other_batches_until_that_one_is_recorded(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok")
     endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
     first = Delivery.objects.get(event=post_event(endpoint.customer, call_id="a").event)
-    job = claim(first.id, timezone.now())
-    assert job is not None
+    batch = claim(timezone.now(), only=[first.id])
+    assert [job.delivery_id for job in batch.jobs] == [first.id]
     second = Delivery.objects.get(event=post_event(endpoint.customer, call_id="b").event)
-    assert second.deferred  # not queued: the endpoint has its one attempt in flight
+    assert run() == {}  # the endpoint is in a batch still sending
 
-    finish(job, perform(job), timezone.now())  # the attempt ends and releases the one set aside
-    assert not Delivery.objects.get(pk=second.pk).deferred
-    assert attempt_delivery(second.id) == "delivered"
+    [(group, lanes)] = send(batch)
+    assert record(batch, [o for lane in lanes for o in lane.result()]) == {first.id: "delivered"}
+    assert run() == {second.id: "delivered"}
+
+
+def test_one_batch_sends_each_call_in_order_and_at_most_the_endpoint_share_at_once(settings) -> None:
+    """Many calls to two endpoints in batches: every call arrives in sequence order at each endpoint,
+    and no endpoint ever sees more than CALLNOTIFY_ENDPOINT_CONCURRENCY requests at once."""
+    import threading
+    import time as time_module
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    settings.CALLNOTIFY_ENDPOINT_CONCURRENCY = 3
+    seen: dict[str, list[tuple[str, int]]] = {"/a": [], "/b": []}
+    active = {"/a": 0, "/b": 0}
+    peak = {"/a": 0, "/b": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                active[self.path] += 1
+                peak[self.path] = max(peak[self.path], active[self.path])
+            time_module.sleep(0.002)
+            with lock:
+                active[self.path] -= 1
+                seen[self.path].append((body["callId"], body["sequence"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        customer = CustomerFactory()
+        for path in ("/a", "/b"):
+            CallNotifyFactory(customer=customer, url=f"http://sink.example.com:{server.server_port}{path}")
+        for n in range(20):
+            for state in ("RINGING", "ANSWERED", "HANGUP"):
+                post_event(customer, call_id=f"call-{n}", state=state)
+        rounds = 0
+        while run(limit=30):
+            rounds += 1
+        assert rounds >= 3  # each call's next event waits for the batch that carries the one before
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"DELIVERED"}
+    for path in ("/a", "/b"):
+        assert len(seen[path]) == 60
+        for n in range(20):
+            assert [s for c, s in seen[path] if c == f"call-{n}"] == [1, 2, 3]
+        assert 1 <= peak[path] <= 3

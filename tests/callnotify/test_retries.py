@@ -161,7 +161,7 @@ def test_absurd_retry_after_is_capped_at_an_hour(t0: datetime, httpserver: HTTPS
 def test_attempt_interrupted_by_a_lost_worker_is_recorded_and_retried(t0: datetime, httpserver: HTTPServer, endpoint: CallNotify, settings) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok")
     delivery = delivery_for(endpoint)
-    assert claim(delivery.id, t0) is not None  # a worker took it ... and died
+    assert claim(t0, only=[delivery.id]).jobs  # a worker took it ... and died
     assert attempt_delivery(delivery.id, now=t0 + timedelta(seconds=30)) == "skipped"  # lease still held
     later = t0 + timedelta(seconds=settings.CALLNOTIFY_LEASE_SECONDS + 1)
     assert attempt_delivery(delivery.id, now=later) == "delivered"
@@ -174,7 +174,7 @@ def test_a_delivery_that_kills_every_worker_gives_up(t0: datetime, endpoint: Cal
     delivery = delivery_for(endpoint)
     now = t0
     for _ in range(MAX_ATTEMPTS):
-        assert claim(delivery.id, now) is not None
+        assert claim(now, only=[delivery.id]).jobs
         now += timedelta(seconds=settings.CALLNOTIFY_LEASE_SECONDS + 1)
     assert attempt_delivery(delivery.id, now=now) == "skipped"
     delivery = reload(delivery)

@@ -7,14 +7,14 @@ import random
 import time
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify.delivery import record_call_event
 from callnotify.health import routing_counts
 from callnotify.models import CallNotify
-from rest_framework.exceptions import ValidationError
+from callnotify.store import record_call_event
 from sbcrules.lookup import route_call
 from telecomx.ids import new_id, normalize_id
 

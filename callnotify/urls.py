@@ -1,0 +1,19 @@
+"""Call notify URLs, included under /api/ by telecomx/urls.py (api.md §5, events.md §1, §5); the hot path first."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from callnotify import replay
+from callnotify.views import CallEventView, CallNotifyViewSet, DeliveryListView, TestEventView
+from telecomx.api import resource_urls
+
+ITEM = "customer/<str:customer_id>/callnotify/<str:pk>"
+
+urlpatterns = [
+    path("callevent", CallEventView.as_view(), name="callevent"),  # a switch posts every call event here
+    *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
+    path(f"{ITEM}/deliveries", DeliveryListView.as_view(), name="callnotify-deliveries"),
+    path(f"{ITEM}/test", TestEventView.as_view(), name="callnotify-test"),
+    *replay.urls,  # customers' replay and recovery, and their call events
+]
