@@ -17,6 +17,9 @@ def _choice_errors(message: str) -> dict[str, str]:
     return {"invalid_choice": message, "blank": message, "null": message, "max_length": message}
 
 
+SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
+
+
 class CallNotify(models.Model):
     class Method(models.TextChoices):
         POSTARGS = "POSTARGS"
@@ -64,6 +67,12 @@ class CallNotify(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
+
+    def clean(self) -> None:
+        # tcp and udp deliveries carry no headers, so a secret there would never be used: a
+        # client asking for signatures is told so rather than trusting an unsigned stream.
+        if self.secret and isinstance(self.url, str) and self.url.strip().lower().startswith(("tcp:", "udp:")):
+            raise ValidationError({"secret": SECRET_NOT_SIGNABLE})
 
 
 # --- call events and their delivery (events.md) ---

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.models import AccessLevel
 from accounts.permissions import IsAdmin, level
+from sbcrules.answers import DkNumberPageSerializer, DkNumberSerializer
 from sbcrules.conflicts import documented_conflicts
 from sbcrules.lookup import serving_operator
 from sbcrules.models import DkOperator, PortedNumber
@@ -90,7 +90,7 @@ class DkNumberListView(APIView):
     permission_classes = [OperatorRead]
 
     @extend_schema(
-        summary="List ported numbers (paged)", parameters=PAGED, responses=OpenApiTypes.OBJECT, operation_id="dk_number_list"
+        summary="List ported numbers (paged)", parameters=PAGED, responses=DkNumberPageSerializer, operation_id="dk_number_list"
     )
     def get(self, request: Request) -> Response:
         numbers = PortedNumber.objects.order_by("number")
@@ -103,7 +103,7 @@ class DkNumberView(APIView):
     def get_permissions(self) -> list[BasePermission]:
         return [OperatorRead() if self.request.method == "GET" else OperatorWrite()]
 
-    @extend_schema(summary="Which operator serves a Danish number", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Which operator serves a Danish number", responses=DkNumberSerializer)
     def get(self, request: Request, number: str) -> Response:
         key = normalize_dk_number(number)
         if key is None:
@@ -113,7 +113,7 @@ class DkNumberView(APIView):
     @extend_schema(
         summary="Set the operator serving a number (ports it)",
         parameters=[OpenApiParameter("operator", str, required=True, description="5-digit CPS code")],
-        request=None, responses=OpenApiTypes.OBJECT,
+        request=None, responses=DkNumberSerializer,
     )
     def post(self, request: Request, number: str) -> Response:
         key = normalize_dk_number(number)

@@ -13,7 +13,8 @@ from rest_framework.exceptions import ValidationError
 from sbcrules.models import DkOperator, Host, Peer, Rule
 from sbcrules.validators import is_peer_id
 from telecomx.errors import ApiError
-from telecomx.serializers import ModelCleanSerializer, StrictBooleanField, StrictCharField
+from telecomx.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
+                                  StrictChoiceField)
 
 PEER_NOT_FOUND = "Peer not found"
 
@@ -42,10 +43,17 @@ class PeerRefField(StrictCharField):
 
 class RuleSerializer(ModelCleanSerializer):
     _id = serializers.CharField(source="id", read_only=True)
-    type = StrictCharField(help_text="PREFIX, ANUMBER, CUSTOMER or DKCPS; cannot change")
-    condition = StrictCharField(trim_whitespace=False, help_text="Depends on the type (api.md §6)")
-    peer = PeerRefField(source="peer_id", missing_message=PEER_NOT_FOUND, help_text="Id of an existing peer (any case)")
-    note = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    type = StrictChoiceField(choices=Rule.Type.choices, help_text="What the condition is matched against; cannot change after create")
+    condition = StrictCharField(
+        trim_whitespace=False,
+        help_text="PREFIX: `+` and 1..15 digits (`+4570`); ANUMBER: a full E.164 caller number (`+4512345678`); "
+        "CUSTOMER: the id of an existing customer; DKCPS: the 5-digit CPS code of an existing DK operator (`01011`)",
+    )
+    peer = PeerRefField(source="peer_id", missing_message=PEER_NOT_FOUND, help_text="Id of an existing peer (any case; answered in the peer's own case)")
+    note = NullAsBlankCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, max_length=1000,
+        help_text="Free text, up to 1000 characters; null is stored (and answered) as an empty string",
+    )
 
     invalid_messages = {
         "type": "Type is invalid",
@@ -72,8 +80,6 @@ class RuleSerializer(ModelCleanSerializer):
                 if not detail:
                     raise ApiError(404, "peer", PEER_NOT_FOUND, path="peer") from None
             raise ValidationError(detail) from None
-        if attrs.get("note", "") is None:
-            attrs["note"] = ""
         return attrs
 
 
@@ -192,13 +198,14 @@ class PeerSerializer(ModelCleanSerializer):
 
 
 class HostStateSerializer(serializers.Serializer):
+    host = serializers.CharField(read_only=True, help_text="The host's IP address")
     down = StrictBooleanField(error_messages={key: "Down is invalid" for key in ("required", "null", "invalid")})
 
 
 class DkOperatorSerializer(ModelCleanSerializer):
     _id = StrictCharField(source="id", help_text="The operator's 5-digit CPS code; set once, at create")
     name = StrictCharField()
-    address = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    address = NullAsBlankCharField(required=False, allow_blank=True, allow_null=True, help_text="Postal address; null is stored as an empty string")
 
     invalid_messages = {"_id": "5-digit operator code", "name": "Name is invalid", "address": "Address is invalid"}
     full_clean_options = {"validate_unique": False}
@@ -213,8 +220,3 @@ class DkOperatorSerializer(ModelCleanSerializer):
             fields["_id"].read_only = True
         return fields
 
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        attrs = super().to_internal_value(data)
-        if "address" in attrs and attrs["address"] is None:
-            attrs["address"] = ""
-        return attrs

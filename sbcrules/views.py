@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import AccessLevel
 from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
+from sbcrules.answers import RouteAnswerSerializer
 from sbcrules.conflicts import documented_conflicts
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
@@ -150,7 +150,7 @@ class RouteView(APIView):
             OpenApiParameter("anumber", str, description="caller, E.164"),
             OpenApiParameter("customer", str, description="calling customer's id"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=RouteAnswerSerializer,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

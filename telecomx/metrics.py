@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from django.db.models import Count
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -56,9 +56,34 @@ def routing_counters() -> dict[str, object]:
     }
 
 
+def _counts(names: list[str], help_text: str) -> serializers.Serializer:
+    return inline_serializer(f"Counts{''.join(n.title() for n in names)}", {n: serializers.IntegerField() for n in names}, help_text=help_text)
+
+
+DeliveryStates = list(Delivery.State.values)
+MetricsSerializer = inline_serializer("Metrics", {
+    "deliveries": inline_serializer("DeliveryMetrics", {
+        "byState": _counts(DeliveryStates, "Deliveries stored, by state"),
+        "finishedLastHour": _counts(["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
+        "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
+    }),
+    "routing": inline_serializer("RoutingMetrics", {
+        "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
+        "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
+        "rulesByType": _counts(["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
+        "peers": serializers.IntegerField(),
+        "unusablePeers": serializers.ListField(child=serializers.CharField(), help_text="Peers down or without a usable host"),
+        "defaultPeer": serializers.CharField(allow_null=True),
+        "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
+        "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
+        "decisions": serializers.DictField(child=serializers.IntegerField(), help_text="Route look-ups answered by this process since it started, by reason"),
+    }),
+})
+
+
 class MetricsView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
     def get(self, request: Request) -> Response:
         return Response({"deliveries": delivery_counters(), "routing": routing_counters()})

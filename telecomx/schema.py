@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 
@@ -15,28 +15,50 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")
 
 
+_ERROR_FIELDS = {
+    "code": {"type": "string", "description": "The failing property (`url`) or a generic code (`access_denied`)"},
+    "status": {"type": "integer", "description": "The HTTP status, repeated"},
+    "message": {"type": "string", "description": "What went wrong, in words meant for people"},
+    "path": {"type": "string", "description": "The failing property's path in the request (`hosts.0.host`), where there is one"},
+    "check": {"type": "string", "description": "Which check failed, where it helps"},
+}
+# One failure; `multiple` lists several of these in `inner`.
+ERROR_DETAIL_SCHEMA = {"type": "object", "required": ["code", "status", "message"], "properties": _ERROR_FIELDS}
 _ERROR_OBJECT = {
     "type": "object",
     "required": ["code", "status", "message"],
     "properties": {
-        "code": {"type": "string", "description": "The failing property (`url`) or a generic code (`access_denied`)"},
-        "status": {"type": "integer", "description": "The HTTP status, repeated"},
-        "message": {"type": "string"},
-        "path": {"type": "string", "description": "The failing property's path"},
-        "check": {"type": "string"},
+        **_ERROR_FIELDS,
         "inner": {
             "type": "array",
-            "description": "With code `multiple`: one error object per failure",
-            "items": {"type": "object", "additionalProperties": True},
+            "description": "With code `multiple` (several failures in one request): one error per failure",
+            "items": {"$ref": "#/components/schemas/ErrorDetail"},
         },
     },
 }
-ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": _ERROR_OBJECT}}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": _ERROR_OBJECT},
+    "description": "Every error under /api/ answers this body.",
+}
+
+
+class NullAsBlankFieldExtension(OpenApiSerializerFieldExtension):
+    """Such a field takes null in requests but always answers a string."""
+
+    target_class = "telecomx.serializers.NullAsBlankCharField"
+
+    def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**schema, "nullable": True} if direction == "request" else schema
 
 
 def add_error_responses(result, generator, request, public):  # type: ignore[no-untyped-def]
     """Postprocessing hook: every operation documents the error body for its 4xx/5xx answers."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorDetail"] = ERROR_DETAIL_SCHEMA
+    schemas["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():

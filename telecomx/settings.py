@@ -210,6 +210,15 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "telecomx.schema.add_error_responses",
     ],
+    # Closed sets of strings that share values get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "RuleTypeEnum": "sbcrules.models.Rule.Type",
+        "CallTypeEnum": "callnotify.models.CallEvent.Type",
+        "CallDirectionEnum": "callnotify.models.CallEvent.Direction",
+        "CallStateEnum": "callnotify.models.CallEvent.State",
+        "DeliveryStateEnum": "callnotify.models.Delivery.State",
+        "CallNotifyStateEnum": "callnotify.models.CallNotify.State",
+    },
 }
 
 LOGGING = {

@@ -7,11 +7,13 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.test import Client as DjangoClient
 from rest_framework.test import APIClient
 
 from accounts.models import Employee
 from callnotify.addresses import use_resolver
 from tests.accounts.factories import issue_token
+from tests.schema_validation import SchemaValidatingMixin
 
 # Names the tests may use and what they resolve to; any other name does not resolve, as if
 # it had no DNS record (the machines running tests have no outside DNS anyway).
@@ -89,9 +91,22 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
 
 
+class ValidatingAPIClient(SchemaValidatingMixin, APIClient):
+    """DRF's test client whose every /api/ answer is checked against the OpenAPI schema."""
+
+
+class ValidatingClient(SchemaValidatingMixin, DjangoClient):
+    """Django's test client, checked the same way."""
+
+
+@pytest.fixture
+def client() -> DjangoClient:
+    return ValidatingClient()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
-    return APIClient()
+    return ValidatingAPIClient()
 
 
 @pytest.fixture
@@ -99,7 +114,7 @@ def client_for() -> Callable[[Employee], APIClient]:
     """An API client logged in (bearer token) as the given employee."""
 
     def make(employee: Employee) -> APIClient:
-        client = APIClient()
+        client = ValidatingAPIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee)}")
         return client
 

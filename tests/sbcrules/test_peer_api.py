@@ -32,10 +32,10 @@ def test_create_a_peer_with_hosts(admin):
 @pytest.mark.parametrize(
     ("body", "status", "code", "message", "path"),
     [
-        ({}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": "has space"}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": "X" * 33}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": 12}, 422, "_id", "Peer id is invalid", "_id"),
+        ({}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": "has space"}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": "X" * 33}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": 12}, 422, "id", "Peer id is invalid", "_id"),
         ({"_id": "tdc"}, 409, "peer", "Peer already exists", "_id"),
         ({"_id": "TDC"}, 409, "peer", "Peer already exists", "_id"),
         ({"_id": "NEW", "default": True}, 409, "default", "Another peer is the default", "default"),
