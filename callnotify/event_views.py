@@ -15,7 +15,7 @@ from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEvent
                                           DeliverySerializer, TestResultSerializer)
 from callnotify.models import CallNotify, Delivery
 from callnotify.views import CustomerScopedMixin
-from telecomx.api import page_bounds
+from telecomx.api import OffsetPage
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
@@ -62,19 +62,17 @@ class DeliveryListView(EndpointView):
     )
     def get(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
-        offset, limit = page_bounds(request)
         deliveries = Delivery.objects.filter(endpoint=endpoint)
         state = request.query_params.get("state")
         if state:
             if state not in Delivery.State.values:
                 raise ApiError(400, "bad_request", "state must be PENDING, DELIVERED or FAILED", path="state")
             deliveries = deliveries.filter(state=state)
-        page = deliveries.select_related("event").only(
+        page = OffsetPage(request, deliveries.select_related("event").only(
             "id", "event_id", "event__state", "call_id", "sequence", "state", "attempts", "last_status", "last_error",
             "created_at", "next_attempt_at", "finished_at",
-        ).order_by("-created_at", "-id")[offset : offset + limit]
-        return Response({"offset": offset, "limit": limit, "total": deliveries.count(),
-                         "deliveries": DeliverySerializer(page, many=True).data})
+        ).order_by("-created_at", "-id"))
+        return Response(page.body("deliveries", DeliverySerializer(page.items, many=True).data))
 
 
 class TestEventView(EndpointView):

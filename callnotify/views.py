@@ -12,7 +12,7 @@ from accounts.models import Customer
 from accounts.permissions import customer_for
 from callnotify.models import CallNotify
 from callnotify.serializers import CallNotifySerializer
-from telecomx.api import ResourceViewSet
+from telecomx.api import ResourceViewSet, paged_list_schema
 from telecomx.ids import normalize_id
 
 
@@ -27,7 +27,7 @@ class CustomerScopedMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the customer's call notify items"),
+    list=paged_list_schema("List the customer's call notify items"),
     create=extend_schema(summary="Create a call notify item"),
     retrieve=extend_schema(summary="Get a call notify item"),
     partial_update=extend_schema(summary="Update a call notify item (PATCH)"),

@@ -21,7 +21,7 @@ from sbcrules.models import DkOperator, PortedNumber
 from sbcrules.serializers import DkOperatorSerializer
 from sbcrules.validators import is_operator_code, normalize_dk_number
 from sbcrules.views import ReadWriteViewSet
-from telecomx.api import page_bounds
+from telecomx.api import OffsetPage
 from telecomx.errors import ApiError
 
 OperatorRead = level(AccessLevel.VIEWER)
@@ -29,9 +29,8 @@ OperatorWrite = IsAdmin
 
 
 def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:
-    offset, limit = page_bounds(request)
-    items = [render(item) for item in queryset[offset : offset + limit]]
-    return Response({"offset": offset, "limit": limit, "total": queryset.count(), key: items})
+    page = OffsetPage(request, queryset)
+    return Response(page.body(key, [render(item) for item in page.items]))
 
 
 @extend_schema_serializer(many=False)  # a page object, not the plain array a list action would get

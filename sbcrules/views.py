@@ -18,7 +18,7 @@ from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
 from sbcrules.validators import is_peer_id
-from telecomx.api import ResourceViewSet
+from telecomx.api import ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
@@ -45,7 +45,10 @@ class ReadWriteViewSet(ResourceViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List SBC rules", parameters=[OpenApiParameter("type", str, description="only this type")]),
+    list=paged_list_schema("List SBC rules", [
+        OpenApiParameter("type", str, enum=Rule.Type.values, description="Only rules of this type"),
+        OpenApiParameter("peer", str, description="Only rules sending calls to this peer (its id, any case)"),
+    ]),
     create=extend_schema(summary="Create an SBC rule"),
     retrieve=extend_schema(summary="Get an SBC rule"),
     partial_update=extend_schema(summary="Update an SBC rule (PATCH)"),
@@ -64,6 +67,12 @@ class RuleViewSet(ReadWriteViewSet):
             if wanted not in Rule.Type.values:
                 raise ApiError(422, "type", "Type is invalid", path="type")
             rules = rules.filter(type=wanted)
+        peer = self.request.query_params.get("peer")
+        if self.action == "list" and peer:
+            # An unknown peer simply has no rules; a malformed one is a bad query value.
+            if not is_peer_id(peer):
+                raise ApiError(400, "bad_request", "peer must be a peer id", path="peer")
+            rules = rules.filter(peer_id=find_peer_id(peer))
         return rules
 
     def normalize_lookup(self, value: str) -> str | None:
@@ -75,7 +84,7 @@ class RuleViewSet(ReadWriteViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List SBC peers"),
+    list=paged_list_schema("List SBC peers"),
     create=extend_schema(summary="Create an SBC peer"),
     retrieve=extend_schema(summary="Get an SBC peer"),
     partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),
