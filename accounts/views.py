@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import resolve_token
-from accounts.models import Employee, Token
+from accounts.models import AccessLevel, Employee, Token
 from telecomx.api import SuccessSerializer
 from telecomx.errors import ApiError
 
@@ -26,7 +26,7 @@ SessionSerializer = inline_serializer(
         "expiresInMinutes": serializers.IntegerField(help_text="-1 for a persistent token"),
         "employee": serializers.CharField(),
         "customer": serializers.CharField(),
-        "accessLevel": serializers.CharField(),
+        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
     },
 )
 ValidSerializer = inline_serializer(
@@ -35,7 +35,7 @@ ValidSerializer = inline_serializer(
         "success": serializers.BooleanField(),
         "employee": serializers.CharField(),
         "customer": serializers.CharField(),
-        "accessLevel": serializers.CharField(),
+        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
     },
 )
 

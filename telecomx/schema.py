@@ -69,7 +69,17 @@ def add_error_responses(result, generator, request, public):  # type: ignore[no-
 
 
 class TelecomXAutoSchema(AutoSchema):
-    """Update by POST on an item is its own operation next to create by POST on the collection."""
+    """Update by POST on an item is its own operation next to create by POST on the collection,
+    and takes the same partial body as PATCH."""
+
+    def _get_request_for_media_type(self, serializer, direction="request"):  # type: ignore[no-untyped-def]
+        if getattr(self.view, "action", None) != "update_by_post":
+            return super()._get_request_for_media_type(serializer, direction)
+        method, self.method = self.method, "PATCH"
+        try:
+            return super()._get_request_for_media_type(serializer, direction)
+        finally:
+            self.method = method
 
     def get_operation_id(self) -> str:
         operation_id = super().get_operation_id()

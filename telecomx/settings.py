@@ -209,7 +209,9 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "telecomx.schema.add_error_responses",
+        "telecomx.openapi_docs.document_operations",
     ],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Closed sets of strings that share values get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "RuleTypeEnum": "sbcrules.models.Rule.Type",
@@ -218,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "CallStateEnum": "callnotify.models.CallEvent.State",
         "DeliveryStateEnum": "callnotify.models.Delivery.State",
         "CallNotifyStateEnum": "callnotify.models.CallNotify.State",
+        "AccessLevelEnum": "accounts.models.AccessLevel",
     },
 }
 

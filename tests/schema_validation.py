@@ -95,10 +95,28 @@ def check_response(method: str, path: str, response: HttpResponse) -> None:
         assert is_json, f"{where}: the schema documents a JSON body, the server sent {response.get('Content-Type')}"
         validator = _validator(ref)
     body = json.loads(response.content)
+    if response.status_code >= 400:
+        _check_error_is_documented(where, method, path, response.status_code, body)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     assert not errors, f"{where}: the answer contradicts the schema ({ref}):\n" + "\n".join(
         f"  at {'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors[:5]
     )
+
+
+# Statuses an operation must list with their codes; others (405, 413, 415, 5xx) are generic.
+SPECIFIC_STATUSES = {400, 401, 403, 404, 409, 422, 429}
+
+
+def _check_error_is_documented(where: str, method: str, path: str, status: int, body: Any) -> None:
+    from telecomx.openapi_docs import documented_errors
+
+    template = next((t for pattern, t in _routes() if pattern.match(path)), None)
+    operation = published_schema()["paths"].get(template, {}).get(method.lower()) if template else None
+    if operation is None or status not in SPECIFIC_STATUSES:
+        return
+    codes = [code for code, _message in documented_errors(operation["operationId"]).get(status, [])]
+    code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+    assert code in codes, f"{where}: error code {code!r} is not among those {operation['operationId']} documents for {status}: {codes}"
 
 
 def _resolve(ref: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from django.core.management import call_command
@@ -81,3 +83,55 @@ def test_the_validator_refuses_an_answer_the_schema_does_not_describe():
             check_response("GET", "/api/sbc/rule/6b04345a496018b8fabbb326", JsonResponse(broken))
     with pytest.raises(AssertionError, match="contradicts the schema"):
         check_response("GET", "/api/nowhere", JsonResponse({"error": {"code": "x"}}, status=404))
+
+
+def _operations():
+    for path, item in _schema()["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_every_operation_is_documented_for_clients():
+    from telecomx.openapi_docs import OPERATIONS
+
+    ids = {operation["operationId"] for _path, _method, operation in _operations()}
+    assert ids == set(OPERATIONS), "telecomx/openapi_docs.py must describe exactly the served operations"
+    for path, method, operation in _operations():
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        assert body is None or body.get("examples"), (path, method, "request example")
+        success = [r for status, r in operation["responses"].items() if status.startswith("2")]
+        assert success and all(r["content"]["application/json"].get("examples") for r in success), (path, method)
+        assert operation["description"]
+
+
+def _examples():
+    for path, method, operation in _operations():
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            for name, example in body["examples"].items():
+                yield f"{method} {path} request {name}", body["schema"], example["value"]
+        for status, response in operation["responses"].items():
+            media = response.get("content", {}).get("application/json", {})
+            for name, example in media.get("examples", {}).items():
+                yield f"{method} {path} {status} {name}", media["schema"], example["value"]
+
+
+def test_every_example_fits_its_own_schema():
+    import jsonschema
+
+    from tests.schema_validation import _strict
+
+    components = _strict(_schema()["components"])
+    checked = 0
+    for where, schema, value in _examples():
+        validator = jsonschema.Draft202012Validator({**_strict(schema), "components": components})
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(value)]
+        assert not errors, (where, errors)
+        checked += 1
+    assert checked > 300
+
+
+def test_no_description_points_at_documents_a_client_cannot_read():
+    text = json.dumps(_schema())
+    for needle in ("api.md", "events.md", "routing.md", "§", "../shared", "full_clean", "Model."):
+        assert needle not in text, needle
