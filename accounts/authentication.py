@@ -1,4 +1,4 @@
-"""Bearer tokens (api.md §4): random, only their SHA-256 stored, 15 minutes from last use."""
+"""Bearer tokens (docs/api.md §4): random, only their SHA-256 stored, 15 minutes from last use."""
 
 from __future__ import annotations
 

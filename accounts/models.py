@@ -66,7 +66,7 @@ class Customer(models.Model):
 
 
 class AccessLevel(models.TextChoices):
-    """Lowest first: the order is the order of rights (api.md §3)."""
+    """Lowest first: the order is the order of rights (docs/api.md §3)."""
 
     NO_LOGIN = "NO_LOGIN"
     PERSONAL = "PERSONAL"

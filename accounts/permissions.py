@@ -1,4 +1,4 @@
-"""Who may do what (api.md §3), written once: DRF permission classes and the customer-scope helper."""
+"""Who may do what (docs/api.md §3), written once: DRF permission classes and the customer-scope helper."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def reachable_customers(employee: Employee) -> Q | None:
 
 
 def customer_for(employee: Employee, customer_id: str) -> Customer:
-    """The customer behind a URL, for a call notify action; 404 `customer` or 403 as api.md §3 says.
+    """The customer behind a URL, for a call notify action; 404 `customer` or 403 as docs/api.md §3 says.
 
     A customer that does not exist, is deleted, or is out of the caller's reach is "not found",
     so ids cannot be probed. PERSONAL may see its own customer but may not act on it: 403.

@@ -1,4 +1,4 @@
-"""Log in, validate a token, log out (api.md §4)."""
+"""Log in, validate a token, log out (docs/api.md §4)."""
 
 from __future__ import annotations
 

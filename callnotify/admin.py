@@ -12,7 +12,7 @@ class CallNotifyForm(forms.ModelForm):
     class Meta:
         model = CallNotify
         fields = ["customer", "url", "method", "selection", "state"]
-        # The form's own checks speak the API's words too (api.md §5).
+        # The form's own checks speak the API's words too (docs/api.md §5).
         error_messages = {
             "url": {"required": "Invalid URL", "max_length": "Invalid URL"},
             "method": {"required": "Invalid method", "invalid_choice": "Invalid method"},

@@ -1,4 +1,4 @@
-"""Record call events and carry out their deliveries (events.md §1, §5).
+"""Record call events and carry out their deliveries (docs/callevents.md §1, §5).
 
 The database is the truth: an event and its deliveries are written in one transaction before
 anything is sent, and a delivery is attempted only by whoever holds its lease. Queue messages
@@ -28,7 +28,7 @@ from telecomx.ids import new_id
 
 logger = logging.getLogger("callnotify.delivery")
 
-# Seconds to wait after attempt 1, 2, ... fails (each ±20 %); 7 attempts in all (events.md §5).
+# Seconds to wait after attempt 1, 2, ... fails (each ±20 %); 7 attempts in all (docs/callevents.md §5).
 RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
@@ -73,7 +73,7 @@ def _busy_endpoints(endpoint_ids: list[str], now: datetime) -> set[str]:
 
 def _create_deliveries(event: CallEvent, customer: Customer) -> list[Delivery]:
     if customer.state != Customer.State.ACTIVE:
-        return []  # stored, not delivered (events.md §1)
+        return []  # stored, not delivered (docs/callevents.md §1)
     endpoints = list(CallNotify.objects.filter(
         customer=customer, state=CallNotify.State.ACTIVE, selection__in=[event.type, CallNotify.Selection.ALL]
     ).values_list("id", flat=True))
@@ -150,7 +150,7 @@ def _earlier_pending(d: Delivery) -> bool:
 
 
 def _must_wait(d: Delivery, now: datetime) -> bool:
-    """An earlier event of the call goes first (events.md §5), and an endpoint gets at most its share of workers."""
+    """An earlier event of the call goes first (docs/callevents.md §5), and an endpoint gets at most its share of workers."""
     return _earlier_pending(d) or _busy(d.endpoint_id, now, d.pk) >= settings.CALLNOTIFY_ENDPOINT_CONCURRENCY
 
 
@@ -279,7 +279,7 @@ def attempt_delivery(delivery_id: str, *, now: datetime | None = None) -> str:
 
 
 def send_test_event(endpoint: CallNotify) -> transports.SendResult:
-    """A sample RINGING event to `endpoint` now, outside the queue; nothing is stored (events.md §5)."""
+    """A sample RINGING event to `endpoint` now, outside the queue; nothing is stored (docs/callevents.md §5)."""
     sample = EventData(
         event_id=new_id(), call_id=f"test-{new_id()}", sequence=1, customer=endpoint.customer_id,
         type=CallEvent.Type.MVNO if endpoint.selection == CallNotify.Selection.MVNO else CallEvent.Type.SIP,

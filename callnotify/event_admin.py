@@ -1,4 +1,4 @@
-"""Operator admin for call events and deliveries: read-only logs, plus retry and test actions (events.md §5).
+"""Operator admin for call events and deliveries: read-only logs, plus retry and test actions (docs/callevents.md §5).
 
 Imported at the end of callnotify/admin.py, after CallNotifyAdmin is registered, so the
 "send a test event" action can be added to it here.

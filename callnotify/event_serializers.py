@@ -1,4 +1,4 @@
-"""Call events and deliveries on the wire (events.md §1, §5), and the write-only signing secret (§3)."""
+"""Call events and deliveries on the wire (docs/callevents.md §1, §5), and the write-only signing secret (§3)."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Delivery) -> dict[str, Any]:
         data = super().to_representation(instance)
-        # "if any" / "while PENDING": empty values are left out (api.md §1).
+        # "if any" / "while PENDING": empty values are left out (docs/api.md §1).
         return {key: value for key, value in data.items() if value not in (None, "")}
 
 

@@ -1,4 +1,4 @@
-"""Call event ingestion (POST /api/callevent) and the delivery log and test of one endpoint (events.md §1, §5)."""
+"""Call event ingestion (POST /api/callevent) and the delivery log and test of one endpoint (docs/callevents.md §1, §5)."""
 
 from __future__ import annotations
 

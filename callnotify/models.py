@@ -1,4 +1,4 @@
-"""Call notify endpoints (api.md §5)."""
+"""Call notify endpoints (docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class CallNotify(models.Model):
     state = models.CharField(
         max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=_choice_errors("Invalid state")
     )
-    # Standard Webhooks signing secret (events.md §3); write-only in the API, "" = unsigned.
+    # Standard Webhooks signing secret (docs/callevents.md §3-4); write-only in the API, "" = unsigned.
     secret = models.CharField(
         max_length=100, blank=True, default="", validators=[validate_secret],
         error_messages={"null": "Invalid secret", "max_length": "Invalid secret"},
@@ -75,7 +75,7 @@ class CallNotify(models.Model):
             raise ValidationError({"secret": SECRET_NOT_SIGNABLE})
 
 
-# --- call events and their delivery (events.md) ---
+# --- call events and their delivery (docs/callevents.md) ---
 
 E164_RE = r"^\+[1-9][0-9]{1,14}$"
 ADDITIONAL_KEYS = ("divertedBy", "sbcServer", "sourcePeer", "destinationPeer", "mvno", "startedAt", "answeredAt")
@@ -105,7 +105,7 @@ def validate_additional(value: object) -> None:
 
 
 class CallEvent(models.Model):
-    """One state change of one call, as a switch reported it (events.md §1)."""
+    """One state change of one call, as a switch reported it (docs/callevents.md §1)."""
 
     class Type(models.TextChoices):
         SIP = "SIP"
@@ -148,7 +148,7 @@ class CallEvent(models.Model):
         verbose_name = "call event"
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Idempotency (events.md §1) and the per-call sequence, enforced under concurrent posts.
+            # Idempotency (docs/callevents.md §1) and the per-call sequence, enforced under concurrent posts.
             models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
             models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
         ]
@@ -158,7 +158,7 @@ class CallEvent(models.Model):
 
 
 class Delivery(models.Model):
-    """One event to one endpoint; PENDING holds the next attempt time (events.md §5)."""
+    """One event to one endpoint; PENDING holds the next attempt time (docs/callevents.md §5)."""
 
     class State(models.TextChoices):
         PENDING = "PENDING"

@@ -1,4 +1,4 @@
-"""Call notify items on the wire (api.md §5)."""
+"""Call notify items on the wire (docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class CallNotifySerializer(ModelCleanSerializer):
     state = serializers.ChoiceField(
         choices=CallNotify.State.choices, required=False, help_text="DISABLED: no deliveries (default ACTIVE)"
     )
-    secret = SecretField()  # write-only (events.md §3)
+    secret = SecretField()  # write-only (docs/callevents.md §3-4)
 
     invalid_messages = {
         "url": "Invalid URL",

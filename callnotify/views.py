@@ -1,4 +1,4 @@
-"""Call notify items of one customer: /api/customer/<CUSTOMER_ID>/callnotify (api.md §5)."""
+"""Call notify items of one customer: /api/customer/<CUSTOMER_ID>/callnotify (docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from telecomx.ids import normalize_id
 
 
 class CustomerScopedMixin:
-    """Resolves the URL's customer before anything else: 404 `customer` or 403 as api.md §3 says."""
+    """Resolves the URL's customer before anything else: 404 `customer` or 403 as docs/api.md §3 says."""
 
     customer: Customer
 

@@ -58,7 +58,7 @@ class RuleAdmin(admin.ModelAdmin):
     fields = ["type", "condition", "peer", "note"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Rule | None = None) -> list[str]:
-        return ["type"] if obj else []  # api.md §6: the type cannot change
+        return ["type"] if obj else []  # docs/api.md §6: the type cannot change
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.route_test_view)

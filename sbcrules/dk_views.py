@@ -1,4 +1,4 @@
-"""DK operators and number portability data (api.md §8)."""
+"""DK operators and number portability data (docs/api.md §8)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def clean_number(value: str | None, *, field: str, required: bool) -> str | None
 
 
 def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None, explain: bool = False) -> Decision:
-    """Validate the inputs (422 as routing.md §4) and decide from this process's index."""
+    """Validate the inputs (422 as docs/api.md §9) and decide from this process's index."""
     errors: dict[str, list[str]] = {}
     numbers: dict[str, str | None] = {}
     for field, value, required in (("bnumber", bnumber, True), ("anumber", anumber, False)):

@@ -1,4 +1,4 @@
-"""SBC rules, peers, DK operators and numbers on the wire (api.md §6-8)."""
+"""SBC rules, peers, DK operators and numbers on the wire (docs/api.md §6-8)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class RuleSerializer(ModelCleanSerializer):
         fields = ["_id", "type", "condition", "peer", "note"]
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # "Peer not found" is a 404 (api.md §6), so it cannot join a 422 `multiple`: the
+        # "Peer not found" is a 404 (docs/api.md §6), so it cannot join a 422 `multiple`: the
         # 422s are reported first, the 404 once the rest of the body is valid.
         try:
             attrs = super().to_internal_value(data)

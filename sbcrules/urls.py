@@ -11,7 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
     *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
     path("sbc/route", RouteView.as_view(), name="sbc-route"),
-    # Operators are listed, read, created and updated; api.md §8 offers no delete.
+    # Operators are listed, read, created and updated; docs/api.md §8 offers no delete.
     path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
     path(
         "dk/operator/<str:pk>",

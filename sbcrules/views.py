@@ -1,4 +1,4 @@
-"""SBC rules, peers, peer hosts and the route look-up (api.md §6-7, routing.md §4)."""
+"""SBC rules, peers, peer hosts and the route look-up (docs/api.md §6-7, docs/api.md §9)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from telecomx.api import ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
-# api.md §3, once.
+# docs/api.md §3, once.
 RuleRead = level(AccessLevel.RESELLER_ADMIN)
 RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
 PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin

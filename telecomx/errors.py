@@ -1,4 +1,4 @@
-"""The one Telecom X error body (api.md §2): every error under /api/ is shaped here and only here."""
+"""The one Telecom X error body (docs/api.md §2): every error under /api/ is shaped here and only here."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ class StrictBooleanField(serializers.BooleanField):
 class ModelCleanSerializer(serializers.ModelSerializer):
     """Fields only parse; `Model.full_clean()` holds every rule and its documented message.
 
-    All failures of one request are reported together (api.md §2 `multiple`), type errors and
+    All failures of one request are reported together (docs/api.md §2 `multiple`), type errors and
     model errors alike. Views pass values the client cannot set (the URL's customer) in
     context["model_defaults"], so the model sees the whole row it will save.
     """

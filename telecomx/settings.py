@@ -245,7 +245,7 @@ API_RATE_ANON = os.environ.get("API_RATE_ANON", "120/min")
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# Minutes a token lives after its last use (api.md §4).
+# Minutes a token lives after its last use (docs/api.md §4).
 TOKEN_EXPIRY_MINUTES = env_int("TOKEN_EXPIRY_MINUTES", 15)
 # Failed logins allowed per user name, and per client address, within LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5)
@@ -263,7 +263,7 @@ ROUTING_CHECK_INTERVAL = float(os.environ.get("ROUTING_CHECK_INTERVAL") or 0.5)
 
 # --- call event delivery (docs/callevents.md) ---
 
-# Timeouts of one http(s) attempt: connecting, and the whole request (events.md §3).
+# Timeouts of one http(s) attempt: connecting, and the whole request (docs/callevents.md §3-4).
 CALLNOTIFY_CONNECT_TIMEOUT = float(os.environ.get("CALLNOTIFY_CONNECT_TIMEOUT") or 3)
 CALLNOTIFY_REQUEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_REQUEST_TIMEOUT") or 10)
 # Extra CA bundle (PEM) to trust for https endpoints besides the system's; tests use their own CA.
@@ -275,7 +275,7 @@ CALLNOTIFY_ENDPOINT_CONCURRENCY = env_int("CALLNOTIFY_ENDPOINT_CONCURRENCY", 4)
 # The sweep: how often it runs, and how overdue a delivery must be before it is re-queued.
 CALLNOTIFY_SWEEP_SECONDS = env_int("CALLNOTIFY_SWEEP_SECONDS", 30)
 CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
-# Delivery threads of the web process when there is no broker (events.md §6).
+# Delivery threads of the web process when there is no broker (docs/callevents.md §6).
 CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
 # In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")

@@ -7,7 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telecomx.settings")
 application = get_wsgi_application()
 
-# With no CELERY_BROKER_URL this process delivers call events itself (events.md §6).
+# With no CELERY_BROKER_URL this process delivers call events itself (docs/callevents.md §6).
 from callnotify import runner  # noqa: E402
 
 runner.start()

@@ -1,4 +1,4 @@
-"""The whole API's access table (api.md §3): every endpoint × every caller × own/foreign customer.
+"""The whole API's access table (docs/api.md §3): every endpoint × every caller × own/foreign customer.
 
 `ACCESS` must name every (route, method) the URL map serves under /api/: a new endpoint without
 a row here fails `test_every_endpoint_has_an_access_rule`. Each row says who may call it; the

@@ -1,4 +1,4 @@
-"""Access matrix for call notify (api.md §3): every level × whose customer × every action."""
+"""Access matrix for call notify (docs/api.md §3): every level × whose customer × every action."""
 
 from __future__ import annotations
 

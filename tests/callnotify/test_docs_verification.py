@@ -22,7 +22,7 @@ from tests.accounts.factories import CustomerFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "api.md"
+DOC = ROOT / "docs/api.md"
 NODE_PACKAGE = "standardwebhooks@1.1.1"
 MARK = "<!-- executed by tests/callnotify/test_docs_verification.py -->"
 

@@ -1,4 +1,4 @@
-"""A real Celery worker on the machine's Redis, SIGKILLed in the middle of 1,000 deliveries (events.md §5).
+"""A real Celery worker on the machine's Redis, SIGKILLed in the middle of 1,000 deliveries (docs/callevents.md §5).
 
 Every delivery must end DELIVERED; the sink must have received each event exactly once, or
 more than once only where the log records the interrupted attempt that explains it.

@@ -1,4 +1,4 @@
-"""The write-only signing secret of call notify items (events.md §3, api.md §5)."""
+"""The write-only signing secret of call notify items (docs/callevents.md §3-4, docs/api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may do what with rules, peers, hosts, route look-ups, operators and numbers (api.md §3)."""
+"""Who may do what with rules, peers, hosts, route look-ups, operators and numbers (docs/api.md §3)."""
 
 from __future__ import annotations
 

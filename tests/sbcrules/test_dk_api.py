@@ -1,4 +1,4 @@
-"""DK operators and number portability data over the API (api.md §8)."""
+"""DK operators and number portability data over the API (docs/api.md §8)."""
 
 from __future__ import annotations
 

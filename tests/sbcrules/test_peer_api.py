@@ -1,4 +1,4 @@
-"""SBC peers and their hosts over the API (api.md §7)."""
+"""SBC peers and their hosts over the API (docs/api.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SBC rules over the API (api.md §6): create, read, update, delete, and every documented error."""
+"""SBC rules over the API (docs/api.md §6): create, read, update, delete, and every documented error."""
 
 from __future__ import annotations
 
