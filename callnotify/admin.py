@@ -19,6 +19,13 @@ class CallNotifyForm(forms.ModelForm):
             "selection": {"required": "Invalid selection", "invalid_choice": "Invalid selection"},
         }
 
+    def _update_errors(self, errors):  # type: ignore[no-untyped-def]
+        # The secret is not on this form (the admin never shows it): an error about it comes
+        # from the URL the operator changed (a signed endpoint moved to tcp/udp), so it shows there.
+        if hasattr(errors, "error_dict") and "secret" in errors.error_dict:
+            errors.error_dict.setdefault("url", []).extend(errors.error_dict.pop("secret"))
+        super()._update_errors(errors)
+
 
 @admin.register(CallNotify)
 class CallNotifyAdmin(admin.ModelAdmin):
