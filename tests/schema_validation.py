@@ -108,12 +108,15 @@ SPECIFIC_STATUSES = {400, 401, 403, 404, 409, 422, 429}
 
 
 def _check_error_is_documented(where: str, method: str, path: str, status: int, body: Any) -> None:
-    from telecomx.openapi_docs import documented_errors
+    from telecomx.openapi_docs import OPERATIONS, documented_errors
 
     template = next((t for pattern, t in _routes() if pattern.match(path)), None)
     operation = published_schema()["paths"].get(template, {}).get(method.lower()) if template else None
     if operation is None or status not in SPECIFIC_STATUSES:
         return
+    assert operation["operationId"] in OPERATIONS, (
+        f"{where}: {operation['operationId']} has no entry in telecomx/openapi_docs.py OPERATIONS "
+        "(its description, examples and errors for clients)")
     codes = [code for code, _message in documented_errors(operation["operationId"]).get(status, [])]
     code = body.get("error", {}).get("code") if isinstance(body, dict) else None
     assert code in codes, f"{where}: error code {code!r} is not among those {operation['operationId']} documents for {status}: {codes}"
