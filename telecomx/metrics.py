@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAdmin
 from callnotify.models import Delivery
 from sbcrules import lookup
+from sbcrules.answers import REASONS
 from sbcrules.index import routing_index
 
 
@@ -52,31 +53,31 @@ def routing_counters() -> dict[str, object]:
         "defaultPeer": index.default_peer,
         "indexRebuilds": routing_index.rebuilds,
         "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
-        "decisions": dict(lookup.decisions),
+        "decisions": {reason: lookup.decisions.get(reason, 0) for reason in REASONS},
     }
 
 
-def _counts(names: list[str], help_text: str) -> serializers.Serializer:
-    return inline_serializer(f"Counts{''.join(n.title() for n in names)}", {n: serializers.IntegerField() for n in names}, help_text=help_text)
+def _counts(component: str, names: list[str], help_text: str) -> serializers.Serializer:
+    return inline_serializer(component, {n: serializers.IntegerField() for n in names}, help_text=help_text)
 
 
 DeliveryStates = list(Delivery.State.values)
 MetricsSerializer = inline_serializer("Metrics", {
     "deliveries": inline_serializer("DeliveryMetrics", {
-        "byState": _counts(DeliveryStates, "Deliveries stored, by state"),
-        "finishedLastHour": _counts(["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
+        "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
+        "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
         "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
     }),
     "routing": inline_serializer("RoutingMetrics", {
         "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
         "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
-        "rulesByType": _counts(["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
+        "rulesByType": _counts("RuleCounts", ["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
         "peers": serializers.IntegerField(),
         "unusablePeers": serializers.ListField(child=serializers.CharField(), help_text="Peers down or without a usable host"),
         "defaultPeer": serializers.CharField(allow_null=True),
         "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
         "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
-        "decisions": serializers.DictField(child=serializers.IntegerField(), help_text="Route look-ups answered by this process since it started, by reason"),
+        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
     }),
 })
 

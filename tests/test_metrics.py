@@ -52,6 +52,7 @@ def test_metrics_count_deliveries_and_routing(client_for, settings):
     assert routing["rules"] == 2 and routing["rulesByType"] == {"ANUMBER": 1, "CUSTOMER": 0, "DKCPS": 0, "PREFIX": 1}
     assert (routing["peers"], routing["unusablePeers"], routing["defaultPeer"]) == (2, ["DOWN"], "TDC")
     assert routing["decisions"]["prefix"] >= 1 and routing["decisions"]["default"] >= 1
+    assert set(routing["decisions"]) == {"anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"}
     assert routing["indexRebuilds"] >= 1 and routing["indexAgeSeconds"] >= 0
 
 

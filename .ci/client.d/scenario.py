@@ -207,6 +207,7 @@ def main() -> None:
     fails(dk_number_retrieve.sync_detailed("+4570305050", client=owner), 404, "number", "Number not found")
     metrics = metrics_retrieve.sync_detailed(client=admin).parsed
     assert metrics.deliveries.by_state.delivered >= 1 and metrics.routing.rules == 4, metrics.to_dict()
+    assert metrics.routing.decisions.prefix >= 2 and metrics.routing.decisions.no_route == 0, metrics.to_dict()
 
     step("delete the endpoint, log out: the token stops working")
     ok(customer_callnotify_destroy.sync_detailed(customer, dead.field_id, client=owner), Success)
