@@ -17,15 +17,20 @@ from telecomx.errors import ApiError
 TOUCH_INTERVAL = timedelta(seconds=30)
 
 
+# The token look-up joins its employee, customer and two resellers above it, so the holder rule
+# (Employee.may_use_api) costs no query of its own for trees up to that depth.
+TOKEN_HOLDER = "employee__customer__parent_reseller__parent_reseller"
+
+
 def resolve_token(raw: str) -> Token:
     """The live token for a raw value, or the documented 401."""
-    token = Token.objects.select_related("employee__customer").filter(key_hash=hash_token(raw)).first()
+    token = Token.objects.select_related(TOKEN_HOLDER).filter(key_hash=hash_token(raw)).first()
     if token is None:
         raise ApiError(401, "invalid_token", "Undecipherable")
     if token.is_expired():
         token.delete()
         raise ApiError(401, "expired", "Session has expired, please login")
-    if not token.employee.is_active:
+    if not token.employee.may_use_api():
         raise ApiError(401, "credentials_invalid", "Authorization required, please login")
     return token
 

@@ -64,6 +64,27 @@ class Customer(models.Model):
     def has_feature(self, feature: str) -> bool:
         return feature in (self.features or [])
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        if self.state == self.State.DELETED:
+            # Nothing reaches through a deleted customer (docs/api.md §3), and restoring it later
+            # does not bring the tokens of its employees, or of any customer below it, back.
+            from accounts.permissions import subtree_customer_ids
+
+            Token.objects.filter(employee__customer_id__in=subtree_customer_ids(self.pk)).delete()
+
+    def cut_off(self) -> bool:
+        """This customer or any reseller above it is DELETED. Walks parents already loaded by
+        select_related (the token look-up loads two levels) before asking the database."""
+        customer: Customer | None = self
+        seen: set[str] = set()
+        while customer is not None and customer.pk not in seen:
+            if customer.state == Customer.State.DELETED:
+                return True
+            seen.add(customer.pk)
+            customer = customer.parent_reseller
+        return False
+
 
 class AccessLevel(models.TextChoices):
     """Lowest first: the order is the order of rights (docs/api.md §3)."""
@@ -130,6 +151,14 @@ class Employee(AbstractBaseUser, PermissionsMixin):
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.lower()
         super().save(*args, **kwargs)
+        if not self.is_active:
+            # Disabling (or NO_LOGIN) ends its tokens for good: enabling it again brings none back.
+            Token.objects.filter(employee_id=self.pk).delete()
+
+    def may_use_api(self) -> bool:
+        """The one rule for a token's holder (docs/api.md §3): enabled, may log in, and nothing above
+        it DELETED. A BLOCKED customer's employees may, as they may log in (docs/api.md)."""
+        return self.is_active and not self.customer.cut_off()
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]

@@ -59,10 +59,14 @@ def django_perm(perm: str) -> type[BasePermission]:
 IsAdmin = level(AccessLevel.ADMIN)
 
 
-def descendant_reseller_ids(root_id: str) -> set[str]:
-    """`root_id` and every reseller below it, in one query however deep the tree."""
+def descendant_reseller_ids(root_id: str, *, deleted_too: bool = False) -> set[str]:
+    """`root_id` and every reseller below it, in one query however deep the tree. A DELETED
+    reseller and everything under it is left out (nothing reaches through it) unless `deleted_too`."""
     children: dict[str | None, list[str]] = {}
-    for pk, parent in Customer.objects.filter(is_reseller=True).values_list("id", "parent_reseller_id"):
+    resellers = Customer.objects.filter(is_reseller=True)
+    if not deleted_too:
+        resellers = resellers.exclude(state=Customer.State.DELETED)
+    for pk, parent in resellers.values_list("id", "parent_reseller_id"):
         children.setdefault(parent, []).append(pk)
     found, todo = {root_id}, [root_id]
     while todo:
@@ -71,6 +75,12 @@ def descendant_reseller_ids(root_id: str) -> set[str]:
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def subtree_customer_ids(root_id: str) -> set[str]:
+    """`root_id` and every customer below it, DELETED ones included (for ending their tokens)."""
+    resellers = descendant_reseller_ids(root_id, deleted_too=True)
+    return {root_id, *Customer.objects.filter(parent_reseller_id__in=resellers).values_list("id", flat=True)}
 
 
 def reachable_customers(employee: Employee) -> Q | None:
@@ -105,3 +115,48 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
     if not allowed:
         raise ApiError(403, "access_denied", "Insufficient access level")
     return customer
+
+
+# --- SBC rules (docs/api.md §3 [decided], docs/api.md "SBC rules") ---
+# Rules of these types route every customer's calls: operator-wide, so ADMIN's alone. A
+# RESELLER_ADMIN with FINANCE writes CUSTOMER rules of the customers it reaches, and sees those
+# besides the operator-wide rules; CUSTOMER rules of anyone else are not found.
+OPERATOR_WIDE_RULE_TYPES = ("PREFIX", "ANUMBER", "DKCPS")
+
+
+def _reachable_customer_ids(employee: Employee):  # type: ignore[no-untyped-def]
+    customers = Customer.objects.exclude(state=Customer.State.DELETED)
+    scope = reachable_customers(employee)
+    return (customers.filter(scope) if scope is not None else customers).values("id")
+
+
+def rule_scope(employee: Employee) -> Q | None:
+    """The SBC rules `employee` may see, as a filter on Rule; None means all of them."""
+    if employee.access_level == AccessLevel.ADMIN:
+        return None
+    return Q(type__in=OPERATOR_WIDE_RULE_TYPES) | Q(type="CUSTOMER", condition__in=_reachable_customer_ids(employee))
+
+
+def may_route_customer(employee: Employee, customer_id: object) -> bool:
+    """A CUSTOMER rule may name this customer: one the caller reaches (else "Customer not found")."""
+    if employee.access_level == AccessLevel.ADMIN:
+        return True  # the model has checked that it exists and is not DELETED
+    pk = normalize_id(customer_id) if isinstance(customer_id, str) else None
+    return pk is not None and _reachable_customer_ids(employee).filter(pk=pk).exists()
+
+
+class RuleTypeAllowed(BasePermission):
+    """Operator-wide rule types are ADMIN's to create, change and delete: 403 for anyone else."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
+            return True
+        if getattr(view, "action", None) == "create":
+            data = request.data if isinstance(request.data, dict) else {}
+            return data.get("type") not in OPERATOR_WIDE_RULE_TYPES
+        return True
+
+    def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
+        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
+            return True
+        return getattr(view, "action", None) in ("retrieve", "list") or getattr(obj, "type", None) not in OPERATOR_WIDE_RULE_TYPES

@@ -46,24 +46,40 @@ class LoginRequestSerializer(serializers.Serializer):
     persist = serializers.BooleanField(required=False, help_text="A token that lasts until logout")
 
 
-def _client_address(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+def client_address(request: Request) -> str:
+    """The client's address: REMOTE_ADDR, or with TRUSTED_PROXIES = N the address the outermost of
+    our N proxies saw, read from the right of X-Forwarded-For (what a client writes further left
+    is not believed). The same rule as DRF's NUM_PROXIES, which settings sets to match."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.TRUSTED_PROXIES <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",")]
+    return hops[-min(settings.TRUSTED_PROXIES, len(hops))] or remote
 
 
-def _failures_key(kind: str, value: str) -> str:
+def _failures_key(kind: str, *values: str) -> str:
     # Hashed: user names are arbitrary client text, and cache keys must be plain and bounded.
-    return f"login-failures:{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()}"
+    joined = "\n".join(values).encode("utf-8", "replace")
+    return f"login-failures:{kind}:{hashlib.sha256(joined).hexdigest()}"
+
+
+def _failure_keys(username: str, address: str) -> tuple[str, str]:
+    # Per user name AND address, so nobody elsewhere can lock a known account's owner out; and
+    # per address, against one client trying many names.
+    return _failures_key("user", address, username), _failures_key("addr", address)
 
 
 def _throttled(username: str, address: str) -> bool:
+    pair, addr = _failure_keys(username, address)
     return (
-        cache.get(_failures_key("user", username), 0) >= settings.LOGIN_FAILURES_PER_USER
-        or cache.get(_failures_key("addr", address), 0) >= settings.LOGIN_FAILURES_PER_ADDRESS
+        cache.get(pair, 0) >= settings.LOGIN_FAILURES_PER_USER
+        or cache.get(addr, 0) >= settings.LOGIN_FAILURES_PER_ADDRESS
     )
 
 
 def _count_failure(username: str, address: str) -> None:
-    for key in (_failures_key("user", username), _failures_key("addr", address)):
+    for key in _failure_keys(username, address):
         if not cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW):
             try:
                 cache.incr(key)
@@ -86,14 +102,14 @@ class LoginView(APIView):
         if not isinstance(persist, bool):
             raise ApiError(422, "persist", "Persist is invalid", path="persist")
         username = username.strip().lower()
-        address = _client_address(request)
+        address = client_address(request)
         if _throttled(username, address):
             raise ApiError(429, "rate_limited", "Too many requests")
         employee = authenticate(request._request, username=username, password=password)
-        if not isinstance(employee, Employee) or employee.customer.state == employee.customer.State.DELETED:
+        if not isinstance(employee, Employee) or not employee.may_use_api():
             _count_failure(username, address)
             raise ApiError(401, "credentials_invalid", "Wrong username or password")
-        cache.delete(_failures_key("user", username))
+        cache.delete(_failure_keys(username, address)[0])
         _token, raw = Token.objects.issue(employee, persist=persist)
         return Response(
             {

@@ -38,7 +38,7 @@ import bench.data as data
 customer = Customer.objects.create(name="Bench A/S", is_reseller=True, features=["FINANCE", "TELE"])
 admin = Employee.objects.create_user("bench@example.com", None, customer=customer, access_level=AccessLevel.ADMIN)
 CallNotify.objects.bulk_create(
-    CallNotify(customer=customer, url=f"http://100.64.{n // 200}.{n % 200 + 1}:4000/call", method="POSTJSON", selection="ALL")
+    CallNotify(customer=customer, url=f"http://127.0.0.1:9/call{n}", method="POSTJSON", selection="ALL")
     for n in range(100)
 )
 extra = data.load(customer=customer, admin=admin)
@@ -124,7 +124,7 @@ def drive(port: int, method: str, path: str, body: str | None, token: str | None
 def targets(setup: dict) -> list[tuple[str, str, str, str | None, str, str | None]]:
     """(name, method, API path, body, bare path, bare body)."""
     customer = setup["customer"]
-    item = '{"url": "http://100.64.200.1:4000/{n}", "method": "POSTJSON", "selection": "ALL"}'
+    item = '{"url": "http://127.0.0.1:9/{n}", "method": "POSTJSON", "selection": "ALL"}'
     import bench.data as data
 
     return [

@@ -9,7 +9,7 @@ def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
     from sbcrules.models import Host, Peer, Rule, mark_routing_changed
 
     peers = [Peer.objects.create(id=name, name=name, default=(name == "TDC")) for name in ("TDC", "TELENOR", "TELIA")]
-    Host.objects.bulk_create(Host(peer=peer, address=f"100.64.99.{n + 1}") for n, peer in enumerate(peers))
+    Host.objects.bulk_create(Host(peer=peer, address=f"192.0.2.{n + 1}") for n, peer in enumerate(peers))
     Rule.objects.bulk_create(
         Rule(type="PREFIX", condition=f"+45{n:04d}", peer=peers[n % 3]) for n in range(PREFIX_RULES)
     )
@@ -22,7 +22,7 @@ def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
     # itself is off in the benchmark (CALLNOTIFY_IN_PROCESS=off, no broker): it measures ingestion.
     caller = Customer.objects.create(name="Bench Calls ApS")
     for n in (1, 2):
-        CallNotify.objects.create(customer=caller, url=f"http://100.64.250.{n}:4000/call", method="POSTJSON", selection="ALL")
+        CallNotify.objects.create(customer=caller, url=f"http://127.0.0.1:9/call{n}", method="POSTJSON", selection="ALL")
     return {"caller": caller.pk}
 
 

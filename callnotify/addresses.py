@@ -31,6 +31,9 @@ IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT
 IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 # IETF protocol assignments: anycast relays, not endpoints (Python counts some as global).
 IETF_PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
+# Python (3.11) counts these as global, but they are not anyone's endpoint: the 6to4 relay
+# anycast block (RFC 7526) and the IPv6 documentation block of RFC 9637.
+NOT_ENDPOINTS = [ipaddress.ip_network("192.88.99.0/24"), ipaddress.ip_network("3fff::/20")]
 
 BLOCKED_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -73,6 +76,8 @@ def parse_ipv4_like(host: str) -> ipaddress.IPv4Address | None:
 
 def parse_ip_literal(host: str) -> IPAddress | None:
     """The address a host written as an IP literal stands for, or None for a name."""
+    if "%" in host:  # a zone id (`[fe80::1%25eth0]`) names an interface of ours: never an endpoint
+        raise AddressRefused(INVALID_IP)
     if host.startswith("[") and host.endswith("]"):
         try:
             return ipaddress.IPv6Address(host[1:-1])
@@ -114,6 +119,8 @@ def is_allowed_address(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address not in IPV6_GLOBAL_UNICAST:
         return False
     if isinstance(address, ipaddress.IPv4Address) and address in IETF_PROTOCOL_ASSIGNMENTS:
+        return False
+    if any(address in network for network in NOT_ENDPOINTS if network.version == address.version):
         return False
     return address.is_global and not address.is_multicast and not address.is_reserved
 

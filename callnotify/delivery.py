@@ -122,11 +122,14 @@ class Job:
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Seconds before the attempt after `attempt` (1-based): the endpoint's Retry-After, else the schedule ±20 %."""
-    if retry_after is not None:
-        return min(max(retry_after, 1.0), MAX_RETRY_AFTER)
+    """Seconds before the attempt after `attempt` (1-based): the schedule ±20 %, or the endpoint's
+    Retry-After (at most 1 h) when that is longer. A shorter Retry-After never shortens the
+    schedule: an endpoint answering `Retry-After: 2` would otherwise use all 7 attempts in seconds."""
     base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
-    return base * random.uniform(1 - JITTER, 1 + JITTER)
+    scheduled = base * random.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is None:
+        return scheduled
+    return max(scheduled, min(retry_after, MAX_RETRY_AFTER))
 
 
 def _lease() -> timedelta:
@@ -191,7 +194,7 @@ def claim(delivery_id: str, now: datetime) -> Job | None:
     return None
 
 
-def perform(job: Job) -> transports.SendResult:
+def perform(job: Job, *, timeout: float | None = None) -> transports.SendResult:
     """Render and send; a bug in rendering is a permanent failure of this delivery, not a crashed worker."""
     try:
         target = parse_target(job.url)
@@ -199,7 +202,7 @@ def perform(job: Job) -> transports.SendResult:
     except Exception as exc:  # noqa: BLE001 - recorded on the delivery, with the reason
         logger.exception("cannot render delivery %s", job.delivery_id)
         return transports.SendResult(False, True, error=f"cannot render: {type(exc).__name__}")
-    return transports.send(target, rendered, event_id=job.event.event_id, secret=job.secret)
+    return transports.send(target, rendered, event_id=job.event.event_id, secret=job.secret, timeout=timeout)
 
 
 def finish(job: Job, result: transports.SendResult, started: datetime) -> str:
@@ -286,4 +289,6 @@ def send_test_event(endpoint: CallNotify) -> transports.SendResult:
         direction=CallEvent.Direction.INBOUND, state=CallEvent.State.RINGING, a_number="+4512345678",
         b_number="+4570305050", timestamp=timezone.now(),
     )
-    return perform(Job("test", 1, endpoint.id, endpoint.url, endpoint.method, endpoint.secret, sample))
+    # A short deadline of its own: test sends run in web threads (callnotify/testsend.py).
+    job = Job("test", 1, endpoint.id, endpoint.url, endpoint.method, endpoint.secret, sample)
+    return perform(job, timeout=settings.CALLNOTIFY_TEST_TIMEOUT)

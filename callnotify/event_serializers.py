@@ -55,6 +55,8 @@ class DurationField(serializers.IntegerField):
     """Whole seconds, 0 or more (the model's own range check would answer with Django's wording)."""
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")  # a JSON whole number: DRF would also take "5", "5.0" and 100.0
         value = super().to_internal_value(data)
         if value < 0:
             self.fail("invalid")

@@ -14,6 +14,7 @@ from callnotify.delivery import record_call_event, send_test_event
 from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEventSerializer, DeliveryPageSerializer,
                                           DeliverySerializer, TestResultSerializer)
 from callnotify.models import CallNotify, Delivery
+from callnotify.testsend import sending_slot
 from callnotify.views import CustomerScopedMixin
 from telecomx.api import OffsetPage
 from telecomx.errors import ApiError
@@ -83,7 +84,9 @@ class TestEventView(EndpointView):
     @extend_schema(summary="Send a sample event to a call notify item now", request=None,
                    responses={200: TestResultSerializer})
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
-        result = send_test_event(self.get_endpoint())
+        endpoint = self.get_endpoint()
+        with sending_slot(endpoint.customer_id):
+            result = send_test_event(endpoint)
         return Response({"delivered": result.delivered, "status": result.status, "error": result.error,
                          "durationMs": result.duration_ms})
 

@@ -52,7 +52,7 @@ def utc_timestamp(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SSZ`; naive datetimes are taken as UTC."""
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}Z"  # strftime writes year 1 as "1"
 
 
 def basic_fields(event: EventData) -> list[tuple[str, str | int]]:

@@ -177,10 +177,11 @@ def _send_udp(target: Target, address: IPAddress, rendered: Rendered) -> SendRes
     return SendResult(True, False)
 
 
-def send(target: Target, rendered: Rendered, *, event_id: str, secret: str = "") -> SendResult:
-    """One attempt. Never raises for network trouble: the outcome says delivered / retry / permanent."""
+def send(target: Target, rendered: Rendered, *, event_id: str, secret: str = "", timeout: float | None = None) -> SendResult:
+    """One attempt within `timeout` seconds (default CALLNOTIFY_REQUEST_TIMEOUT). Never raises for
+    network trouble: the outcome says delivered / retry / permanent."""
     started = time.monotonic()
-    deadline = started + settings.CALLNOTIFY_REQUEST_TIMEOUT
+    deadline = started + (timeout or settings.CALLNOTIFY_REQUEST_TIMEOUT)
 
     def done(result: SendResult) -> SendResult:
         elapsed = int((time.monotonic() - started) * 1000)

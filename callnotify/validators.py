@@ -63,10 +63,14 @@ def parse_target(url: object) -> Target:
     except ValueError:
         raise _fail(INVALID_URL) from None
     protocol = parts.scheme.lower()
+    if protocol and protocol not in PROTOCOLS:  # the first thing wrong with `file:///etc/passwd`
+        raise _fail(INVALID_PROTOCOL)
     if not protocol or not parts.netloc:
         raise _fail(INVALID_URL)
-    if protocol not in PROTOCOLS:
-        raise _fail(INVALID_PROTOCOL)
+    if not (parts.path + parts.query + parts.fragment).isascii():
+        # Sent as is, `/päth` cannot be encoded into a request line: refused here, once, rather
+        # than failing every attempt. Percent-encode it (`/p%C3%A4th`); host names may use IDNA.
+        raise _fail(INVALID_URL)
     if "@" in parts.netloc:
         raise _fail(INVALID_URL)
     host, port_text = _split_host_port(parts.netloc)

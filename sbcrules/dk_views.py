@@ -63,6 +63,9 @@ class DkOperatorViewSet(ReadWriteViewSet):
     def get_queryset(self) -> QuerySet[DkOperator]:
         return DkOperator.objects.order_by("id")
 
+    def normalize_lookup(self, value: str) -> str | None:
+        return value if is_operator_code(value) else None  # a malformed code never reaches the database
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         operators = self.get_queryset()
         text = request.query_params.get("filter", "").strip()

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from accounts.permissions import may_route_customer
 from sbcrules.models import DkOperator, Host, Peer, Rule
 from sbcrules.validators import is_peer_id
 from telecomx.errors import ApiError
@@ -67,6 +68,15 @@ class RuleSerializer(ModelCleanSerializer):
     class Meta:
         model = Rule
         fields = ["_id", "type", "condition", "peer", "note"]
+
+    def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
+        errors = super()._model_errors(attrs, failed)
+        request = self.context.get("request")
+        rule_type = attrs.get("type", self.instance.type if self.instance is not None else None)
+        if (request is not None and rule_type == "CUSTOMER" and "condition" in attrs and "condition" not in errors
+                and not may_route_customer(request.user, attrs["condition"])):
+            errors["condition"] = ["Customer not found"]  # a customer out of reach is answered as an unknown one
+        return errors
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # "Peer not found" is a 404 (docs/api.md §6), so it cannot join a 422 `multiple`: the

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, django_perm, exactly, feature, level
+from accounts.permissions import IsAdmin, RuleTypeAllowed, django_perm, exactly, feature, level, rule_scope
 from sbcrules.answers import RouteAnswerSerializer
 from sbcrules.conflicts import documented_conflicts
 from sbcrules.lookup import route_call
@@ -24,7 +24,7 @@ from telecomx.ids import normalize_id
 
 # docs/api.md §3, once.
 RuleRead = level(AccessLevel.RESELLER_ADMIN)
-RuleWrite = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
+RuleWrite = ((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed
 PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
 PeerWrite = IsAdmin
 RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
@@ -62,6 +62,9 @@ class RuleViewSet(ReadWriteViewSet):
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
+        scope = rule_scope(self.request.user)
+        if scope is not None:
+            rules = rules.filter(scope)
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:

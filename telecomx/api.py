@@ -109,7 +109,10 @@ class ResourceViewSet(GenericViewSet):
         return value
 
     def get_object(self) -> Model:
-        key = self.normalize_lookup(self.kwargs[self.lookup_field])
+        raw = self.kwargs[self.lookup_field]
+        # Every resource checks its ids in normalize_lookup; NUL (which PostgreSQL text cannot
+        # hold) is refused here too, so a resource that forgets cannot answer 500.
+        key = self.normalize_lookup(raw) if "\x00" not in raw else None
         obj = self.get_queryset().filter(pk=key).first() if key is not None else None
         if obj is None:
             raise ApiError(*self.not_found)

@@ -148,6 +148,11 @@ def _generic_response(status: int, request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body(status, code, message), status=status)
 
 
+def is_api_path(path: str) -> bool:
+    """Under /api: `/api/...`, and `/api` itself (an unknown route there gets the JSON body too)."""
+    return path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/")
+
+
 class ApiErrorMiddleware:
     """Under /api/: optional trailing slash, and no error leaves without the Telecom X body."""
 
@@ -155,7 +160,7 @@ class ApiErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path_info.startswith(API_PREFIX):
+        if not is_api_path(request.path_info):
             return self.get_response(request)
         if len(request.path_info) > len(API_PREFIX) and request.path_info.endswith("/"):
             request.path_info = request.path_info.rstrip("/")
@@ -169,7 +174,7 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not request.path_info.startswith(API_PREFIX):
+        if not is_api_path(request.path_info):
             return None
         shaped = _body_for(exception)
         if shaped is not None:

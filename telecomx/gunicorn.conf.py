@@ -19,3 +19,25 @@ max_requests_jitter = 1000
 accesslog = None  # telecomx.logging's request log says more, without tokens
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _json_error(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+    """gunicorn's own answers (request line or headers too long, malformed request) in the API's
+    error body instead of its HTML page: they come before Django, so Django cannot shape them."""
+    import json
+
+    from gunicorn.util import write_nonblock
+
+    from telecomx.errors import error_body  # the worker has loaded the app by now
+
+    code = "too_large" if status_int in (413, 414, 431) else "bad_request" if status_int < 500 else "internal_error"
+    body = json.dumps(error_body(status_int, code, reason)).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
+    write_nonblock(sock, head + body)
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    from gunicorn import util
+
+    util.write_error = _json_error  # the one function gunicorn's workers write their error pages with

@@ -132,6 +132,8 @@ ROUTE_READ = "Who: RESELLER_ADMIN whose customer has the TELE feature, ADMIN."
 CN_WHO = ("Who: VIEWER, MANAGER or OWNER of the customer; RESELLER or RESELLER_ADMIN above it; ADMIN. "
           "A customer the caller cannot reach answers 404 `customer`, as an unknown one does.")
 UPDATE = "Only the properties sent change (POST and PATCH do the same)."
+RULE_WRITE = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the FINANCE feature for CUSTOMER rules of customers it "
+              "reaches (PREFIX, ANUMBER and DKCPS rules route everyone's calls and are ADMIN's: 403).")
 
 OPERATIONS: dict[str, Operation] = {
     "auth_login_create": Operation(
@@ -292,26 +294,27 @@ OPERATIONS: dict[str, Operation] = {
                 (422, "customer", "Customer is invalid"), MULTIPLE, DENIED],
     ),
     "sbc_rule_list": Operation(
-        f"The SBC rules, by id; `type` and `peer` narrow the list. {PAGING} Who: RESELLER_ADMIN, ADMIN.",
+        f"The SBC rules, by id; `type` and `peer` narrow the list. {PAGING} Who: ADMIN (every rule); RESELLER_ADMIN "
+        "(the operator-wide rules and the CUSTOMER rules of customers it reaches).",
         [RULE_BODY], errors=[DENIED, BAD_PAGE, (422, "type", "Type is invalid"), (400, "bad_request", "peer must be a peer id")],
     ),
     "sbc_rule_create": Operation(
         "Add a rule: calls matching `condition` (as its `type` reads it) leave through `peer`. "
-        "Who: RESELLER_ADMIN whose customer has the FINANCE feature, ADMIN.",
+        f"{RULE_WRITE}",
         RULE_BODY, {"type": "PREFIX", "condition": "+4570", "peer": "tdc", "note": "Danish service numbers"},
         [*RULE_FIELDS, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     "sbc_rule_retrieve": Operation("One rule. Who: RESELLER_ADMIN, ADMIN.", RULE_BODY, errors=[NO_RULE, DENIED]),
     "sbc_rule_update_by_post": Operation(
-        f"Update a rule (its type cannot change). {UPDATE} Who: RESELLER_ADMIN with FINANCE, ADMIN.",
+        f"Update a rule (its type cannot change). {UPDATE} {RULE_WRITE}",
         {**RULE_BODY, "peer": "TELENOR"}, {"peer": "TELENOR"}, [*RULE_FIELDS, NO_RULE, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     "sbc_rule_partial_update": Operation(
-        f"Update a rule (its type cannot change). {UPDATE} Who: RESELLER_ADMIN with FINANCE, ADMIN.",
+        f"Update a rule (its type cannot change). {UPDATE} {RULE_WRITE}",
         {**RULE_BODY, "note": ""}, {"note": None}, [*RULE_FIELDS, NO_RULE, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     "sbc_rule_destroy": Operation(
-        "Delete a rule. Who: RESELLER_ADMIN with FINANCE, ADMIN.", {"success": True}, errors=[NO_RULE, DENIED],
+        f"Delete a rule. {RULE_WRITE}", {"success": True}, errors=[NO_RULE, DENIED],
     ),
 }
 

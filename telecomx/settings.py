@@ -6,6 +6,7 @@ the same name; see docs/settings.md for the list.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -251,9 +252,20 @@ TOKEN_EXPIRY_MINUTES = env_int("TOKEN_EXPIRY_MINUTES", 15)
 LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+# Proxies in front of the web server that append to X-Forwarded-For (a TLS proxy, a load
+# balancer): 0 reads the client address from the connection only; N believes the last N hops.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXIES  # the anonymous rate limit reads the same address
 
 # Networks a call notify URL may point into although they are not public (comma-separated CIDRs).
 CALLNOTIFY_ALLOWED_NETWORKS = env_list("CALLNOTIFY_ALLOWED_NETWORKS", [])
+for _network in CALLNOTIFY_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CALLNOTIFY_ALLOWED_NETWORKS must be comma-separated CIDRs such as 10.20.0.0/16, not {_network!r}"
+        ) from None
 # Resolve host names at save time and refuse names that do not resolve to allowed addresses.
 CALLNOTIFY_RESOLVE_HOSTNAMES = env_bool("CALLNOTIFY_RESOLVE_HOSTNAMES", True)
 
@@ -297,3 +309,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
 # Publishing from a web request must not hang when the broker is down: the sweep catches up.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+# Test sends (POST .../callnotify/<ID>/test) run in web threads: their deadline in seconds, how
+# many may run at once per process (one per customer), and how many a customer may start a minute.
+CALLNOTIFY_TEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_TEST_TIMEOUT") or 3)
+CALLNOTIFY_TEST_CONCURRENCY = env_int("CALLNOTIFY_TEST_CONCURRENCY", 2)
+CALLNOTIFY_TEST_RATE = env_int("CALLNOTIFY_TEST_RATE", 10)

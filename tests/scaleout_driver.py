@@ -32,7 +32,7 @@ def setup(port: int) -> None:
     endpoint.save()
     for name, default in (("TDC", True), ("TELENOR", False)):
         peer = Peer.objects.create(id=name, name=name, default=default)
-        Host.objects.create(peer=peer, address="100.64.1.1")
+        Host.objects.create(peer=peer, address="192.0.2.1")
     print(json.dumps({"customer": customer.pk, "token": Token.objects.issue(admin, persist=True)[1]}))
 
 

@@ -220,3 +220,89 @@ def test_access(api_client, name, route, method, caller, whose):
         assert response.status_code not in (401, 403) and body != CUSTOMER_NOT_FOUND, body
     else:
         assert (response.status_code, body) == (403, DENIED)
+
+
+# --- DELETED customers and resellers at every level (docs/api.md §3: nothing reaches through them) ---
+
+LEVELS = ["top reseller", "sub-reseller", "customer"]  # top → sub → customer; an employee at each
+UNDECIPHERABLE = {"error": {"code": "invalid_token", "status": 401, "message": "Undecipherable"}}
+WRONG_LOGIN = {"error": {"code": "credentials_invalid", "status": 401, "message": "Wrong username or password"}}
+
+
+def _tree() -> dict[str, tuple]:
+    top = CustomerFactory(reseller=True, features=["FINANCE", "TELE"])
+    sub = CustomerFactory(reseller=True, parent_reseller=top, features=["FINANCE", "TELE"])
+    customer = CustomerFactory(parent_reseller=sub)
+    levels = {"top reseller": (top, L.RESELLER_ADMIN), "sub-reseller": (sub, L.RESELLER_ADMIN), "customer": (customer, L.OWNER)}
+    return {name: (c, EmployeeFactory(customer=c, access_level=level)) for name, (c, level) in levels.items()}
+
+
+@pytest.mark.parametrize("how", ["saved", "updated"])  # the admin saves; `updated` skips save() and its hooks
+@pytest.mark.parametrize("holder", LEVELS)
+@pytest.mark.parametrize("deleted", LEVELS)
+def test_nothing_reaches_through_a_deleted_customer(api_client, client_for, deleted, holder, how):
+    tree = _tree()
+    employee = tree[holder][1]
+    raw = issue_token(employee, persist=True)
+    gone = tree[deleted][0]
+    if how == "saved":
+        gone.state = "DELETED"
+        gone.save()
+    else:
+        type(gone).objects.filter(pk=gone.pk).update(state="DELETED")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    bottom = tree["customer"][0]
+    calls = {
+        "dk operators": api_client.get("/api/dk/operator"),
+        "call notify list": api_client.get(f"/api/customer/{bottom.pk}/callnotify"),
+        "call notify create": api_client.post(f"/api/customer/{bottom.pk}/callnotify",
+                                              {"url": "http://192.0.2.1/x", "method": "GET1", "selection": "ALL"}, format="json"),
+        "rules": api_client.get("/api/sbc/rule"),
+    }
+    answers = {name: (r.status_code, r.json()) for name, r in calls.items()}
+    validate = api_client.get(f"/api/auth/validateToken?token={raw}")
+    login = api_client.post("/api/auth/login", {"username": employee.email, "password": "correct horse battery staple"}, format="json")
+    if LEVELS.index(holder) >= LEVELS.index(deleted):  # the holder is at or below what was deleted
+        ended = UNDECIPHERABLE if how == "saved" else LOGIN  # saving it deleted the tokens; else the rule refuses them
+        assert answers == {name: (401, ended) for name in calls}
+        assert (validate.status_code, validate.json()) == (401, ended)
+        assert (login.status_code, login.json()) == (401, WRONG_LOGIN)
+    else:  # above it: the deleted customer and all below it are "not found"
+        assert answers["dk operators"][0] == 200 and answers["rules"][0] == 200
+        assert answers["call notify list"] == answers["call notify create"] == (404, CUSTOMER_NOT_FOUND)
+        assert validate.status_code == 200 and login.status_code == 200
+    if how == "saved":  # restoring it brings no old token back
+        gone.state = "ACTIVE"
+        gone.save()
+        still_dead = LEVELS.index(holder) >= LEVELS.index(deleted)
+        assert (api_client.get("/api/dk/operator").status_code == 401) is still_dead
+
+
+@pytest.mark.parametrize("persist", [True, False])
+@pytest.mark.parametrize("state", ["DISABLED", "DELETED"])
+def test_disabling_an_employee_ends_its_tokens_for_good(api_client, persist, state):
+    employee = EmployeeFactory(access_level=L.OWNER)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee, persist=persist)}")
+    assert api_client.get("/api/dk/operator").status_code == 200
+    employee.state = state
+    employee.save()
+    response = api_client.get("/api/dk/operator")
+    assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+    employee.state = "ENABLED"
+    employee.save()
+    response = api_client.get("/api/dk/operator")
+    assert (response.status_code, response.json()) == (401, UNDECIPHERABLE)
+
+
+@pytest.mark.parametrize("blocked", LEVELS)
+def test_a_blocked_customer_or_reseller_keeps_login_and_tokens_alike(api_client, blocked):
+    tree = _tree()
+    employee = tree["customer"][1]
+    raw = issue_token(employee, persist=True)
+    customer = tree[blocked][0]
+    customer.state = "BLOCKED"
+    customer.save()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api_client.get(f"/api/customer/{tree['customer'][0].pk}/callnotify").status_code == 200
+    login = api_client.post("/api/auth/login", {"username": employee.email, "password": "correct horse battery staple"}, format="json")
+    assert login.status_code == 200  # docs/api.md: blocked is cut off from calls, not from its configuration

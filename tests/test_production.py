@@ -62,3 +62,35 @@ def test_request_log_names_the_employee_and_never_the_token(api_client, caplog):
     assert lines[0]["path"] == f"/api/customer/{employee.customer_id}/callnotify"
     assert lines[1]["path"] == "/api/auth/validateToken"
     assert token not in caplog.text
+
+
+def _chunked(method: str, path: str, body: bytes, token: str) -> tuple[int, dict]:
+    """A request as gunicorn hands over a chunked one: the decoded body, Transfer-Encoding, no Content-Length."""
+    from io import BytesIO
+    from wsgiref.util import setup_testing_defaults
+
+    from django.test.client import ClientHandler  # Django's WSGI handling, keeping the test's database connection
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_TYPE": "application/json",
+               "HTTP_TRANSFER_ENCODING": "chunked", "HTTP_AUTHORIZATION": f"Bearer {token}", "wsgi.input": BytesIO(body)}
+    setup_testing_defaults(environ)
+    environ.pop("CONTENT_LENGTH", None)
+    response = ClientHandler(enforce_csrf_checks=False)(environ)
+    return response.status_code, json.loads(response.content)
+
+
+def test_a_chunked_body_is_read_within_the_limit_and_over_it_is_413(settings):
+    from callnotify.models import CallNotify
+    from tests.callnotify.factories import CallNotifyFactory
+
+    settings.API_MAX_BODY_BYTES = 1000
+    employee = EmployeeFactory(access_level=AccessLevel.OWNER)
+    item = CallNotifyFactory(customer=employee.customer)
+    path = f"/api/customer/{employee.customer_id}/callnotify/{item.id}"
+    token = issue_token(employee)
+    status, body = _chunked("PATCH", path, json.dumps({"selection": "SIP"}).encode(), token)
+    assert (status, body["selection"]) == (200, "SIP")  # the body was read, not ignored
+    assert CallNotify.objects.get(pk=item.pk).selection == "SIP"
+    status, body = _chunked("PATCH", path, json.dumps({"selection": "MVNO", "pad": "x" * 3000}).encode(), token)
+    assert (status, body) == (413, {"error": {"code": "too_large", "status": 413, "message": "Request body too large"}})
+    assert CallNotify.objects.get(pk=item.pk).selection == "SIP"

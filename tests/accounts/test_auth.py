@@ -95,6 +95,48 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(api_client
     assert not Token.objects.exists()
 
 
+def login_from(api_client, username, password=PASSWORD, **meta):
+    """A login whose request carries `meta` (REMOTE_ADDR, HTTP_X_FORWARDED_FOR)."""
+    return api_client.post("/api/auth/login", {"username": username, "password": password}, format="json", **meta)
+
+
+def test_failures_elsewhere_do_not_lock_the_owner_out(api_client, settings):
+    settings.LOGIN_FAILURES_PER_USER = 3
+    EmployeeFactory(email="t@example.com")
+    for _ in range(10):
+        login_from(api_client, "t@example.com", "wrong", REMOTE_ADDR="192.0.2.66")  # an attacker who knows the name
+    assert login_from(api_client, "t@example.com", REMOTE_ADDR="192.0.2.66").json() == THROTTLED
+    assert login_from(api_client, "t@example.com", REMOTE_ADDR="198.51.100.7").status_code == 200  # the owner
+
+
+@pytest.mark.parametrize(("proxies", "forwarded", "seen_as"), [
+    (0, "192.0.2.1", "127.0.0.1"),  # no proxy configured: a client's own X-Forwarded-For is not believed
+    (1, "192.0.2.1", "192.0.2.1"),  # one proxy: the address it saw
+    (1, "203.0.113.9, 192.0.2.1", "192.0.2.1"),  # what the client wrote further left is not believed
+    (2, "203.0.113.9, 192.0.2.1", "203.0.113.9"),  # two proxies: the address the outer one saw
+    (3, "192.0.2.1", "192.0.2.1"),  # fewer hops than proxies: the leftmost
+])
+def test_the_client_address_is_read_through_the_trusted_proxies_only(api_client, settings, proxies, forwarded, seen_as):
+    from accounts.views import client_address
+
+    settings.TRUSTED_PROXIES = proxies
+    request = api_client.get("/api/health", HTTP_X_FORWARDED_FOR=forwarded).wsgi_request
+    assert client_address(request) == seen_as
+
+
+def test_behind_a_proxy_one_client_cannot_lock_out_the_others(api_client, settings):
+    settings.TRUSTED_PROXIES = 1
+    settings.LOGIN_FAILURES_PER_ADDRESS = 4
+    EmployeeFactory(email="t@example.com")
+    for n in range(6):
+        login_from(api_client, f"guess{n}@example.com", "wrong", HTTP_X_FORWARDED_FOR="192.0.2.66")
+    assert login_from(api_client, "t@example.com", HTTP_X_FORWARDED_FOR="192.0.2.66").json() == THROTTLED
+    # every client has the proxy's REMOTE_ADDR (127.0.0.1 here); the others still get in
+    assert login_from(api_client, "t@example.com", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 200
+    spoofed = login_from(api_client, "t@example.com", HTTP_X_FORWARDED_FOR="198.51.100.8, 192.0.2.66")
+    assert spoofed.json() == THROTTLED  # the blocked client cannot escape by writing its own hop
+
+
 def test_failures_from_one_address_are_throttled_across_user_names(api_client, settings):
     settings.LOGIN_FAILURES_PER_ADDRESS = 4
     EmployeeFactory(email="t@example.com")

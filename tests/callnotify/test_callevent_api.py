@@ -105,6 +105,11 @@ def test_events_of_an_inactive_customer_are_stored_but_not_delivered(switch, sta
         ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", "Invalid timestamp"),  # out of range once in UTC
         ({"duration": -1}, "duration", "Invalid duration"),
         ({"duration": "ten"}, "duration", "Invalid duration"),
+        ({"duration": "5"}, "duration", "Invalid duration"),  # whole numbers only, as JSON numbers
+        ({"duration": "5.0"}, "duration", "Invalid duration"),
+        ({"duration": 100.0}, "duration", "Invalid duration"),
+        ({"duration": 5.5}, "duration", "Invalid duration"),
+        ({"duration": True}, "duration", "Invalid duration"),
         ({"cause": "x" * 65}, "cause", "Invalid cause"),
         ({"additional": ["a"]}, "additional", "Invalid additional"),
         ({"additional": {"sbcServer": 5}}, "additional", "Invalid additional"),

@@ -81,7 +81,7 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
 def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
     from callnotify import demo
 
-    CallNotifyFactory(customer=CustomerFactory(name="Hansen VVS A/S"), url="tcp://100.64.10.2:5070")
+    CallNotifyFactory(customer=CustomerFactory(name="Hansen VVS A/S"), url="tcp://127.0.0.1:5070")
     out = StringIO()
     demo.seed(out)
     demo.seed(out)

@@ -104,6 +104,15 @@ def test_naive_timestamps_are_taken_as_utc() -> None:
     assert utc_timestamp(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05Z"
 
 
+@pytest.mark.parametrize(("value", "text"), [
+    (datetime(1, 1, 1, tzinfo=timezone.utc), "0001-01-01T00:00:00Z"),  # four-digit years, always
+    (datetime(999, 12, 31, 23, 59, 59, tzinfo=timezone.utc), "0999-12-31T23:59:59Z"),
+    (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc), "9999-12-31T23:59:59Z"),
+])
+def test_timestamps_keep_four_digit_years(value: datetime, text: str) -> None:
+    assert utc_timestamp(value) == text
+
+
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ValueError):
         render(HANGUP, "PUTJSON")

@@ -131,6 +131,27 @@ def test_retry_after_http_date_is_honoured(t0: datetime, httpserver: HTTPServer,
     assert_within_jitter(reload(delivery).next_attempt_at - t0, 900 / 1.0)  # about 900 s, not the 5 s schedule
 
 
+def test_a_short_retry_after_never_shortens_the_schedule(t0: datetime, httpserver: HTTPServer, endpoint: CallNotify) -> None:
+    httpserver.expect_request("/hook").respond_with_data("", status=429, headers={"Retry-After": "2"})
+    delivery = delivery_for(endpoint)
+    now = t0
+    for attempt in range(1, 4):
+        assert attempt_delivery(delivery.id, now=now) == "retry"
+        due = reload(delivery).next_attempt_at
+        assert_within_jitter(due - now, RETRY_DELAYS[attempt - 1])  # 5 s, 30 s, 2 min: not 2 s
+        now = due
+
+
+@pytest.mark.parametrize(("attempt", "retry_after", "low", "high"), [
+    (1, None, 4, 6), (1, 0.0, 4, 6), (1, 2.0, 4, 6), (1, 120.0, 120, 120),
+    (3, 2.0, 96, 144), (3, 600.0, 600, 600), (6, 10.0, 2880, 4320), (6, 99999.0, 3600, 4320),
+])
+def test_retry_delay_takes_the_longer_of_schedule_and_retry_after(attempt, retry_after, low, high) -> None:
+    from callnotify.delivery import retry_delay
+
+    assert low <= retry_delay(attempt, retry_after) <= high
+
+
 def test_absurd_retry_after_is_capped_at_an_hour(t0: datetime, httpserver: HTTPServer, endpoint: CallNotify) -> None:
     httpserver.expect_request("/hook").respond_with_data("", status=429, headers={"Retry-After": "99999999"})
     delivery = delivery_for(endpoint)

@@ -32,7 +32,12 @@ REJECTED = [
     ("http://exa mple.com/", INVALID_URL),
     ("http://user:pw@8.8.8.8/", INVALID_URL),
     ("http://user@8.8.8.8/", INVALID_URL),
+    ("http://8.8.8.8:18081/päth", INVALID_URL),  # non-ASCII path, query, fragment: percent-encode them
+    ("http://8.8.8.8/?q=ä", INVALID_URL),
+    ("http://8.8.8.8/#ä", INVALID_URL),
     # protocol
+    ("file:///etc/passwd", PROTOCOL),  # the protocol is the first thing wrong
+    ("gopher:///x", PROTOCOL),
     ("ftp://8.8.8.8/", PROTOCOL),
     ("ws://8.8.8.8:80/", PROTOCOL),
     ("file://8.8.8.8/etc/passwd", PROTOCOL),
@@ -78,6 +83,10 @@ REJECTED = [
     ("http://255.255.255.255/", BAD_IP),
     ("http://240.0.0.1/", BAD_IP),
     ("http://192.0.2.10/", BAD_IP),
+    ("http://[2001:4860:4860::8888%25lo]/", BAD_IP),  # zone ids
+    ("http://[2001:4860:4860::8888%lo]/", BAD_IP),
+    ("http://[3fff::1]/", BAD_IP),  # RFC 9637 documentation
+    ("http://192.88.99.1/", BAD_IP),  # 6to4 relay anycast
     ("http://198.51.100.7/", BAD_IP),
     ("http://203.0.113.9/", BAD_IP),
     ("http://[2001:db8::1]/", BAD_IP),

@@ -34,10 +34,14 @@ PEER_READ = {"RESELLER_ADMIN+TELE", "ADMIN"}
 ACTIONS = {
     "rule list": ("get", "/api/sbc/rule", None, 200, RULE_READ),
     "rule get": ("get", "/api/sbc/rule/{rule}", None, 200, RULE_READ),
-    "rule create": ("post", "/api/sbc/rule", {"type": "PREFIX", "condition": "+47", "peer": "TDC"}, 201, RULE_WRITE),
-    "rule update (POST)": ("post", "/api/sbc/rule/{rule}", {"note": "x"}, 200, RULE_WRITE),
-    "rule update (PATCH)": ("patch", "/api/sbc/rule/{rule}", {"note": "x"}, 200, RULE_WRITE),
-    "rule delete": ("delete", "/api/sbc/rule/{rule}", None, 200, RULE_WRITE),
+    # operator-wide rules (PREFIX here) are ADMIN's; CUSTOMER rules of customers in reach, RULE_WRITE's
+    "rule create": ("post", "/api/sbc/rule", {"type": "PREFIX", "condition": "+47", "peer": "TDC"}, 201, ADMIN),
+    "rule update (POST)": ("post", "/api/sbc/rule/{rule}", {"note": "x"}, 200, ADMIN),
+    "rule update (PATCH)": ("patch", "/api/sbc/rule/{rule}", {"note": "x"}, 200, ADMIN),
+    "rule delete": ("delete", "/api/sbc/rule/{rule}", None, 200, ADMIN),
+    "customer rule create": ("post", "/api/sbc/rule", {"type": "CUSTOMER", "condition": "{own}", "peer": "TDC"}, 201, RULE_WRITE),
+    "customer rule update": ("patch", "/api/sbc/rule/{own_rule}", {"note": "x"}, 200, RULE_WRITE),
+    "customer rule delete": ("delete", "/api/sbc/rule/{own_rule}", None, 200, RULE_WRITE),
     "peer list": ("get", "/api/sbc/peer", None, 200, PEER_READ),
     "peer get": ("get", "/api/sbc/peer/TDC", None, 200, PEER_READ),
     "peer create": ("post", "/api/sbc/peer", {"_id": "NEW"}, 201, ADMIN),
@@ -70,7 +74,11 @@ def test_access(client_for, action, role):
     employee = EmployeeFactory(access_level=access_level, customer=CustomerFactory(reseller=AccessLevel.rank(access_level) >= AccessLevel.rank(AccessLevel.RESELLER), features=features))
     if role == "switch":
         employee.user_permissions.add(Permission.objects.get(codename="lookup_route"))
-    response = getattr(client_for(employee), method)(path.format(rule=rule.id), body, format="json")
+    own = CustomerFactory(parent_reseller=employee.customer) if employee.customer.is_reseller else employee.customer
+    own_rule = RuleFactory(type="CUSTOMER", condition=employee.customer_id, peer=tdc)
+    places = {"rule": rule.id, "own_rule": own_rule.id, "own": own.id}
+    body = {k: v.format(**places) if isinstance(v, str) else v for k, v in body.items()} if body else body
+    response = getattr(client_for(employee), method)(path.format(**places), body, format="json")
     if role in allowed:
         assert response.status_code == success, response.json()
     else:
@@ -81,6 +89,6 @@ def test_access(client_for, action, role):
 @pytest.mark.parametrize("action", ACTIONS)
 def test_no_token_is_a_401(api_client, action):
     method, path, body, *_ = ACTIONS[action]
-    response = getattr(api_client, method)(path.format(rule="0" * 24), body, format="json")
+    response = getattr(api_client, method)(path.format(rule="0" * 24, own_rule="0" * 24, own="x"), body, format="json")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "credentials_invalid"

@@ -165,7 +165,72 @@ def test_an_unknown_rule_is_not_found(admin, rule_id, method):
     assert response.json() == error(404, "id", "Rule not found")
 
 
-def test_a_reseller_admin_with_finance_can_create(client_for, peer):
-    reseller = EmployeeFactory(access_level=AccessLevel.RESELLER_ADMIN, customer=CustomerFactory(reseller=True, features=["FINANCE"]))
-    response = client_for(reseller).post(URL, {"type": "PREFIX", "condition": "+45", "peer": "TELENOR"}, format="json")
-    assert response.status_code == 201
+# --- what a reseller may route (docs/api.md §3 [decided]; docs/api.md "SBC rules") ---
+
+DENIED = error(403, "access_denied", "Insufficient access level")
+
+
+@pytest.fixture
+def reseller(client_for):
+    """A RESELLER_ADMIN with FINANCE, with a customer of its own and a sub-reseller's customer."""
+    top = CustomerFactory(reseller=True, features=["FINANCE"])
+    own = CustomerFactory(parent_reseller=top)
+    deeper = CustomerFactory(parent_reseller=CustomerFactory(reseller=True, parent_reseller=top))
+    client = client_for(EmployeeFactory(access_level=AccessLevel.RESELLER_ADMIN, customer=top))
+    return client, own, deeper
+
+
+def test_a_reseller_routes_the_customers_it_reaches(reseller, peer):
+    client, own, deeper = reseller
+    for customer in (own, deeper):
+        response = client.post(URL, {"type": "CUSTOMER", "condition": customer.id, "peer": "TELENOR"}, format="json")
+        assert response.status_code == 201, response.json()
+    rule = Rule.objects.get(condition=own.id)
+    assert client.patch(f"{URL}/{rule.id}", {"note": "ours"}, format="json").status_code == 200
+    assert client.delete(f"{URL}/{rule.id}").status_code == 200
+
+
+@pytest.mark.parametrize("extra", [{}, {"peer": "NOPE", "note": 5}])  # alone, and among other errors
+def test_another_resellers_customer_is_answered_exactly_like_an_unknown_one(reseller, peer, extra):
+    client, _own, _deeper = reseller
+    foreign = CustomerFactory(parent_reseller=CustomerFactory(reseller=True))
+    answers = [client.post(URL, {"type": "CUSTOMER", "condition": condition, "peer": "TELENOR", **extra}, format="json")
+               for condition in (foreign.id, "0" * 24)]
+    assert answers[0].status_code == answers[1].status_code == 422
+    assert answers[0].json() == answers[1].json()
+    assert "Customer not found" in str(answers[0].json())
+    assert not Rule.objects.exists()
+
+
+def test_a_reseller_cannot_repoint_its_rule_at_a_foreign_customer(reseller, peer):
+    client, own, _deeper = reseller
+    rule = RuleFactory(type="CUSTOMER", condition=own.id, peer=peer)
+    foreign = CustomerFactory()
+    response = client.patch(f"{URL}/{rule.id}", {"condition": foreign.id}, format="json")
+    assert (response.status_code, response.json()) == (422, error(422, "condition", "Customer not found", path="condition"))
+    assert Rule.objects.get().condition == own.id
+
+
+@pytest.mark.parametrize(("rule_type", "condition"), [("PREFIX", "+45"), ("ANUMBER", "+4512345678"), ("DKCPS", "01011")])
+def test_operator_wide_rules_are_the_admins(reseller, peer, rule_type, condition):
+    client, _own, _deeper = reseller
+    DkOperatorFactory(id="01011")
+    response = client.post(URL, {"type": rule_type, "condition": condition, "peer": "TELENOR"}, format="json")
+    assert (response.status_code, response.json()) == (403, DENIED)
+    rule = RuleFactory(type=rule_type, condition=condition, peer=peer)
+    for method in ("post", "patch", "delete"):
+        response = getattr(client, method)(f"{URL}/{rule.id}", {"peer": "TELENOR", "note": "taken"}, format="json")
+        assert (response.status_code, response.json()) == (403, DENIED)
+    assert client.get(f"{URL}/{rule.id}").status_code == 200  # reading them is allowed
+    assert Rule.objects.get().note == rule.note
+
+
+def test_a_reseller_sees_no_customer_rule_of_customers_out_of_its_reach(reseller, peer):
+    client, own, _deeper = reseller
+    mine = RuleFactory(type="CUSTOMER", condition=own.id, peer=peer)
+    theirs = RuleFactory(type="CUSTOMER", condition=CustomerFactory().id, peer=peer)
+    wide = RuleFactory(type="PREFIX", condition="+45", peer=peer)
+    assert {r["_id"] for r in client.get(URL).json()} == {mine.id, wide.id}
+    for method in ("get", "patch", "delete"):
+        response = getattr(client, method)(f"{URL}/{theirs.id}", {"note": "x"}, format="json")
+        assert (response.status_code, response.json()) == (404, error(404, "id", "Rule not found"))

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         employee = Employee.objects.filter(email=str(options["email"]).strip().lower()).first()
         if employee is None:
             raise CommandError(f"No employee with e-mail {options['email']}")
-        if not employee.is_active:
+        if not employee.may_use_api():
             raise CommandError(f"{employee.email} cannot log in (state {employee.state}, level {employee.access_level})")
         _token, raw = Token.objects.issue(employee, persist=bool(options["persist"]))
         self.stdout.write(raw)
