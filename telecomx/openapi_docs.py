@@ -152,7 +152,8 @@ OPERATIONS: dict[str, Operation] = {
     "auth_validateToken_retrieve": Operation(
         "Check a token (given in `?token=`) and tell whose it is. Does not extend its life.",
         {"success": True, "employee": EMPLOYEE, "customer": CUSTOMER, "accessLevel": "OWNER"},
-        errors=[(401, "invalid_token", "Undecipherable"), (401, "expired", "Session has expired, please login")],
+        errors=[(401, "invalid_token", "Undecipherable"), (401, "expired", "Session has expired, please login"),
+                (401, "credentials_invalid", "Authorization required, please login")],
         authenticated=False,
     ),
     "callevent_create": Operation(
