@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Customer, Employee, Token
+from accounts.models import ApiKey, Customer, Employee, Token
 
 
 class FeaturesField(forms.CharField):
@@ -136,3 +136,58 @@ class TokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "employee"]
+        help_texts = {"employee": "Leave empty to make a new service account (switch permissions only); "
+                                  "choose an existing one to give it another key, e.g. to rotate keys."}
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if "employee" in self.fields:  # the add form (a stored key is read-only)
+            self.fields["employee"].required = False
+            # Only service accounts (accounts that have had a key) take more keys.
+            self.fields["employee"].queryset = Employee.objects.filter(api_keys__isnull=False, state=Employee.State.ENABLED).distinct()
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Service accounts' API keys: made here or with POST /api/apikey, shown once, revoked, never edited."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "employee", "created_at", "created_by", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["employee", "created_by"]
+    search_fields = ["name", "prefix", "employee__email", "employee__name"]
+    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return ["name", "employee"] if obj is None else ["name", "employee", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return self.readonly_fields if obj is None else ["name", "employee", *self.readonly_fields]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # nothing about a key changes but its revocation (the list's action)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # revoked, so the log keeps naming it
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
+        key, raw = ApiKey.objects.issue(name=obj.name, account=form.cleaned_data.get("employee"), created_by=request.user)
+        obj.pk, obj.employee = key.pk, key.employee  # the admin's own messages and redirect use them
+        self.message_user(
+            request,
+            f"API key for {key.employee} made. Copy it now, it is not shown again and only its hash is kept: {raw}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API keys (they stop working on the next request)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in queryset:
+            key.revoke()
+        self.message_user(request, f"{queryset.count()} API key(s) revoked.", messages.SUCCESS)

@@ -1,38 +1,175 @@
-"""Bearer tokens (docs/api.md §4): random, only their SHA-256 stored, 15 minutes from last use."""
+"""Bearer credentials (docs/api.md §4): session tokens (15 minutes from last use) and service accounts'
+API keys (long-lived, revoked by ADMIN). Only SHA-256 hashes of either are stored.
+
+Every request reads its credential, its employee and the employee's customer in ONE query, with
+the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
+version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
+primary-key probe). Nothing about a credential is cached between requests, so a token ended or a
+key revoked stops working on the very next request, in every process.
+"""
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
+from django.db import connection
+from django.db.models.base import ModelState
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from accounts.models import Employee, Token, hash_token
+from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
 from telecomx.errors import ApiError
 
 # A token's expiry is pushed forward at most this often, so a busy client does not write a row
 # on every request; the expiry it sees is at most this much shorter than the full window.
 TOUCH_INTERVAL = timedelta(seconds=30)
 
+UNDECIPHERABLE = ("invalid_token", "Undecipherable")
+LOGIN_AGAIN = ("credentials_invalid", "Authorization required, please login")
 
-# The token look-up joins its employee, customer and two resellers above it, so the holder rule
-# (Employee.may_use_api) costs no query of its own for trees up to that depth.
-TOKEN_HOLDER = "employee__customer__parent_reseller__parent_reseller"
+
+def _columns(model: type) -> list[str]:
+    return [field.column for field in model._meta.concrete_fields]
+
+
+@cache
+def _credential_sql(kind: str) -> tuple[str, int, int]:
+    """SELECT credential.*, employee.*, customer.*, deleted-above FROM … WHERE key_hash = %s."""
+    model = Token if kind == "token" else ApiKey
+    employee, customer = Employee._meta.db_table, Customer._meta.db_table
+    fields = [
+        *(f"k.{c}" for c in _columns(model)), *(f"e.{c}" for c in _columns(Employee)), *(f"c.{c}" for c in _columns(Customer)),
+    ]
+    # Resellers above the customer, nearest first; nothing reaches through a DELETED one (docs/api.md §3).
+    deleted_above = (
+        f"(WITH RECURSIVE up(id, parent, state) AS ("
+        f" SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p WHERE p.id = c.parent_reseller_id"
+        f" UNION SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p JOIN up ON p.id = up.parent)"
+        f" SELECT COUNT(*) FROM up WHERE state = 'DELETED')"
+    )
+    if kind == "apikey":  # a service account's permissions come with it (a token's, when asked)
+        fields.append(_permissions_column())
+    sql = (
+        f"SELECT {', '.join(fields)}, {deleted_above} FROM {model._meta.db_table} k"
+        f" JOIN {employee} e ON e.id = k.employee_id JOIN {customer} c ON c.id = e.customer_id WHERE k.key_hash = %s"
+    )
+    return sql, len(_columns(model)), len(_columns(Employee))
+
+
+def _permissions_column() -> str:
+    through = Employee.user_permissions.through._meta.db_table
+    groups = Employee.groups.through._meta.db_table
+    joined = "ct.app_label || '.' || p.codename"
+    aggregate = f"STRING_AGG({joined}, ',')" if connection.vendor == "postgresql" else f"GROUP_CONCAT({joined}, ',')"
+    return (
+        f"(SELECT {aggregate} FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id"
+        f" WHERE p.id IN (SELECT permission_id FROM {through} WHERE employee_id = e.id)"
+        f" OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp"
+        f" JOIN {groups} eg ON eg.group_id = gp.group_id WHERE eg.employee_id = e.id))"
+    )
+
+
+def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
+    """The credential with its employee and customer attached, and whether a customer above is DELETED."""
+    sql, key_count, employee_count = _credential_sql(kind)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hash_token(raw)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    model: Any = Token if kind == "token" else ApiKey
+    credential = _from_db(model, row[:key_count])
+    employee = _from_db(Employee, row[key_count : key_count + employee_count])
+    end = -2 if kind == "apikey" else -1
+    customer = _from_db(Customer, row[key_count + employee_count : end])
+    if kind == "apikey":  # what ModelBackend would load (ADMIN never asks: it has every permission)
+        employee._perm_cache = set(row[-2].split(",")) if row[-2] else set()  # type: ignore[attr-defined]
+    employee.customer = customer
+    credential.employee = employee
+    return credential, bool(row[-1])
+
+
+def _converters(model: Any) -> list[tuple[Any, list[Any]]]:
+    """Per column: (the column, the converters the ORM applies to its raw value), once per connection."""
+    cached = getattr(connection, "_telecomx_converters", None)
+    if cached is None:
+        cached = connection._telecomx_converters = {}  # type: ignore[attr-defined]
+    if model not in cached:
+        cached[model] = [
+            (field.cached_col, connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection))
+            for field in model._meta.concrete_fields
+        ]
+    return cached[model]
+
+
+# The attributes last converted from each distinct raw row (a switch sends the same credential
+# all day): a row equal to one seen before converts to equal attributes, so nothing goes stale.
+_converted: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _from_db(model: Any, values: Any) -> Any:
+    """A model instance from raw column values, converted as the ORM would (dates, JSON, booleans)."""
+    key = (model, connection.alias, *values)
+    try:
+        attributes = _converted.get(key)
+    except TypeError:  # a driver handed back an unhashable value: convert every time
+        key, attributes = None, None
+    if attributes is None:
+        attributes = {}
+        for (column, converters), value in zip(_converters(model), values, strict=True):
+            if value is not None:
+                for converter in converters:
+                    value = converter(value, column, connection)
+            attributes[column.target.attname] = value
+        if key is not None:
+            if len(_converted) > 10_000:
+                _converted.clear()
+            _converted[key] = attributes
+    instance = model.__new__(model)  # as Model.from_db, without __init__'s signals (nothing listens here)
+    instance.__dict__.update(
+        (name, copy(value) if isinstance(value, list | dict) else value) for name, value in attributes.items()
+    )
+    instance._state = ModelState()
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
 
 
 def resolve_token(raw: str) -> Token:
     """The live token for a raw value, or the documented 401."""
-    token = Token.objects.select_related(TOKEN_HOLDER).filter(key_hash=hash_token(raw)).first()
-    if token is None:
-        raise ApiError(401, "invalid_token", "Undecipherable")
+    found = _load("token", raw)
+    if found is None:
+        raise ApiError(401, *UNDECIPHERABLE)
+    token, deleted_above = found
+    assert isinstance(token, Token)
     if token.is_expired():
-        token.delete()
+        Token.objects.filter(pk=token.pk).delete()
         raise ApiError(401, "expired", "Session has expired, please login")
-    if not token.employee.may_use_api():
-        raise ApiError(401, "credentials_invalid", "Authorization required, please login")
+    if not _reachable(token.employee, deleted_above):  # Employee.may_use_api, from the row already read
+        raise ApiError(401, *LOGIN_AGAIN)
     return token
+
+
+def resolve_api_key(raw: str) -> ApiKey:
+    """The live API key for a raw value: not revoked, its account enabled and reachable; else 401."""
+    found = _load("apikey", raw)
+    if found is None:
+        raise ApiError(401, *UNDECIPHERABLE)
+    key, deleted_above = found
+    assert isinstance(key, ApiKey)
+    if key.revoked_at is not None or not _reachable(key.employee, deleted_above):
+        raise ApiError(401, *LOGIN_AGAIN)
+    return key
+
+
+def _reachable(employee: Employee, deleted_above: bool) -> bool:
+    """Employee.may_use_api (docs/api.md §3) without its walk up the tree: the query counted the
+    DELETED resellers above. Tokens and API keys obey the same rule."""
+    return employee.is_active and employee.customer.state != Customer.State.DELETED and not deleted_above
 
 
 def touch(token: Token) -> None:
@@ -45,7 +182,7 @@ def touch(token: Token) -> None:
 
 
 class BearerTokenAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[Employee, Token] | None:
+    def authenticate(self, request: Request) -> tuple[Employee, Token | ApiKey] | None:
         header = get_authorization_header(request)
         if not header:
             return None  # IsAuthenticated answers 401 credentials_invalid
@@ -55,11 +192,22 @@ class BearerTokenAuthentication(BaseAuthentication):
         try:
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise ApiError(401, "invalid_token", "Undecipherable") from None
-        token = resolve_token(raw)
-        touch(token)
-        request._request._telecomx_employee = token.employee  # for the request log
-        return token.employee, token
+            raise ApiError(401, *UNDECIPHERABLE) from None
+        credential: Token | ApiKey
+        if raw.startswith(API_KEY_PREFIX):
+            credential = resolve_api_key(raw)
+            # A key serves what a switch does, nothing else, whatever its account's level.
+            view = (request.parser_context or {}).get("view")
+            if not getattr(view, "api_key_access", False):
+                raise ApiError(403, "access_denied", "Insufficient access level")
+            request._request._telecomx_api_key = credential  # for the request log
+        else:
+            credential = resolve_token(raw)
+            touch(credential)
+        request._request._telecomx_employee = credential.employee  # for the request log
+        return credential.employee, credential
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+

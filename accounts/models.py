@@ -71,7 +71,10 @@ class Customer(models.Model):
             # does not bring the tokens of its employees, or of any customer below it, back.
             from accounts.permissions import subtree_customer_ids
 
-            Token.objects.filter(employee__customer_id__in=subtree_customer_ids(self.pk)).delete()
+            below = subtree_customer_ids(self.pk)
+            Token.objects.filter(employee__customer_id__in=below).delete()
+            # The same for service accounts' API keys: revoked (kept, so the log still names them).
+            ApiKey.objects.filter(employee__customer_id__in=below, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
     def cut_off(self) -> bool:
         """This customer or any reseller above it is DELETED. Walks parents already loaded by
@@ -100,7 +103,10 @@ class AccessLevel(models.TextChoices):
 
     @classmethod
     def rank(cls, level: str) -> int:
-        return cls.values.index(level)
+        return _LEVEL_RANKS[level]
+
+
+_LEVEL_RANKS = {level: rank for rank, level in enumerate(AccessLevel.values)}  # checked on every request
 
 
 class EmployeeManager(BaseUserManager["Employee"]):
@@ -154,6 +160,7 @@ class Employee(AbstractBaseUser, PermissionsMixin):
         if not self.is_active:
             # Disabling (or NO_LOGIN) ends its tokens for good: enabling it again brings none back.
             Token.objects.filter(employee_id=self.pk).delete()
+            ApiKey.objects.filter(employee_id=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
     def may_use_api(self) -> bool:
         """The one rule for a token's holder (docs/api.md §3): enabled, may log in, and nothing above
@@ -215,3 +222,63 @@ class Token(models.Model):
 
     def is_expired(self, now: "timezone.datetime | None" = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+API_KEY_PREFIX = "txk_"  # tells an API key from a session token in the same Bearer header
+SERVICE_PERMISSIONS = (("sbcrules", "lookup_route"), ("callnotify", "add_callevent"))
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def issue(self, *, name: str, account: Employee | None = None, created_by: Employee | None = None) -> tuple["ApiKey", str]:
+        """A new key (raw value returned once, only its hash stored) for `account`, or for a new
+        service account named `name` under `created_by`'s customer: no password, VIEWER, and
+        only the permissions a switch needs (route look-up, call event posting)."""
+        from django.contrib.auth.models import Permission
+
+        if account is None:
+            assert created_by is not None
+            pk = new_id()
+            account = Employee(
+                id=pk, email=f"service-{pk}@service.invalid", name=name, customer_id=created_by.customer_id,
+                access_level=AccessLevel.VIEWER,
+            )
+            account.set_unusable_password()
+            account.save()
+            account.user_permissions.add(*(
+                Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in SERVICE_PERMISSIONS
+            ))
+        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
+        key = self.create(name=name, employee=account, key_hash=hash_token(raw), prefix=raw[: len(API_KEY_PREFIX) + 6], created_by=created_by)
+        return key, raw
+
+
+class ApiKey(models.Model):
+    """A long-lived key of a service account (a switch): it never expires, it is revoked.
+
+    It authenticates only for what a switch does: route look-ups and call event posts (the views
+    that set `api_key_access`); every other call answers 403 whatever the account's level.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. kamailio-1.")
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="api_keys", verbose_name="service account")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters, to recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(Employee, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…{', revoked' if self.revoked_at else ''})"
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)
+

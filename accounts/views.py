@@ -7,7 +7,8 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,9 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import resolve_token
-from accounts.models import AccessLevel, Employee, Token
+from accounts.models import AccessLevel, ApiKey, Employee, Token
+from accounts.permissions import IsAdmin
 from telecomx.api import SuccessSerializer
 from telecomx.errors import ApiError
+from telecomx.ids import normalize_id
 
 SessionSerializer = inline_serializer(
     "Session",
@@ -145,3 +148,89 @@ class LogoutView(APIView):
     def get(self, request: Request) -> Response:
         Token.objects.filter(employee=request.user).delete()
         return Response({"success": True})
+
+
+# --- service accounts' API keys (docs/api.md §3: ADMIN creates, lists and revokes them) ---
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    _id = serializers.CharField(source="id", read_only=True)
+    name = serializers.CharField(max_length=100, help_text="What uses the key, e.g. kamailio-1")
+    account = serializers.CharField(
+        source="employee_id", required=False,
+        help_text="Service account (employee id) to give another key, e.g. to rotate keys without a gap; "
+        "left out, a new service account is made",
+    )
+    prefix = serializers.CharField(read_only=True, help_text="The key's first characters, to recognise it")
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)  # noqa: N815
+    createdBy = serializers.CharField(source="created_by_id", read_only=True, allow_null=True)  # noqa: N815
+    revokedAt = serializers.DateTimeField(source="revoked_at", read_only=True, allow_null=True)  # noqa: N815
+
+    class Meta:
+        model = ApiKey
+        fields = ["_id", "name", "account", "prefix", "createdAt", "createdBy", "revokedAt"]
+
+
+class NewApiKeySerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The key itself: shown this once, only its hash is stored")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+def _api_key_input(data: object) -> tuple[str, Employee | None]:
+    data = data if isinstance(data, dict) else {}
+    name, account_id = data.get("name"), data.get("account")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
+        raise ApiError(422, "name", "Name is invalid", path="name")
+    account = None
+    if account_id is not None:
+        pk = normalize_id(account_id) if isinstance(account_id, str) else None
+        # Only a live service account (one that has had a key, still enabled) takes more keys: a
+        # person's login never does, and a disabled account's keys are over for good.
+        account = Employee.objects.filter(pk=pk, api_keys__isnull=False, state=Employee.State.ENABLED).distinct().first() if pk else None
+        if account is None:
+            raise ApiError(404, "account", "Service account not found", path="account")
+    return name.strip(), account
+
+
+@extend_schema_view(
+    get=extend_schema(summary="List service account API keys (ADMIN)", responses=ApiKeySerializer(many=True)),
+    post=extend_schema(
+        summary="Create an API key for a service account (ADMIN); the key is in this answer only",
+        request=ApiKeySerializer, responses={201: NewApiKeySerializer},
+    ),
+)
+class ApiKeyListView(APIView):
+    permission_classes = [IsAdmin]
+
+    def get(self, request: Request) -> Response:
+        return Response(ApiKeySerializer(ApiKey.objects.all(), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        name, account = _api_key_input(request.data)
+        with transaction.atomic():
+            key, raw = ApiKey.objects.issue(name=name, account=account, created_by=request.user)
+        return Response({**NewApiKeySerializer(key).data, "key": raw}, status=201)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Get a service account API key (ADMIN)", responses=ApiKeySerializer),
+    delete=extend_schema(summary="Revoke an API key (ADMIN): it stops working on the next request", responses={200: ApiKeySerializer}),
+)
+class ApiKeyView(APIView):
+    permission_classes = [IsAdmin]
+
+    def _key(self, pk: str) -> ApiKey:
+        key = ApiKey.objects.filter(pk=normalize_id(pk)).first() if normalize_id(pk) else None
+        if key is None:
+            raise ApiError(404, "id", "API key not found")
+        return key
+
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(ApiKeySerializer(self._key(pk)).data)
+
+    def delete(self, request: Request, pk: str) -> Response:
+        key = self._key(pk)
+        key.revoke()
+        return Response(ApiKeySerializer(key).data)

@@ -23,7 +23,10 @@ def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
     caller = Customer.objects.create(name="Bench Calls ApS")
     for n in (1, 2):
         CallNotify.objects.create(customer=caller, url=f"http://127.0.0.1:9/call{n}", method="POSTJSON", selection="ALL")
-    return {"caller": caller.pk}
+    from accounts.models import ApiKey
+
+    # The switch's own credential: a service account's API key (docs/switch.md).
+    return {"caller": caller.pk, "key": ApiKey.objects.issue(name="bench-switch", created_by=admin)[1]}
 
 
 def targets(setup: dict) -> list[tuple]:
@@ -36,4 +39,6 @@ def targets(setup: dict) -> list[tuple]:
         ("call event post", "POST", "/api/callevent", event, "/bare/callevent", event),
         ("rule list (1,000)", "GET", "/api/sbc/rule", None, "/bare/rule", None),
         ("route look-up", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None),
+        ("route look-up (API key)", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None, setup["key"]),
+        ("call event post (API key)", "POST", "/api/callevent", event, "/bare/callevent", event, setup["key"]),
     ]

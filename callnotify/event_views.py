@@ -27,6 +27,7 @@ class CallEventView(GenericAPIView):
 
     permission_classes = [django_perm("callnotify.add_callevent") | IsAdmin]
     serializer_class = CallEventSerializer
+    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(summary="Report a call event", responses={202: CallEventAcceptedSerializer})
     def post(self, request: Request) -> Response:

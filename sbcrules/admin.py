@@ -22,7 +22,7 @@ from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, R
 class HostInline(admin.TabularInline):
     model = Host
     extra = 1
-    fields = ["address", "down"]
+    fields = ["address", "port", "transport", "down"]
 
 
 @admin.register(Peer)

@@ -18,7 +18,7 @@ class RouteRuleSerializer(serializers.Serializer):
 
 class RouteTargetSerializer(serializers.Serializer):
     peer = serializers.CharField(help_text="The peer this host belongs to")
-    host = serializers.CharField(help_text="IP address")
+    host = serializers.CharField(help_text="IPv4 or IPv6 address (in a SIP URI an IPv6 one goes in brackets)")
     port = serializers.IntegerField(min_value=1, max_value=65535)
     transport = serializers.ChoiceField(choices=["udp", "tcp", "tls"])
 
@@ -34,8 +34,9 @@ class RouteAnswerSerializer(serializers.Serializer):
     operator = serializers.CharField(required=False, help_text="CPS code of the operator serving the destination, when known")
     chain = serializers.ListField(child=serializers.CharField(), help_text="The peers tried, in order (failover walks)")
     targets = RouteTargetSerializer(
-        many=True, required=False,
-        help_text="Hosts to send the call to, in order: the chosen peer's usable hosts, then those of its failover peers",
+        many=True,
+        help_text="Where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
+        "try the next after a 503, 408 or timeout; [] when peer is null",
     )
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from django.db import models, transaction
 
 from accounts.models import Customer
-from sbcrules.models import DkOperator, NumberRange, Peer, PortedNumber, Rule, mark_routing_changed
+import ipaddress
+
+from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, mark_routing_changed
 from sbcrules.validators import condition_format_error, is_operator_code, is_peer_id, normalize_condition, normalize_dk_number, normalize_dk_prefix
 
 # A row's parser answers (key, object) or the list of its documented messages.
@@ -147,6 +149,41 @@ def rule_importer() -> Importer:
     return Importer(
         Rule, ("type", "condition", "peer", "note"), parse, unique_fields=["type", "condition"],
         update_fields=["peer", "note", "updated_at"], optional=1, header_required=True, routing=True,
+    )
+
+
+def host_importer() -> Importer:
+    """Peers' hosts: `peer,host[,port[,transport[,state]]]`; the peer must exist; a host already
+    listed for the peer is updated (port 5060, udp and up when left empty)."""
+    peers = {pk.lower(): pk for pk in Peer.objects.values_list("id", flat=True)}
+    transports = set(Host.Transport.values)
+
+    def parse(row: list[str]) -> Parsed:
+        peer, address, port, transport, state = (cell.strip() for cell in row)
+        errors = []
+        if not is_peer_id(peer):
+            errors.append("peer: Peer is invalid")
+        elif peer.lower() not in peers:
+            errors.append("peer: Peer not found")
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            errors.append("host: Host is invalid")
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            errors.append("port: Port is invalid")
+        if transport and transport not in transports:
+            errors.append("transport: Transport is invalid")
+        if state not in ("", "up", "down"):
+            errors.append("state: Host state is invalid")
+        if errors:
+            return errors
+        key = peers[peer.lower()]
+        host = Host(peer_id=key, address=address, port=int(port or 5060), transport=transport or "udp", down=state == "down")
+        return (key, address), host
+
+    return Importer(
+        Host, ("peer", "host", "port", "transport", "state"), parse, unique_fields=["peer", "address"],
+        update_fields=["port", "transport", "down"], optional=3, routing=True,
     )
 
 

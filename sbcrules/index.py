@@ -29,10 +29,17 @@ def read_stamp() -> int:
 def load_index() -> RoutingIndex:
     """Read every rule, peer and host (three queries) and compile them."""
     hosts: dict[str, list[bool]] = {}
-    for peer_id, down in Host.objects.order_by().values_list("peer_id", "down"):
+    targets: dict[str, list[dict[str, object]]] = {}
+    rows = Host.objects.order_by("peer_id", "id").values_list("peer_id", "address", "port", "transport", "down")
+    for peer_id, address, port, transport, down in rows:
         hosts.setdefault(peer_id, []).append(down)
+        if not down:
+            targets.setdefault(peer_id, []).append({"peer": peer_id, "host": address, "port": port, "transport": transport})
     peers = [
-        PeerData(id=pk, up=up, hosts_down=tuple(hosts.get(pk, ())), failover=failover, default=default)
+        PeerData(
+            id=pk, up=up, hosts_down=tuple(hosts.get(pk, ())), failover=failover, default=default,
+            targets=tuple(targets.get(pk, ())),
+        )
         for pk, up, failover, default in Peer.objects.order_by().values_list("id", "up", "failover_peer_id", "default")
     ]
     rules = (

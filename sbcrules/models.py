@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import connections, models, router
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
@@ -87,10 +87,23 @@ class Peer(OneMessagePerField):
 
 
 class Host(models.Model):
-    """An address a peer exchanges traffic with; a host marked down is not used."""
+    """An address a peer exchanges traffic with (SIP port and transport); a host marked down is not used.
+
+    One row per IP address of a peer (`/host/<HOST_IP>` names a host by its address alone).
+    """
+
+    class Transport(models.TextChoices):
+        UDP = "udp"
+        TCP = "tcp"
+        TLS = "tls"
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="hosts")
     address = models.GenericIPAddressField(error_messages=_messages("Host is invalid"))
+    port = models.PositiveIntegerField(
+        default=5060, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        error_messages={**_messages("Port is invalid"), "min_value": "Port is invalid", "max_value": "Port is invalid"},
+    )
+    transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.UDP, error_messages=_messages("Transport is invalid"))
     down = models.BooleanField(default=False)
 
     class Meta:
@@ -100,7 +113,11 @@ class Host(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.address} ({'down' if self.down else 'up'})"
+        return f"{self.uri_host}:{self.port}/{self.transport} ({'down' if self.down else 'up'})"
+
+    @property
+    def uri_host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address
 
 
 class Rule(models.Model):

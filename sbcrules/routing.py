@@ -32,6 +32,8 @@ class PeerData:
     hosts_down: tuple[bool, ...] = ()  # one entry per host: is it marked down
     failover: str | None = None
     default: bool = False
+    # Where to send calls: the hosts not marked down, as {"peer", "host", "port", "transport"}.
+    targets: tuple[dict[str, object], ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -47,6 +49,7 @@ class Decision:
     operator: str | None = None
     chain: tuple[str, ...] = ()
     why: tuple[str, ...] = field(default=(), compare=False)
+    targets: tuple[dict[str, object], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """The wire form of docs/api.md §9."""
@@ -58,6 +61,7 @@ class Decision:
         if self.operator is not None:
             body["operator"] = self.operator
         body["chain"] = list(self.chain)
+        body["targets"] = list(self.targets)
         return body
 
 
@@ -71,6 +75,9 @@ class RoutingIndex:
     peers: dict[str, PeerData]  # by lower-case id
     default_peer: str | None
     rule_count: int
+    # By lower-case peer id: that peer's usable hosts, then those of the usable peers its
+    # failover chain leads to (docs/api.md §9), computed once per index, not per call.
+    targets: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict)
 
 
 def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> RoutingIndex:
@@ -88,7 +95,22 @@ def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> Routi
     return RoutingIndex(
         anumber=maps[ANUMBER], customer=maps[CUSTOMER], dkcps=maps[DKCPS], prefix=maps[PREFIX],
         prefix_lengths=lengths, peers=peer_map, default_peer=default, rule_count=count,
+        targets={key: failover_targets(peer_map, key) for key in peer_map},
     )
+
+
+def failover_targets(peers: dict[str, PeerData], start: str) -> tuple[dict[str, object], ...]:
+    """The hosts to try in order for a call given to peer `start`: its own usable hosts, then
+    each next peer's along `failover` (peers not up give none), until a loop or a dead end."""
+    found: list[dict[str, object]] = []
+    seen: set[str] = set()
+    key: str | None = start
+    while key is not None and key not in seen and (peer := peers.get(key)) is not None:
+        seen.add(key)
+        if peer.up:
+            found.extend(peer.targets)
+        key = peer.failover.lower() if peer.failover else None
+    return tuple(found)
 
 
 def longest_prefix(index: RoutingIndex, number: str) -> RuleData | None:
@@ -181,14 +203,18 @@ def decide(
             why.append("no rule matches and there is no default peer")
         return Decision(peer=None, rule=None, reason="no_route", operator=operator, why=tuple(why))
     first = index.peers.get(start.lower())
-    if first is not None and first.usable and not explain:
-        return Decision(peer=first.id, rule=rule, reason=reason, operator=operator, chain=(first.id,))  # the usual case
+    if first is not None and first.usable and not explain:  # the usual case
+        return Decision(
+            peer=first.id, rule=rule, reason=reason, operator=operator, chain=(first.id,),
+            targets=index.targets.get(start.lower(), ()),
+        )
     peer, chain, ended = walk_failover(index, start)
     if explain:
         why.append(f"failover chain {' → '.join(chain) or start}: {ended}")
     if peer is None:
         reason = "no_usable_peer"
-    return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why))
+    targets = index.targets.get(peer.lower(), ()) if peer is not None else ()
+    return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why), targets=targets)
 
 
 def _operator_why(bnumber: str, operator: str | None, rule: RuleData | None) -> str:

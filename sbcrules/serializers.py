@@ -93,28 +93,46 @@ class RuleSerializer(ModelCleanSerializer):
         return attrs
 
 
+HOST_TRANSPORTS = tuple(Host.Transport.values)
+
+
 @extend_schema_field({
     "type": "array",
-    "items": {"type": "object", "properties": {"host": {"type": "string"}, "state": {"type": "string", "enum": ["up", "down"]}}},
+    "items": {
+        "type": "object",
+        "required": ["host"],
+        "properties": {
+            "host": {"type": "string", "description": "IPv4 or IPv6 address"},
+            "state": {"type": "string", "enum": ["up", "down"], "default": "up"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 5060},
+            "transport": {"type": "string", "enum": list(HOST_TRANSPORTS), "default": "udp"},
+        },
+    },
 })
 class HostsField(serializers.Field):
-    """`[{"host": "<IP>", "state": "up"|"down"}]`; the whole list replaces the peer's hosts."""
+    """`[{"host": "<IP>", "state": "up"|"down", "port": 5060, "transport": "udp"}]`; the whole
+    list replaces the peer's hosts. A host sent without state, port or transport keeps what it
+    had (a new one: up, 5060, udp)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(source="*", **kwargs)
 
-    def to_representation(self, peer: Peer) -> list[dict[str, str]]:
-        return [{"host": h.address, "state": "down" if h.down else "up"} for h in peer.hosts.all()]
+    def to_representation(self, peer: Peer) -> list[dict[str, Any]]:
+        return [
+            {"host": h.address, "state": "down" if h.down else "up", "port": h.port, "transport": h.transport}
+            for h in peer.hosts.all()
+        ]
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, list):
             raise ValidationError("Hosts are invalid")
-        hosts: dict[str, bool | None] = {}
+        hosts: dict[str, dict[str, Any]] = {}
         errors: list[dict[str, list[str]]] = []
         for item in data:
             error: dict[str, list[str]] = {}
-            address = item.get("host") if isinstance(item, dict) else None
-            state = item.get("state") if isinstance(item, dict) else None
+            item = item if isinstance(item, dict) else {}
+            address, state = item.get("host"), item.get("state")
+            port, transport = item.get("port"), item.get("transport")
             try:
                 address = str(ipaddress.ip_address(address)) if isinstance(address, str) else None
             except ValueError:
@@ -125,9 +143,14 @@ class HostsField(serializers.Field):
                 error["host"] = ["Host is listed twice"]
             if state not in (None, "up", "down"):
                 error["state"] = ["Host state is invalid"]
+            if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+                error["port"] = ["Port is invalid"]
+            if transport is not None and transport not in HOST_TRANSPORTS:
+                error["transport"] = ["Transport is invalid"]
             errors.append(error)
             if not error:
-                hosts[address] = None if state is None else state == "down"
+                wanted = {"down": None if state is None else state == "down", "port": port, "transport": transport}
+                hosts[address] = {key: value for key, value in wanted.items() if value is not None}
         if any(errors):
             raise ValidationError(errors)
         return {"wanted_hosts": hosts}
@@ -190,19 +213,22 @@ class PeerSerializer(ModelCleanSerializer):
         return instance
 
     @staticmethod
-    def _save_hosts(peer: Peer, wanted: dict[str, bool | None]) -> None:
-        """Replace the peer's hosts; a host sent without a state keeps the one it had (else up)."""
+    def _save_hosts(peer: Peer, wanted: dict[str, dict[str, Any]]) -> None:
+        """Replace the peer's hosts; what a host is sent without it keeps (a new one: defaults)."""
         current = {host.address: host for host in peer.hosts.all()}
         for address, host in current.items():
             if address not in wanted:
                 host.delete()
-        for address, down in wanted.items():
+        for address, values in wanted.items():
             host = current.get(address)
             if host is None:
-                Host.objects.create(peer=peer, address=address, down=bool(down))
-            elif down is not None and host.down != down:
-                host.down = down
-                host.save(update_fields=["down"])
+                Host.objects.create(peer=peer, address=address, **values)
+                continue
+            changed = [key for key, value in values.items() if getattr(host, key) != value]
+            if changed:
+                for key in changed:
+                    setattr(host, key, values[key])
+                host.save(update_fields=changed)
         if hasattr(peer, "_prefetched_objects_cache"):
             peer._prefetched_objects_cache.pop("hosts", None)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+from typing import Any
+
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.utils.http import parse_etags
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +18,7 @@ from accounts.models import AccessLevel
 from accounts.permissions import IsAdmin, RuleTypeAllowed, django_perm, exactly, feature, level, rule_scope
 from sbcrules.answers import RouteAnswerSerializer
 from sbcrules.conflicts import documented_conflicts
+from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
@@ -21,6 +26,16 @@ from sbcrules.validators import is_peer_id
 from telecomx.api import ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
+
+# docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
+ETAG_PARAMETERS = [
+    OpenApiParameter(
+        "If-None-Match", str, OpenApiParameter.HEADER,
+        description="the ETag of a list held: 304 with no body while routing data has not changed",
+    ),
+]
+ETAG_DESCRIPTION = "Carries an `ETag` that changes whenever rules, peers or hosts change; send it back in `If-None-Match` to get 304 and no body while nothing changed."
+ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is the one whose ETag was sent")}
 
 # docs/api.md §3, once.
 RuleRead = level(AccessLevel.RESELLER_ADMIN)
@@ -44,17 +59,41 @@ class ReadWriteViewSet(ResourceViewSet):
         return [permission()]
 
 
+class RoutingListETag(ResourceViewSet):
+    """The list carries an ETag (docs/api.md §1) for switches that poll it."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """304 with no body when `If-None-Match` names the list's current ETag.
+
+        The ETag is the routing marker's stamp (it changes in the same transaction as any rule,
+        peer or host) with the path, the query string and the caller's scope: whatever else
+        makes the body differ. The stamp is read before the list, so a change committed in
+        between gives a newer body under the older tag, never an older body under a newer one.
+        """
+        scope = f"{request.path}?{request.META.get('QUERY_STRING', '')}|{request.user.access_level}|{request.user.customer_id}"
+        etag = f'"{read_stamp():x}-{hashlib.sha256(scope.encode()).hexdigest()[:16]}"'
+        wanted = parse_etags(request.headers.get("If-None-Match", ""))
+        if etag in wanted or "*" in wanted:
+            return Response(status=304, headers={"ETag": etag})
+        response = super().list(request, *args, **kwargs)
+        response["ETag"] = etag
+        return response
+
+
 @extend_schema_view(
-    list=paged_list_schema("List SBC rules", [
-        OpenApiParameter("type", str, enum=Rule.Type.values, description="Only rules of this type"),
-        OpenApiParameter("peer", str, description="Only rules sending calls to this peer (its id, any case)"),
-    ]),
+    list=paged_list_schema(
+        "List SBC rules",
+        [OpenApiParameter("type", str, enum=Rule.Type.values, description="Only rules of this type"),
+         OpenApiParameter("peer", str, description="Only rules sending calls to this peer (its id, any case)"),
+         *ETAG_PARAMETERS],
+        responses={200: RuleSerializer(many=True), **ETAG_RESPONSES},
+    ),
     create=extend_schema(summary="Create an SBC rule"),
     retrieve=extend_schema(summary="Get an SBC rule"),
     partial_update=extend_schema(summary="Update an SBC rule (PATCH)"),
     destroy=extend_schema(summary="Delete an SBC rule"),
 )
-class RuleViewSet(ReadWriteViewSet):
+class RuleViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = RuleSerializer
     not_found = (404, "id", "Rule not found")
     read_permission = RuleRead
@@ -87,13 +126,13 @@ class RuleViewSet(ReadWriteViewSet):
 
 
 @extend_schema_view(
-    list=paged_list_schema("List SBC peers"),
+    list=paged_list_schema("List SBC peers", ETAG_PARAMETERS, responses={200: PeerSerializer(many=True), **ETAG_RESPONSES}),
     create=extend_schema(summary="Create an SBC peer"),
     retrieve=extend_schema(summary="Get an SBC peer"),
     partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),
     destroy=extend_schema(summary="Delete an SBC peer (409 while rules or peers point to it)"),
 )
-class PeerViewSet(ReadWriteViewSet):
+class PeerViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = PeerSerializer
     not_found = (404, "id", "Peer not found")
     read_permission = PeerRead
@@ -154,6 +193,7 @@ class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [RouteLookup]
+    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(
         summary="Route look-up: which peer a call leaves through, and why",

@@ -125,6 +125,8 @@ WAITING = {"_id": "6b043b02d1e5a70019cc0a10", "event": "6b043b01d1e5a70019cc0a0f
 CALL_EVENT = {"callId": "a84b4c76e66710@192.0.2.4", "customer": CUSTOMER, "type": "SIP", "direction": "INBOUND",
               "state": "ANSWERED", "aNumber": "+4512345678", "bNumber": "+4570305050", "timestamp": "2026-11-22T10:15:00Z",
               "additional": {"sbcServer": "sbc1", "sourcePeer": "TDC"}}
+ETAG = ("The answer carries an `ETag` that changes whenever rules, peers or hosts change; send it back in "
+        "`If-None-Match` to get 304 and no body while nothing changed. ")
 PAGING = ("Add `?offset=` and/or `?limit=` (1..500, default 100) to get one page: the answer stays a plain array, "
           "with the whole list's size in `X-Total-Count` and the neighbouring pages in an RFC 8288 `Link` header "
           '(`rel="next"`, `rel="prev"`). Without them the whole list is answered.')
@@ -135,7 +137,27 @@ UPDATE = "Only the properties sent change (POST and PATCH do the same)."
 RULE_WRITE = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the FINANCE feature for CUSTOMER rules of customers it "
               "reaches (PREFIX, ANUMBER and DKCPS rules route everyone's calls and are ADMIN's: 403).")
 
+APIKEY = {"_id": "6b0440a1b2c3d4e5f6a7b8c9", "name": "kamailio-1", "account": "6b0440a1b2c3d4e5f6a7b8c8",
+          "prefix": "txk_Q2x9aB", "createdAt": "2026-11-23T09:00:00Z", "createdBy": EMPLOYEE, "revokedAt": None}
+NO_APIKEY = (404, "id", "API key not found")
+APIKEY_WHO = "Who: ADMIN (a key itself is refused)."
+
 OPERATIONS: dict[str, Operation] = {
+    "apikey_list": Operation(f"Every service account API key, newest first, revoked ones included. Never the key itself. {APIKEY_WHO}",
+                             [APIKEY], errors=[DENIED]),
+    "apikey_create": Operation(
+        "Make an API key for a switch: without `account`, a new service account (no password, able only to look "
+        "up routes and post call events) and its first key; with `account`, another key for that service "
+        f"account (rotate without a gap). The key (`txk_...`) is in this answer only. {APIKEY_WHO}",
+        {**APIKEY, "key": "txk_Q2x9aBvK3mR7tYw1LpE5sD8fH0jN4cZ6uI2oA9gX"},
+        {"name": "kamailio-1"},
+        [(422, "name", "Name is invalid"), (404, "account", "Service account not found"), DENIED, BAD_JSON],
+    ),
+    "apikey_retrieve": Operation(f"One API key (never the key itself). {APIKEY_WHO}", APIKEY, errors=[NO_APIKEY, DENIED]),
+    "apikey_destroy": Operation(
+        f"Revoke an API key: it stops working on the next request, in every process. Revoking again changes nothing. {APIKEY_WHO}",
+        {**APIKEY, "revokedAt": "2026-11-23T12:00:00Z"}, errors=[NO_APIKEY, DENIED],
+    ),
     "auth_login_create": Operation(
         "Log in with an employee's e-mail and password. The token lasts 15 minutes from its last use, or until "
         "logout with `persist: true` (`expiresInMinutes: -1`). Send it as `Authorization: Bearer <token>`. "
@@ -251,7 +273,7 @@ OPERATIONS: dict[str, Operation] = {
                                    "no_route": 0, "no_usable_peer": 1}}},
         errors=[DENIED],
     ),
-    "sbc_peer_list": Operation(f"The SBC peers (carrier trunks), by id. {PAGING} {ROUTE_READ}", [PEER], errors=[DENIED, BAD_PAGE]),
+    "sbc_peer_list": Operation(f"The SBC peers (carrier trunks), by id. {ETAG}{PAGING} {ROUTE_READ}", [PEER], errors=[DENIED, BAD_PAGE]),
     "sbc_peer_create": Operation(
         "Add a peer. `_id` (1..32 of `A-Z a-z 0-9 _ -`, unique ignoring case) is its name in rules and never "
         "changes. At most one peer is the default. Who: ADMIN.",
@@ -290,12 +312,14 @@ OPERATIONS: dict[str, Operation] = {
         "default peer that matches; an unusable peer (down, or every host down) hands over to its failover peer. "
         f"{ROUTE_READ} Also service accounts with the `sbcrules.lookup_route` permission (the switches).",
         {"peer": "TDC", "rule": {"_id": RULE, "type": "PREFIX", "condition": "+4570"}, "reason": "prefix",
-         "operator": "01011", "chain": ["TELENOR", "TDC"]},
+         "operator": "01011", "chain": ["TELENOR", "TDC"],
+         "targets": [{"peer": "TDC", "host": "192.0.2.10", "port": 5060, "transport": "udp"},
+                     {"peer": "TDC", "host": "2001:db8::10", "port": 5061, "transport": "tls"}]},
         errors=[(422, "bnumber", "Number is invalid"), (422, "anumber", "Number is invalid"),
                 (422, "customer", "Customer is invalid"), MULTIPLE, DENIED],
     ),
     "sbc_rule_list": Operation(
-        f"The SBC rules, by id; `type` and `peer` narrow the list. {PAGING} Who: ADMIN (every rule); RESELLER_ADMIN "
+        f"The SBC rules, by id; `type` and `peer` narrow the list. {ETAG}{PAGING} Who: ADMIN (every rule); RESELLER_ADMIN "
         "(the operator-wide rules and the CUSTOMER rules of customers it reaches).",
         [RULE_BODY], errors=[DENIED, BAD_PAGE, (422, "type", "Type is invalid"), (400, "bad_request", "peer must be a peer id")],
     ),
@@ -338,6 +362,8 @@ COMPONENTS = {
     "RouteRule": "The rule that decided a route.",
     "RouteTarget": "One host a switch may send the call to.",
     "Session": "A new login's token and who it belongs to.",
+    "ApiKey": "A service account's API key, as listed: never the key itself.",
+    "NewApiKey": "A new API key: `key` is shown in this answer only.",
     "TokenValidity": "Whose a valid token is.",
     "LoginRequest": "An employee's credentials.",
     "Success": "The action was done.",

@@ -27,20 +27,20 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and logger.isEnabledFor(logging.INFO):
             # DRF authenticates inside the view; its user is left on the Django request.
             user = getattr(request, "_telecomx_employee", None)
-            logger.info(
-                json.dumps(
-                    {
-                        "method": request.method,
-                        "path": request.path,
-                        "status": response.status_code,
-                        "durationMs": round((time.perf_counter() - started) * 1000, 1),
-                        "employee": getattr(user, "pk", None),
-                    }
-                )
-            )
+            line = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                "employee": getattr(user, "pk", None),
+            }
+            key = getattr(request, "_telecomx_api_key", None)
+            if key is not None:  # a service account: which of its keys (by id and name), never the key
+                line["apiKey"], line["apiKeyName"] = key.pk, key.name
+            logger.info(json.dumps(line))
         return response
 
 

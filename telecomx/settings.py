@@ -127,7 +127,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     # WAL and IMMEDIATE transactions: the web process and the in-process delivery thread write
     # concurrently; without them SQLite answers "database is locked" under light load.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept (CONN_MAX_AGE from the URL, 60 s) as for PostgreSQL: opening one per
+    # request (and running the PRAGMAs) cost more than a route look-up itself.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
@@ -315,3 +316,6 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CALLNOTIFY_TEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_TEST_TIMEOUT") or 3)
 CALLNOTIFY_TEST_CONCURRENCY = env_int("CALLNOTIFY_TEST_CONCURRENCY", 2)
 CALLNOTIFY_TEST_RATE = env_int("CALLNOTIFY_TEST_RATE", 10)
+
+# The API renders JSON only: skip parsing Accept when the client takes JSON (telecomx/negotiation.py).
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "telecomx.negotiation.JsonFirstNegotiation"

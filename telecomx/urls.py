@@ -32,3 +32,12 @@ urlpatterns = [
 from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
+
+# Service accounts' API keys (switches), ADMIN only (docs/switch.md).
+from accounts.views import ApiKeyListView, ApiKeyView  # noqa: E402
+
+api += [path("apikey", ApiKeyListView.as_view(), name="apikey-list"), path("apikey/<str:pk>", ApiKeyView.as_view(), name="apikey-detail")]
+
+# A switch calls these for every call: matched first, before the rest of the map is tried.
+HOT_PATHS = ("sbc-route", "callevent")
+api.sort(key=lambda pattern: getattr(pattern, "name", None) not in HOT_PATHS)

@@ -86,9 +86,13 @@ def dns() -> Iterator[dict[str, list[str]]]:
 def _clear_cache() -> Iterator[None]:
     from django.core.cache import cache
 
+    from telecomx.throttling import reset
+
     cache.clear()
+    reset()  # the rate limit's per-process windows (telecomx/throttling.py)
     yield
     cache.clear()
+    reset()
 
 
 class ValidatingAPIClient(SchemaValidatingMixin, APIClient):

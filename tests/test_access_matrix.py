@@ -115,6 +115,10 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("dk-number-list", "GET"): Row(at_least(L.VIEWER)),
     ("dk-number", "GET"): Row(at_least(L.VIEWER)),
     ("dk-number", "POST"): Row(admin),
+    ("apikey-list", "GET"): Row(admin),
+    ("apikey-list", "POST"): Row(admin),
+    ("apikey-detail", "GET"): Row(admin),
+    ("apikey-detail", "DELETE"): Row(admin),
 }
 
 CALLERS = [

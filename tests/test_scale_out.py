@@ -88,7 +88,10 @@ def test_two_web_processes_and_two_workers(cluster, sink: Sink) -> None:  # noqa
     token, route = setup["token"], "/api/sbc/route?bnumber=%2B4570305050"
 
     # B has built its index (default peer) before A changes the rules.
-    assert call(web_b, token, "GET", route) == (200, {"peer": "TDC", "rule": None, "reason": "default", "chain": ["TDC"]})
+    assert call(web_b, token, "GET", route) == (200, {
+        "peer": "TDC", "rule": None, "reason": "default", "chain": ["TDC"],
+        "targets": [{"peer": "TDC", "host": "100.64.1.1", "port": 5060, "transport": "udp"}],
+    })
     status, rule = call(web_a, token, "POST", "/api/sbc/rule", {"type": "PREFIX", "condition": "+4570", "peer": "TELENOR"})
     assert status == 201
     assert wait_for(lambda: call(web_b, token, "GET", route)[1]["peer"] == "TELENOR", 5), "B never saw A's rule"

@@ -66,7 +66,7 @@ def test_closed_sets_are_enums_and_answers_are_typed():
         body = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in body, (path, method, body)
     route = schemas["RouteAnswer"]
-    assert set(route["required"]) == {"peer", "rule", "reason", "chain"}
+    assert set(route["required"]) == {"peer", "rule", "reason", "chain", "targets"}
 
 
 def test_the_validator_refuses_an_answer_the_schema_does_not_describe():

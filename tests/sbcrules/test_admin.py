@@ -71,10 +71,26 @@ def test_peer_with_hosts_inline_and_a_host_marked_down(staff):
     response = staff.post("/admin/sbcrules/peer/add/", {
         "id": "TELENOR", "name": "Telenor", "up": "on", "network_interface": "ETH0", "failover_peer": "",
         "hosts-TOTAL_FORMS": "2", "hosts-INITIAL_FORMS": "0",
-        "hosts-0-address": "192.0.2.1", "hosts-1-address": "192.0.2.2", "hosts-1-down": "on",
+        "hosts-0-address": "192.0.2.1", "hosts-0-port": "5060", "hosts-0-transport": "udp",
+        "hosts-1-address": "192.0.2.2", "hosts-1-port": "5070", "hosts-1-transport": "tcp", "hosts-1-down": "on",
     })
     assert response.status_code == 302
-    assert list(Host.objects.values_list("address", "down")) == [("192.0.2.1", False), ("192.0.2.2", True)]
+    assert list(Host.objects.values_list("address", "port", "transport", "down")) == [
+        ("192.0.2.1", 5060, "udp", False), ("192.0.2.2", 5070, "tcp", True),
+    ]
+
+
+def test_host_port_and_transport_are_checked_in_the_admin_with_the_api_messages(staff):
+    response = staff.post("/admin/sbcrules/peer/add/", {
+        "id": "TELENOR", "name": "", "up": "on", "network_interface": "", "failover_peer": "",
+        "hosts-TOTAL_FORMS": "1", "hosts-INITIAL_FORMS": "0",
+        "hosts-0-address": "192.0.2.1", "hosts-0-port": "70000", "hosts-0-transport": "sctp",
+    })
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert errors["port"] == ["Port is invalid"]
+    assert "transport" in errors
+    assert not Peer.objects.exists()
 
 
 def test_changelists_render(staff, django_assert_max_num_queries):

@@ -41,6 +41,7 @@ def test_route_command_prints_the_api_decision_and_why(client_for, peers):
     first, *why = out.splitlines()
     assert json.loads(first) == api == {
         "peer": "TDC", "rule": {"_id": rule.id, "type": "PREFIX", "condition": "+4570"}, "reason": "prefix", "chain": ["TDC"],
+        "targets": [{"peer": "TDC", "host": peers[0].hosts.get().address, "port": 5060, "transport": "udp"}],
     }
     assert any("longest prefix" in line for line in why)
 
@@ -213,3 +214,45 @@ def test_demo_seed_is_idempotent_and_routes():
     assert (decision["peer"], decision["reason"], decision["operator"]) == ("TELENOR", "dkcps", "01020")
     decision = json.loads(run("route", "+46701234567")[0].splitlines()[0])
     assert (decision["peer"], decision["chain"]) == ("TDC", ["TELIA", "TDC"])
+
+
+def test_importhosts_adds_and_updates_hosts_with_port_transport_and_state(tmp_path):
+    from sbcrules.index import routing_index
+    from sbcrules.lookup import route_call
+    from sbcrules.models import Host
+
+    PeerFactory(id="TDC", default=True, hosts=["192.0.2.10"])
+    PeerFactory(id="TELENOR", hosts=[])
+    path = tmp_path / "hosts.csv"
+    path.write_text(
+        "peer,host,port,transport,state\n"
+        "tdc,192.0.2.10,5080,tcp\n"  # already there: updated
+        "TDC,2001:DB8::10,5061,tls,down\n"
+        "TELENOR,198.51.100.20\n",
+        encoding="utf-8",
+    )
+    out, _ = run("importhosts", str(path))
+    assert "imported 3 hosts" in out
+    assert sorted(Host.objects.values_list("peer_id", "address", "port", "transport", "down")) == [
+        ("TDC", "192.0.2.10", 5080, "tcp", False), ("TDC", "2001:db8::10", 5061, "tls", True),
+        ("TELENOR", "198.51.100.20", 5060, "udp", False),
+    ]
+    routing_index.expire()
+    assert route_call(bnumber="+4512345678").as_dict()["targets"] == [{"peer": "TDC", "host": "192.0.2.10", "port": 5080, "transport": "tcp"}]
+
+
+def test_importhosts_is_all_or_nothing_with_every_bad_line_reported(tmp_path):
+    from sbcrules.models import Host
+
+    PeerFactory(id="TDC", hosts=[])
+    path = tmp_path / "hosts.csv"
+    path.write_text("TDC,192.0.2.1,5060\nNOPE,192.0.2.2\nTDC,not-an-ip,0,sctp,sideways\nbad id,192.0.2.3\n", encoding="utf-8")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="3 bad lines; nothing was imported"):
+        call_command("importhosts", str(path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines() == [
+        "line 2: peer: Peer not found",
+        "line 3: host: Host is invalid; port: Port is invalid; transport: Transport is invalid; state: Host state is invalid",
+        "line 4: peer: Peer is invalid",
+    ]
+    assert not Host.objects.exists()

@@ -24,9 +24,49 @@ def test_create_a_peer_with_hosts(admin):
     assert response.status_code == 201, response.json()
     assert response.json() == {
         "_id": "Telenor", "name": "Telenor Denmark A/S", "default": True, "failoverPeerId": "TDC", "networkInterface": "ETH0",
-        "up": True, "hosts": [{"host": "192.0.2.1", "state": "up"}, {"host": "2001:db8::1", "state": "down"}],
+        "up": True, "hosts": [
+            {"host": "192.0.2.1", "state": "up", "port": 5060, "transport": "udp"},
+            {"host": "2001:db8::1", "state": "down", "port": 5060, "transport": "udp"},
+        ],
     }
     assert list(Host.objects.filter(peer_id="Telenor").values_list("address", "down")) == [("192.0.2.1", False), ("2001:db8::1", True)]
+
+
+def test_hosts_carry_port_and_transport(admin):
+    body = {"_id": "TDC", "hosts": [{"host": "192.0.2.10", "state": "up", "port": 5070, "transport": "tcp"}, {"host": "192.0.2.11", "transport": "tls"}]}
+    response = admin.post(URL, body, format="json")
+    assert response.status_code == 201
+    assert response.json()["hosts"] == [
+        {"host": "192.0.2.10", "state": "up", "port": 5070, "transport": "tcp"},
+        {"host": "192.0.2.11", "state": "up", "port": 5060, "transport": "tls"},
+    ]
+    # sent without port or transport, a host keeps what it had
+    response = admin.patch(f"{URL}/TDC", {"hosts": [{"host": "192.0.2.10", "state": "down"}, {"host": "192.0.2.11", "port": 5061}]}, format="json")
+    assert response.json()["hosts"] == [
+        {"host": "192.0.2.10", "state": "down", "port": 5070, "transport": "tcp"},
+        {"host": "192.0.2.11", "state": "up", "port": 5061, "transport": "tls"},
+    ]
+    assert list(Host.objects.order_by("id").values_list("port", "transport", "down")) == [(5070, "tcp", True), (5061, "tls", False)]
+
+
+@pytest.mark.parametrize(
+    ("host", "field", "message"),
+    [
+        ({"host": "192.0.2.1", "port": 0}, "port", "Port is invalid"),
+        ({"host": "192.0.2.1", "port": 65536}, "port", "Port is invalid"),
+        ({"host": "192.0.2.1", "port": "5060"}, "port", "Port is invalid"),
+        ({"host": "192.0.2.1", "port": True}, "port", "Port is invalid"),
+        ({"host": "192.0.2.1", "port": 5060.5}, "port", "Port is invalid"),
+        ({"host": "192.0.2.1", "transport": "sctp"}, "transport", "Transport is invalid"),
+        ({"host": "192.0.2.1", "transport": "UDP"}, "transport", "Transport is invalid"),
+        ({"host": "192.0.2.1", "transport": 1}, "transport", "Transport is invalid"),
+    ],
+)
+def test_bad_port_or_transport_is_a_422_and_stores_nothing(admin, host, field, message):
+    response = admin.post(URL, {"_id": "TDC", "hosts": [host]}, format="json")
+    assert response.status_code == 422
+    assert response.json() == error(422, "hosts", message, f"hosts.0.{field}")
+    assert not Peer.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -62,7 +102,10 @@ def test_update_replaces_hosts_and_keeps_the_state_of_hosts_sent_without_one(adm
     peer = PeerFactory(id="TDC", hosts=[("192.0.2.1", True), "192.0.2.2"])
     response = admin.patch(f"{URL}/tdc", {"hosts": [{"host": "192.0.2.1"}, {"host": "192.0.2.3"}], "up": False}, format="json")
     assert response.status_code == 200
-    assert response.json()["hosts"] == [{"host": "192.0.2.1", "state": "down"}, {"host": "192.0.2.3", "state": "up"}]
+    assert response.json()["hosts"] == [
+        {"host": "192.0.2.1", "state": "down", "port": 5060, "transport": "udp"},
+        {"host": "192.0.2.3", "state": "up", "port": 5060, "transport": "udp"},
+    ]
     peer.refresh_from_db()
     assert peer.up is False
     assert admin.post(f"{URL}/TDC", {"_id": "OTHER", "name": "New"}, format="json").json()["_id"] == "TDC"
@@ -122,3 +165,27 @@ def test_host_state_errors(admin, path, body, status, code, message):
     response = admin.post(f"{URL}/{path}", body, format="json")
     assert response.json() == error(status, code, message, code if status == 422 else None)
     assert Host.objects.get().down is False
+
+
+@pytest.mark.parametrize("url", ["/api/sbc/peer", "/api/sbc/rule", "/api/sbc/rule?type=PREFIX"])
+def test_lists_carry_an_etag_that_changes_with_routing_data_and_answer_304(admin, url, django_assert_max_num_queries):
+    peer = PeerFactory(id="TDC")
+    RuleFactory(type="PREFIX", condition="+45", peer=peer)
+    first = admin.get(url)
+    etag = first["ETag"]
+    assert first.status_code == 200 and etag.startswith('"')
+    with django_assert_max_num_queries(2):  # the token, the stamp: no list query
+        cached = admin.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert (cached.status_code, cached.content, cached["ETag"]) == (304, b"", etag)
+    assert admin.get(url, HTTP_IF_NONE_MATCH=f'"other", {etag}').status_code == 304
+    assert admin.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    for change in (
+        lambda: admin.post("/api/sbc/peer/TDC/host/" + peer.hosts.get().address, {"down": True}, format="json"),
+        lambda: admin.patch("/api/sbc/rule/" + peer.rules.get().id, {"note": "changed"}, format="json"),
+        lambda: admin.post("/api/sbc/peer", {"_id": "NEW"}, format="json"),
+    ):
+        assert change().status_code in (200, 201)
+        again = admin.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert again.status_code == 200 and again["ETag"] != etag
+        etag = again["ETag"]
+    assert admin.get("/api/sbc/rule?type=ANUMBER")["ETag"] != admin.get("/api/sbc/rule")["ETag"]  # the query counts

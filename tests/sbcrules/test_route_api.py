@@ -9,7 +9,7 @@ from sbcrules.index import routing_index
 from sbcrules.lookup import serving_operator
 from sbcrules.models import Rule
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PeerFactory, PortedNumberFactory, RuleFactory
+from tests.sbcrules.factories import DkOperatorFactory, HostFactory, NumberRangeFactory, PeerFactory, PortedNumberFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,9 +24,17 @@ def switch(client_for):
     return client_for(employee)
 
 
+TDC_TARGETS = [
+    {"peer": "TDC", "host": "192.0.2.10", "port": 5060, "transport": "udp"},
+    {"peer": "TDC", "host": "2001:db8::10", "port": 5061, "transport": "tls"},
+]
+
+
 @pytest.fixture
 def data():
-    tdc, telenor = PeerFactory(id="TDC"), PeerFactory(id="TELENOR", hosts=[("192.0.2.1", True)], failover_peer=None)
+    tdc = PeerFactory(id="TDC", hosts=["192.0.2.10", ("192.0.2.11", True)])
+    HostFactory(peer=tdc, address="2001:db8::10", port=5061, transport="tls")
+    telenor = PeerFactory(id="TELENOR", hosts=[("192.0.2.1", True)], failover_peer=None)
     telenor.failover_peer = tdc
     telenor.save()
     DkOperatorFactory(id="01011", name="TDC")
@@ -45,13 +53,26 @@ def test_switch_gets_the_decision_with_rule_reason_operator_and_chain(switch, da
     assert response.status_code == 200
     assert response.json() == {
         "peer": "TDC", "rule": {"_id": data["prefix"].id, "type": "PREFIX", "condition": "+4570"},
-        "reason": "prefix", "operator": "01011", "chain": ["TDC"],
+        "reason": "prefix", "operator": "01011", "chain": ["TDC"], "targets": TDC_TARGETS,
     }
     # not ported: the +457030 range holder 01020 has a DKCPS rule; TELENOR is down → TDC
     assert switch.get(URL, {"bnumber": "+4570301234"}).json() == {
         "peer": "TDC", "rule": {"_id": data["dkcps"].id, "type": "DKCPS", "condition": "01020"},
-        "reason": "dkcps", "operator": "01020", "chain": ["TELENOR", "TDC"],
+        "reason": "dkcps", "operator": "01020", "chain": ["TELENOR", "TDC"], "targets": TDC_TARGETS,
     }
+
+
+def test_targets_follow_host_changes_and_end_with_the_failover_peers_hosts(switch, admin, data):
+    telenor_host = "/api/sbc/peer/TELENOR/host/192.0.2.1"
+    assert admin.post(telenor_host, {"down": False}, format="json").status_code == 200
+    body = switch.get(URL, {"bnumber": "+4570301234"}).json()
+    assert (body["peer"], body["chain"]) == ("TELENOR", ["TELENOR"])
+    assert body["targets"] == [{"peer": "TELENOR", "host": "192.0.2.1", "port": 5060, "transport": "udp"}, *TDC_TARGETS]
+    response = admin.patch("/api/sbc/peer/TDC", {"hosts": [{"host": "192.0.2.10", "port": 5080, "transport": "tcp"}]}, format="json")
+    assert response.status_code == 200
+    assert switch.get(URL, {"bnumber": "+4570305050"}).json()["targets"] == [
+        {"peer": "TDC", "host": "192.0.2.10", "port": 5080, "transport": "tcp"},
+    ]
 
 
 def test_an_unencoded_plus_is_read_as_plus(admin, data):

@@ -100,12 +100,12 @@ def test_decision(index, call, peer, rule, reason, operator, chain):
 def test_no_rule_and_no_default_is_no_route():
     index = compile_index([RuleData("r", "PREFIX", "+45", "TDC")], [PeerData("TDC", hosts_down=(False,))])
     decision = decide(index, bnumber="+4612345678")
-    assert decision.as_dict() == {"peer": None, "rule": None, "reason": "no_route", "chain": []}
+    assert decision.as_dict() == {"peer": None, "rule": None, "reason": "no_route", "chain": [], "targets": []}
 
 
 def test_the_default_peer_also_fails_over():
     index = compile_index([], [PeerData("D", up=False, default=True, failover="B"), PeerData("B", hosts_down=(False,))])
-    assert decide(index, bnumber="+4612345678").as_dict() == {"peer": "B", "rule": None, "reason": "default", "chain": ["D", "B"]}
+    assert decide(index, bnumber="+4612345678").as_dict() == {"peer": "B", "rule": None, "reason": "default", "chain": ["D", "B"], "targets": []}
 
 
 def test_operator_is_not_looked_up_when_no_dkcps_rule_could_use_it():
@@ -119,6 +119,7 @@ def test_wire_form():
     index = compile_index([RuleData("abc", "PREFIX", "+4570", "TDC")], [PeerData("TDC", hosts_down=(False,))])
     assert decide(index, bnumber="+4570305050").as_dict() == {
         "peer": "TDC", "rule": {"_id": "abc", "type": "PREFIX", "condition": "+4570"}, "reason": "prefix", "chain": ["TDC"],
+        "targets": [],
     }
 
 
@@ -164,3 +165,29 @@ def test_index_agrees_with_a_scan_of_every_rule(raw_rules, bnumber, anumber, cus
     expected = scan(rules, bnumber=bnumber, anumber=anumber, customer=customer, operator=operator)
     assert decision.rule == expected
     assert decision.peer == (expected.peer if expected else None)
+
+
+def _host(peer: str, host: str, port: int = 5060, transport: str = "udp") -> dict[str, object]:
+    return {"peer": peer, "host": host, "port": port, "transport": transport}
+
+
+def test_targets_are_the_chosen_peers_usable_hosts_then_its_failover_peers():
+    a1, a2, c1 = _host("A", "192.0.2.1"), _host("A", "192.0.2.2", 5070, "tcp"), _host("C", "192.0.2.30", 5061, "tls")
+    peers = [
+        PeerData("A", hosts_down=(False, True, False), failover="B", targets=(a1, a2)),
+        PeerData("B", up=False, hosts_down=(False,), failover="C", targets=(_host("B", "192.0.2.20"),)),  # not up: no targets
+        PeerData("C", hosts_down=(False,), failover="A", targets=(c1,)),  # loops back to A: stops
+        PeerData("D", hosts_down=(True,), failover="c"),
+    ]
+    index = compile_index([RuleData("r1", "PREFIX", "+45", "A"), RuleData("r2", "PREFIX", "+46", "D")], peers)
+    decision = decide(index, bnumber="+4512345678")
+    assert (decision.peer, decision.as_dict()["targets"]) == ("A", [a1, a2, c1])
+    # the chosen peer is D's failover C: its hosts first, then back round to A's
+    decision = decide(index, bnumber="+4612345678")
+    assert (decision.peer, decision.chain, list(decision.targets)) == ("C", ("D", "C"), [c1, a1, a2])
+    assert decide(index, bnumber="+4612345678", explain=True).targets == decision.targets
+
+
+def test_no_usable_peer_has_no_targets():
+    index = compile_index([RuleData("r", "PREFIX", "+45", "A")], [PeerData("A", hosts_down=(True,), targets=())])
+    assert decide(index, bnumber="+4512345678").as_dict()["targets"] == []

@@ -1,0 +1,135 @@
+"""Calls per second through Kamailio asking the route API for every call, against the same
+Kamailio relaying every call to one fixed peer (no look-up), in one run on this machine.
+
+    .venv/bin/python bench/switch.py [--seconds 10] [--callers 8] [--workers 2]
+
+Everything on loopback: the API under gunicorn (--workers processes × 4 threads, SQLite, an API
+key for the switch), Kamailio with integrations/kamailio/kamailio.cfg (127.0.0.1:24160), one peer
+answering 200 at once (127.0.0.2:24162), and --callers processes each placing calls back to back
+(INVITE → 200 → ACK; no call events: the calls carry no customer). The static proxy
+(127.0.0.1:24160) and the look-up proxy (127.0.0.1:24161) take turns in one-second slices for
+--seconds each. Prints calls/s of both modes, their ratio, call set-up p50/p99 seen by the callers, and the route look-up p50/p99 seen
+by Kamailio (measured in the configuration, -A LOG_LOOKUP_TIME). Run by hand, not in CI; needs
+Debian's kamailio, kamailio-utils-modules and kamailio-extra-modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.switch.harness import Api, Kamailio, missing_kamailio  # noqa: E402
+from tests.switch.sipua import Caller, Peer  # noqa: E402
+
+SIP = {"static relay": ("127.0.0.1", 24160), "API look-up": ("127.0.0.1", 24161)}
+PEER = ("127.0.0.2", 24162)
+API_PORT = 24180
+
+
+def _caller(args: tuple[float, int, tuple[str, int]]) -> list[float]:
+    seconds, index, proxy = args
+    ua = Caller("127.0.0.1", proxy)
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    number = 0
+    while time.perf_counter() < deadline:
+        number += 1
+        started = time.perf_counter()
+        result = ua.invite(f"+45{index:02d}{number:06d}", timeout=5, hang_up_after=None)
+        if result.status == 200:
+            latencies.append(time.perf_counter() - started)
+    ua.close()
+    return latencies
+
+
+def drive(seconds: float, callers: int, proxy: tuple[str, int]) -> dict:
+    with multiprocessing.Pool(callers) as pool:
+        started = time.perf_counter()
+        results = pool.map(_caller, [(seconds, i, proxy) for i in range(callers)])
+        elapsed = time.perf_counter() - started
+    return {"latencies": [x for r in results for x in r], "elapsed": elapsed}
+
+
+def summary(parts: list[dict]) -> dict:
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    return {
+        "cps": len(latencies) / sum(part["elapsed"] for part in parts),
+        "p50": latencies[len(latencies) // 2] * 1000 if latencies else 0,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0,
+    }
+
+
+def lookup_times(log: Path) -> tuple[float, float, int]:
+    found = sorted(int(m) / 1000 for m in re.findall(r"lookup_us=(\d+) status=200", log.read_text()))
+    if not found:
+        return 0, 0, 0
+    return found[len(found) // 2], found[int(len(found) * 0.99)], len(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--callers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes of the API")
+    parser.add_argument("--sip-workers", type=int, default=8, help="Kamailio SIP worker processes")
+    args = parser.parse_args()
+    reason = missing_kamailio()
+    if reason:
+        raise SystemExit(reason)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        api = Api(workdir, API_PORT, workers=args.workers, extra_env={"LOG_LEVEL": "WARNING"})
+        peer = Peer(*PEER, mode="quick")
+        try:
+            api.ok("POST", "/api/sbc/peer", {"_id": "TDC", "default": True, "hosts": [{"host": PEER[0], "port": PEER[1]}]})
+            for n in range(50):  # some rules; the calls (+45…) match none and go to the default peer
+                api.ok("POST", "/api/sbc/rule", {"type": "PREFIX", "condition": f"+46{n:04d}", "peer": "TDC"})
+            key = api.ok("POST", "/api/apikey", {"name": "bench-switch"})["key"]
+            # Both proxies run side by side and take turns in one-second slices, so that other load
+            # on the machine weighs on both sides of the ratio alike.
+            proxies = {
+                mode: Kamailio(workdir, mode.split()[0], {"SIP_WORKERS": str(args.sip_workers), "LOG_LEVEL": "1", **defines}, SIP[mode])
+                for mode, defines in (
+                    ("static relay", {"STATIC_TARGET": f'"sip:{PEER[0]}:{PEER[1]}"'}),
+                    ("API look-up", {"API_URL": f'"http://127.0.0.1:{API_PORT}"', "API_KEY": f'"{key}"', "LOG_LOOKUP_TIME": "1"}),
+                )
+            }
+            parts: dict[str, list[dict]] = {mode: [] for mode in proxies}
+            try:
+                for mode in proxies:
+                    drive(1.0, args.callers, SIP[mode])  # warm up
+                for _ in range(max(1, round(args.seconds))):
+                    for mode in proxies:
+                        parts[mode].append(drive(1.0, args.callers, SIP[mode]))
+            finally:
+                for proxy in proxies.values():
+                    proxy.stop()
+            rows = {mode: summary(found) for mode, found in parts.items()}
+            rows["API look-up"]["lookup"] = lookup_times(proxies["API look-up"].log_path)
+        finally:
+            peer.close()
+            api.stop()
+    static, lookup = rows["static relay"], rows["API look-up"]
+    p50, p99, count = lookup["lookup"]
+    print()
+    print("| mode | calls/s | set-up p50 ms | set-up p99 ms | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for mode, row in rows.items():
+        print(f"| {mode} | {row['cps']:.0f} | {row['p50']:.1f} | {row['p99']:.1f} | {row['cps'] / static['cps']:.2f} |")
+    print(f"\nroute look-up seen by Kamailio: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count} look-ups)")
+    print(json.dumps({"cores": os.cpu_count(), "callers": args.callers, "api_workers": args.workers,
+                      "sip_workers": args.sip_workers, "seconds": args.seconds}))
+
+
+if __name__ == "__main__":
+    main()
