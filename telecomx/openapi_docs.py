@@ -112,7 +112,8 @@ class Operation:
 CALLNOTIFY = {"_id": ITEM, "customer": CUSTOMER, "url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON",
               "selection": "ALL", "state": "ACTIVE"}
 RULE_BODY = {"_id": RULE, "type": "PREFIX", "condition": "+4570", "peer": "TDC", "note": "Danish service numbers"}
-PEER = {"_id": "TDC", "name": "TDC A/S", "default": False, "hosts": [{"host": "192.0.2.10", "state": "up"}],
+PEER = {"_id": "TDC", "name": "TDC A/S", "default": False,
+        "hosts": [{"host": "192.0.2.10", "state": "up", "port": 5060, "transport": "udp"}],
         "failoverPeerId": "TELENOR", "networkInterface": "ETH0", "up": True}
 OPERATOR = {"_id": "01011", "name": "TDC", "address": "Teglholmsgade 1, 2450 København SV"}
 NUMBER = {"number": "+4570305050", "operator": "01011", "ported": True}
@@ -277,7 +278,8 @@ OPERATIONS: dict[str, Operation] = {
     "sbc_peer_create": Operation(
         "Add a peer. `_id` (1..32 of `A-Z a-z 0-9 _ -`, unique ignoring case) is its name in rules and never "
         "changes. At most one peer is the default. Who: ADMIN.",
-        PEER, {"_id": "TDC", "name": "TDC A/S", "hosts": [{"host": "192.0.2.10"}], "failoverPeerId": "TELENOR",
+        PEER, {"_id": "TDC", "name": "TDC A/S", "hosts": [{"host": "192.0.2.10", "port": 5060, "transport": "udp"}],
+               "failoverPeerId": "TELENOR",
                "networkInterface": "ETH0"},
         [*PEER_FIELDS, DENIED, BAD_JSON, NOT_OBJECT],
     ),
@@ -298,7 +300,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "sbc_peer_partial_update": Operation(
         f"Update a peer. {UPDATE} `hosts`, when sent, replaces the whole list (a host sent without `state` keeps "
-        "its own). Who: ADMIN.", {**PEER, "hosts": [{"host": "192.0.2.10", "state": "down"}]},
+        "its own). Who: ADMIN.", {**PEER, "hosts": [{"host": "192.0.2.10", "state": "down", "port": 5060, "transport": "udp"}]},
         {"hosts": [{"host": "192.0.2.10", "state": "down"}]},
         [*PEER_FIELDS, NO_PEER, DENIED, BAD_JSON, NOT_OBJECT],
     ),
