@@ -375,6 +375,16 @@ COMPONENTS = {
 }
 
 
+# Properties every answer carries although clients may leave them out of requests (the
+# serializers mark them optional, which would make generated clients treat them as maybe-absent).
+ALWAYS_ANSWERED = {
+    "CallNotify": ["_id", "customer", "url", "method", "selection", "state"],
+    "Rule": ["_id", "type", "condition", "peer", "note"],
+    "Peer": ["_id", "name", "default", "hosts", "networkInterface", "up"],
+    "DkOperator": ["_id", "name", "address"],
+}
+
+
 def _component_base(name: str) -> str:
     return name.removeprefix("Patched").removesuffix("Request")
 
@@ -419,6 +429,9 @@ def document_operations(result, generator, request, public):  # type: ignore[no-
             component["description"] = text
         elif name not in ("Error", "ErrorDetail"):
             component.pop("description", None)  # a serializer's docstring is written for developers
+        if name in ALWAYS_ANSWERED:
+            component["required"] = sorted(set(component.get("required", [])) | set(ALWAYS_ANSWERED[name]),
+                                           key=list(component["properties"]).index)
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             op = OPERATIONS.get(operation["operationId"])

@@ -135,3 +135,11 @@ def test_no_description_points_at_documents_a_client_cannot_read():
     text = json.dumps(_schema())
     for needle in (".md", "§", "../" + "shared", "full_clean", "Model."):
         assert needle not in text, needle
+
+
+def test_properties_every_answer_carries_are_required_in_answers_only():
+    schemas = _schema()["components"]["schemas"]
+    assert schemas["Rule"]["required"] == ["_id", "type", "condition", "peer", "note"]
+    assert "failoverPeerId" not in schemas["Peer"]["required"] and "hosts" in schemas["Peer"]["required"]
+    assert schemas["PatchedRuleRequest"].get("required") is None
+    assert "secret" not in schemas["CallNotify"]["required"]
