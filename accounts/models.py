@@ -69,8 +69,6 @@ class Customer(models.Model):
         if self.state == self.State.DELETED:
             # Nothing reaches through a deleted customer (docs/api.md §3), and restoring it later
             # does not bring the tokens of its employees, or of any customer below it, back.
-            from accounts.permissions import subtree_customer_ids
-
             below = subtree_customer_ids(self.pk)
             Token.objects.filter(employee__customer_id__in=below).delete()
             # The same for service accounts' API keys: revoked (kept, so the log still names them).
@@ -282,3 +280,30 @@ class ApiKey(models.Model):
             self.revoked_at = timezone.now()
             ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=self.revoked_at)
 
+
+# --- the reseller tree (Customer.save ends tokens below a DELETED customer; accounts.permissions
+# decides reach with it) ---
+
+
+def descendant_reseller_ids(root_id: str, *, deleted_too: bool = False) -> set[str]:
+    """`root_id` and every reseller below it, in one query however deep the tree. A DELETED
+    reseller and everything under it is left out (nothing reaches through it) unless `deleted_too`."""
+    children: dict[str | None, list[str]] = {}
+    resellers = Customer.objects.filter(is_reseller=True)
+    if not deleted_too:
+        resellers = resellers.exclude(state=Customer.State.DELETED)
+    for pk, parent in resellers.values_list("id", "parent_reseller_id"):
+        children.setdefault(parent, []).append(pk)
+    found, todo = {root_id}, [root_id]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def subtree_customer_ids(root_id: str) -> set[str]:
+    """`root_id` and every customer below it, DELETED ones included (for ending their tokens)."""
+    resellers = descendant_reseller_ids(root_id, deleted_too=True)
+    return {root_id, *Customer.objects.filter(parent_reseller_id__in=resellers).values_list("id", flat=True)}

@@ -1,12 +1,17 @@
-"""Who may do what (docs/api.md §3), written once: DRF permission classes and the customer-scope helper."""
+"""Who may do what (docs/api.md §3), written once: the access table (`Access`), the permission classes
+it is made of, and the customer scope (`reachable_customers`, `customer_for`).
+
+Views name an `Access` entry and decide nothing themselves; tests/test_access_matrix.py checks
+every served route against the same table, written from docs/api.md independently.
+"""
 
 from __future__ import annotations
 
 from django.db.models import Q
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
-from accounts.models import AccessLevel, Customer, Employee
+from accounts.models import AccessLevel, Customer, Employee, descendant_reseller_ids
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 
@@ -57,30 +62,6 @@ def django_perm(perm: str) -> type[BasePermission]:
 
 
 IsAdmin = level(AccessLevel.ADMIN)
-
-
-def descendant_reseller_ids(root_id: str, *, deleted_too: bool = False) -> set[str]:
-    """`root_id` and every reseller below it, in one query however deep the tree. A DELETED
-    reseller and everything under it is left out (nothing reaches through it) unless `deleted_too`."""
-    children: dict[str | None, list[str]] = {}
-    resellers = Customer.objects.filter(is_reseller=True)
-    if not deleted_too:
-        resellers = resellers.exclude(state=Customer.State.DELETED)
-    for pk, parent in resellers.values_list("id", "parent_reseller_id"):
-        children.setdefault(parent, []).append(pk)
-    found, todo = {root_id}, [root_id]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def subtree_customer_ids(root_id: str) -> set[str]:
-    """`root_id` and every customer below it, DELETED ones included (for ending their tokens)."""
-    resellers = descendant_reseller_ids(root_id, deleted_too=True)
-    return {root_id, *Customer.objects.filter(parent_reseller_id__in=resellers).values_list("id", flat=True)}
 
 
 def reachable_customers(employee: Employee) -> Q | None:
@@ -160,3 +141,29 @@ class RuleTypeAllowed(BasePermission):
         if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
             return True
         return getattr(view, "action", None) in ("retrieve", "list") or getattr(obj, "type", None) not in OPERATOR_WIDE_RULE_TYPES
+
+
+class Access:
+    """docs/api.md §3, row by row: an action and the permission that decides who may do it."""
+
+    # call notify: everything under /api/customer/<ID>/callnotify. Any employee may ask; the
+    # URL's customer then decides (customer_for: in reach, and not PERSONAL).
+    CALL_NOTIFY = IsAuthenticated
+    # retrying a delivery and recovering an endpoint's failures: also MANAGER or above (after reach)
+    CALL_NOTIFY_REPLAY = level(AccessLevel.MANAGER)
+    # SBC rules
+    SBC_RULE_READ = level(AccessLevel.RESELLER_ADMIN)
+    # (which rules a reseller sees and writes: rule_scope, RuleTypeAllowed, may_route_customer above)
+    SBC_RULE_WRITE = ((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed
+    # SBC peers and their hosts; the route look-up
+    SBC_PEER_READ = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
+    SBC_PEER_WRITE = IsAdmin
+    ROUTE_LOOKUP = SBC_PEER_READ | django_perm("sbcrules.lookup_route")
+    # DK operators and number portability data
+    DK_READ = level(AccessLevel.VIEWER)
+    DK_WRITE = IsAdmin
+    # call events (switches), and the operators' metrics
+    CALL_EVENT_POST = django_perm("callnotify.add_callevent") | IsAdmin
+    METRICS = IsAdmin
+    # service accounts' API keys: create, list, revoke
+    API_KEYS = IsAdmin

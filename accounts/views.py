@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import resolve_token
 from accounts.models import AccessLevel, ApiKey, Employee, Token
-from accounts.permissions import IsAdmin
+from accounts.permissions import Access
 from telecomx.api import SuccessSerializer
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
@@ -202,7 +202,7 @@ def _api_key_input(data: object) -> tuple[str, Employee | None]:
     ),
 )
 class ApiKeyListView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [Access.API_KEYS]
 
     def get(self, request: Request) -> Response:
         return Response(ApiKeySerializer(ApiKey.objects.all(), many=True).data)
@@ -219,7 +219,7 @@ class ApiKeyListView(APIView):
     delete=extend_schema(summary="Revoke an API key (ADMIN): it stops working on the next request", responses={200: ApiKeySerializer}),
 )
 class ApiKeyView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [Access.API_KEYS]
 
     def _key(self, pk: str) -> ApiKey:
         key = ApiKey.objects.filter(pk=normalize_id(pk)).first() if normalize_id(pk) else None

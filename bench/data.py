@@ -6,7 +6,8 @@ PREFIX_RULES = 1000
 
 
 def load(*, customer, admin) -> dict:  # type: ignore[no-untyped-def]
-    from sbcrules.models import Host, Peer, Rule, mark_routing_changed
+    from sbcrules.index import mark_routing_changed
+    from sbcrules.models import Host, Peer, Rule
 
     peers = [Peer.objects.create(id=name, name=name, default=(name == "TDC")) for name in ("TDC", "TELENOR", "TELIA")]
     Host.objects.bulk_create(Host(peer=peer, address=f"192.0.2.{n + 1}") for n, peer in enumerate(peers))

@@ -61,9 +61,9 @@ def main() -> None:
     from django.db import connection, transaction
     from django.db.models.functions import Length
 
-    from sbcrules.index import load_index, routing_index
+    from sbcrules.index import load_index, mark_routing_changed, routing_index
     from sbcrules.lookup import route_call
-    from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, mark_routing_changed
+    from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
     from sbcrules.routing import decide
 
     rng = random.Random(42)

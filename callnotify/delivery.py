@@ -20,7 +20,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify import dispatch, transports
+from callnotify import dispatch, health, transports
 from callnotify.formats import EventData, render
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 from callnotify.validators import parse_target
@@ -227,6 +227,7 @@ def finish(job: Job, result: transports.SendResult, started: datetime) -> str:
         # Only while our lease is the current one: if it ran out and another worker took over, theirs counts.
         if not Delivery.objects.filter(pk=job.delivery_id, state=Delivery.State.PENDING, attempts=job.number).update(**changes):
             return "superseded"
+        health.record([health.Outcome(job.endpoint_id, job.event.customer, outcome, result.duration_ms, ended)])
         if result.status == 410:  # Gone: the customer removed the endpoint; stop sending to it
             CallNotify.objects.filter(pk=job.endpoint_id).update(state=CallNotify.State.DISABLED)
     if outcome == Attempt.Outcome.RETRY:

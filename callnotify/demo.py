@@ -1,7 +1,9 @@
-"""Demo call events for seeddemo: a few calls with finished deliveries, so the log and admin show something.
+"""Demo rows for seeddemo: call notify items of the demo customers, and a few calls with finished
+deliveries, so the log and admin show something.
 
-Idempotent (keyed by the demo call ids). Rows are written finished (DELIVERED / FAILED), never
-PENDING, so seeding never makes the server contact the demo endpoints.
+Idempotent (items keyed by customer, method and selection; events by the demo call ids). Events
+are written finished (DELIVERED / FAILED), never PENDING, so seeding never makes the server
+contact the demo endpoints.
 """
 
 from __future__ import annotations
@@ -13,8 +15,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Customer
+from callnotify.demo_receiver import FAILING_PATH, demo_urls, receiver_ports
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 
+# (customer name, url role in demo_urls, method, selection): every URL is the demo receiver on
+# 127.0.0.1 (callnotify/demo_receiver.py), which bin/run starts; nothing is sent off the machine.
+CALLNOTIFY = [
+    ("Hansen VVS A/S", "json", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
+    ("Hansen VVS A/S", "tcp", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
+    ("Jensen Advokater", "get", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
+    # Down on purpose (the receiver answers 503): the dashboard's failing endpoint, retried on schedule.
+    ("Jensen Advokater", "failing", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
+]
+# Where earlier versions pointed the demo items (shared address space, a real network on an
+# operator's premises): re-pointed at the receiver when seeddemo runs on an older database.
+LEGACY_URLS = {"http://100.64.10.1:8080/events", "tcp://100.64.10.2:5070", "http://100.64.20.1/calls?key=demo"}
 # (call id, type, [(state, seconds after start, duration, cause)])
 CALLS = [
     ("demo-call-1@sbc1.telecomx.example", "SIP",
@@ -39,6 +54,28 @@ def _finished_delivery(event: CallEvent, endpoint: CallNotify, failed: bool) -> 
 
 
 def seed(stdout: TextIO) -> None:
+    """seeddemo's hook: the demo customers' call notify items, then the demo calls."""
+    seed_items()
+    seed_events(stdout)
+
+
+@transaction.atomic
+def seed_items() -> None:
+    urls = demo_urls(*receiver_ports())
+    for name, role, method, selection in CALLNOTIFY:
+        customer = Customer.objects.filter(name=name).first()
+        if customer is None:
+            continue
+        item = customer.callnotify_items.filter(method=method, selection=selection).first()
+        if item is None:
+            CallNotify.objects.create(customer=customer, url=urls[role], method=method, selection=selection)
+        elif item.url in LEGACY_URLS or item.url.startswith(("http://127.0.0.1:", "tcp://127.0.0.1:")):
+            # the receiver's port follows PORT (bin/run): keep the demo items pointing at it
+            CallNotify.objects.filter(pk=item.pk).update(url=urls[role])
+
+
+def seed_events(stdout: TextIO) -> None:
+    """A few finished calls of the demo customer (idempotent: keyed by the demo call ids)."""
     customer = (Customer.objects.filter(name="Hansen VVS A/S").first()
                 or Customer.objects.filter(state=Customer.State.ACTIVE, callnotify_items__isnull=False).first())
     if customer is None:
@@ -59,5 +96,5 @@ def seed(stdout: TextIO) -> None:
                 )
                 created += 1
                 for endpoint in customer.callnotify_items.filter(selection__in=[call_type, "ALL"]):
-                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp"))
+                    _finished_delivery(event, endpoint, failed=endpoint.url.startswith("tcp") or FAILING_PATH in endpoint.url)
     stdout.write(f"callnotify demo: {created} call events for {customer.name}\n")

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024
+FAILING_PATH = "/always-fails"  # answered 503: the demo's endpoint that is down
 
 
 def receiver_ports() -> tuple[int, int]:
@@ -29,6 +30,8 @@ def demo_urls(http_port: int, tcp_port: int) -> dict[str, str]:
         "json": f"http://{HOST}:{http_port}/events",
         "tcp": f"tcp://{HOST}:{tcp_port}",
         "get": f"http://{HOST}:{http_port}/calls?key=demo",
+        # Fails on purpose (503 every time), so the dashboard has a failing endpoint to show.
+        "failing": f"http://{HOST}:{http_port}{FAILING_PATH}",
     }
 
 
@@ -45,8 +48,9 @@ class DemoReceiver:
             def _answer(self) -> None:
                 length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
                 body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-                receiver._record("http", f"{self.command} {self.path} {body}".strip())
-                self.send_response(200)
+                failing = self.path.startswith(FAILING_PATH)
+                receiver._record("failing" if failing else "http", f"{self.command} {self.path} {body}".strip())
+                self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

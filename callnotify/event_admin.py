@@ -7,13 +7,20 @@ Imported at the end of callnotify/admin.py, after CallNotifyAdmin is registered,
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from accounts.models import Customer
 
 from callnotify import dispatch
 from callnotify.delivery import send_test_event
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from console.filters import AUTOCOMPLETE_MEDIA, AutocompleteFilter
+from telecomx.ids import normalize_id
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,14 +45,39 @@ class DeliveryInline(admin.TabularInline):
         return False
 
 
+class EventCustomerFilter(AutocompleteFilter):
+    title, parameter_name = "customer", "customer__id"
+    model, source = Customer, ("callnotify", "callevent", "customer")
+
+
 @admin.register(CallEvent)
 class CallEventAdmin(ReadOnlyAdmin):
+    """Millions of rows, like deliveries: customer chosen by typing, exact searches, no full count or date scan."""
+
     list_display = ["id", "call_id", "sequence", "state", "type", "direction", "customer", "a_number", "b_number", "timestamp"]
-    list_filter = ["state", "type", "direction", ("customer", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["state", "type", "direction", EventCustomerFilter]
     list_select_related = ["customer"]
-    search_fields = ["id", "call_id", "a_number", "b_number", "customer__name"]
-    date_hierarchy = "created_at"
+    search_fields = ["id"]  # see get_search_results
+    search_help_text = "An exact event id, call id or customer id."
+    show_full_result_count = False
+    list_per_page = 50
     inlines = [DeliveryInline]
+
+    @property
+    def media(self):  # type: ignore[override]
+        return super().media + AUTOCOMPLETE_MEDIA
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[CallEvent], search_term: str) -> tuple[QuerySet[CallEvent], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "\x00" in term or len(term) > 255:
+            return queryset.none(), False
+        key = normalize_id(term)
+        match = Q(call_id=term)
+        if key:
+            match |= Q(pk=key) | Q(customer_id=key)
+        return queryset.filter(match), False
 
 
 class AttemptInline(admin.TabularInline):
@@ -59,13 +91,20 @@ class AttemptInline(admin.TabularInline):
         return False
 
 
-@admin.action(description="Retry the selected failed deliveries now (a new round of attempts)")
-def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+def requeue_failed(queryset: QuerySet[Delivery]) -> list[str]:
+    """Retry now: the FAILED deliveries among `queryset` start a new round of attempts. The one
+    place this transition is made (this action, and the API's retry and recover, call it)."""
     ids = list(queryset.filter(state=Delivery.State.FAILED).values_list("id", flat=True))
     # The attempts counter restarts so the whole schedule applies again; earlier attempts stay in the log.
     Delivery.objects.filter(pk__in=ids).update(state=Delivery.State.PENDING, attempts=0, next_attempt_at=timezone.now(),
                                                finished_at=None, lease_until=None, deferred=False)
     dispatch.enqueue(ids)
+    return ids
+
+
+@admin.action(description="Retry the selected failed deliveries now (a new round of attempts)")
+def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+    ids = requeue_failed(queryset)
     skipped = queryset.count() - len(ids)
     modeladmin.message_user(request, f"{len(ids)} deliveries queued again" + (f"; {skipped} not FAILED, left alone" if skipped else ""))
 
@@ -89,20 +128,77 @@ def send_test_events_to_endpoints(modeladmin: admin.ModelAdmin, request: HttpReq
     _send_tests(modeladmin, request, CallNotify.objects.filter(pk__in=queryset.values("endpoint_id"))[:20])
 
 
+class CustomerFilter(AutocompleteFilter):
+    title, parameter_name = "customer", "endpoint__customer__id"
+    model, source = Customer, ("callnotify", "callnotify", "customer")
+
+
+class EndpointFilter(AutocompleteFilter):
+    title, parameter_name = "endpoint", "endpoint__id"
+    model, source = CallNotify, ("callnotify", "delivery", "endpoint")
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "call_id", "sequence", "event_state", "endpoint", "state", "attempts", "last_status", "last_error",
-                    "created_at", "next_attempt_at", "finished_at"]
-    list_filter = ["state", ("endpoint__customer", admin.RelatedOnlyFieldListFilter), ("endpoint", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["event", "endpoint"]
-    search_fields = ["id", "call_id", "event__id", "endpoint__url"]
-    date_hierarchy = "created_at"
+    """Millions of rows: filters chosen by typing, exact searches on indexed keys, no full count,
+    no date hierarchy (its date list is a scan); the columns that matter fit 1,280 px."""
+
+    list_display = ["created", "call", "endpoint_link", "customer", "state_label", "attempts", "status", "error"]
+    list_display_links = ["created"]
+    list_filter = ["state", CustomerFilter, EndpointFilter]
+    list_select_related = ["event", "endpoint__customer"]
+    search_fields = ["id"]  # see get_search_results
+    search_help_text = "An exact delivery id, event id, call id, customer id or call notify id."
+    show_full_result_count = False
+    list_per_page = 50
     inlines = [AttemptInline]
     actions = [retry_failed, send_test_events_to_endpoints]
 
-    @admin.display(description="event", ordering="event__state")
-    def event_state(self, obj: Delivery) -> str:
-        return obj.event.state
+    @property
+    def media(self):  # type: ignore[override]
+        return super().media + AUTOCOMPLETE_MEDIA
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Delivery], search_term: str) -> tuple[QuerySet[Delivery], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "\x00" in term or len(term) > 255:  # no call id is like that (and PostgreSQL text cannot hold NUL)
+            return queryset.none(), False
+        key = normalize_id(term)
+        match = Q(event_id__in=CallEvent.objects.filter(call_id=term).values("id"))
+        if key:
+            match |= (Q(pk=key) | Q(event_id=key) | Q(endpoint_id=key)
+                      | Q(endpoint_id__in=CallNotify.objects.filter(customer_id=key).values("id")))
+        return queryset.filter(match), False
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Delivery) -> str:
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="call", ordering="call_id")
+    def call(self, obj: Delivery) -> str:
+        return f"{obj.call_id[:32]} #{obj.sequence} {obj.event.state}"
+
+    @admin.display(description="call notify")
+    def endpoint_link(self, obj: Delivery) -> str:
+        url = reverse("admin:callnotify_callnotify_change", args=[obj.endpoint_id])
+        return format_html('<a href="{}" title="{}">{}</a>', url, obj.endpoint.url, Truncator(obj.endpoint.url).chars(32))
+
+    @admin.display(description="customer")
+    def customer(self, obj: Delivery) -> str:
+        return obj.endpoint.customer.name
+
+    @admin.display(description="state", ordering="state")
+    def state_label(self, obj: Delivery) -> str:
+        return format_html('<span class="delivery-state-{}">{}</span>', obj.state, obj.state)
+
+    @admin.display(description="status", ordering="last_status")
+    def status(self, obj: Delivery) -> object:
+        return obj.last_status
+
+    @admin.display(description="last error")
+    def error(self, obj: Delivery) -> str:
+        return format_html('<span title="{}">{}</span>', obj.last_error, Truncator(obj.last_error).chars(48))
 
 
 def _add_test_action_to_callnotify_admin() -> None:

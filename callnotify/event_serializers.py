@@ -91,12 +91,8 @@ class CallEventSerializer(ModelCleanSerializer):
     additional = AdditionalField(required=False, help_text="divertedBy, sbcServer, sourcePeer, destinationPeer, mvno, startedAt, answeredAt")
     sequence = serializers.IntegerField(read_only=True)
 
-    invalid_messages = {
-        "callId": "Invalid callId", "customer": "Invalid customer", "type": "Invalid type",
-        "direction": "Invalid direction", "state": "Invalid state", "aNumber": "Invalid aNumber",
-        "bNumber": "Invalid bNumber", "timestamp": "Invalid timestamp", "duration": "Invalid duration",
-        "cause": "Invalid cause", "additional": "Invalid additional",
-    }
+    # The other fields' messages are the model fields' (telecomx.messages.documented).
+    invalid_messages = {"customer": "Invalid customer"}
     # (callId, state) repeats are answered with the stored event, not refused.
     full_clean_options = {"validate_constraints": False}
 

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Customer
-from accounts.permissions import IsAdmin, django_perm
+from accounts.permissions import Access
 from callnotify.delivery import record_call_event, send_test_event
 from callnotify.event_serializers import (CallEventAcceptedSerializer, CallEventSerializer, DeliveryPageSerializer,
                                           DeliverySerializer, TestResultSerializer)
@@ -25,7 +25,7 @@ from telecomx.ids import normalize_id
 class CallEventView(GenericAPIView):
     """A switch reports a call state change; answers 202 with the event and the deliveries queued."""
 
-    permission_classes = [django_perm("callnotify.add_callevent") | IsAdmin]
+    permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 

@@ -11,10 +11,7 @@ from accounts.models import Customer
 from callnotify.signing import validate_secret
 from callnotify.validators import MAX_URL_LENGTH, validate_callnotify_url
 from telecomx.ids import new_id
-
-
-def _choice_errors(message: str) -> dict[str, str]:
-    return {"invalid_choice": message, "blank": message, "null": message, "max_length": message}
+from telecomx.messages import documented
 
 
 SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
@@ -22,40 +19,40 @@ SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
 
 class CallNotify(models.Model):
     class Method(models.TextChoices):
-        POSTARGS = "POSTARGS"
-        POSTXML1 = "POSTXML1"
-        POSTXML2 = "POSTXML2"
-        POSTJSON = "POSTJSON"
-        GET1 = "GET1"
-        GET2 = "GET2"
+        POSTARGS = "POSTARGS", "POSTARGS"
+        POSTXML1 = "POSTXML1", "POSTXML1"
+        POSTXML2 = "POSTXML2", "POSTXML2"
+        POSTJSON = "POSTJSON", "POSTJSON"
+        GET1 = "GET1", "GET1"
+        GET2 = "GET2", "GET2"
 
     class Selection(models.TextChoices):
-        SIP = "SIP"
-        MVNO = "MVNO"
-        ALL = "ALL"
+        SIP = "SIP", "SIP"
+        MVNO = "MVNO", "MVNO"
+        ALL = "ALL", "ALL"
 
     class State(models.TextChoices):
-        ACTIVE = "ACTIVE"
-        DISABLED = "DISABLED"
+        ACTIVE = "ACTIVE", "ACTIVE"
+        DISABLED = "DISABLED", "DISABLED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="callnotify_items")
     url = models.CharField(
         max_length=MAX_URL_LENGTH,
         validators=[validate_callnotify_url],
-        error_messages={"blank": "Invalid URL", "null": "Invalid URL", "max_length": "Invalid URL"},
+        error_messages=documented("Invalid URL", validators_speak=True),
     )
-    method = models.CharField(max_length=8, choices=Method.choices, error_messages=_choice_errors("Invalid method"))
+    method = models.CharField(max_length=8, choices=Method.choices, error_messages=documented("Invalid method"))
     selection = models.CharField(
-        max_length=4, choices=Selection.choices, error_messages=_choice_errors("Invalid selection")
+        max_length=4, choices=Selection.choices, error_messages=documented("Invalid selection")
     )
     state = models.CharField(
-        max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=_choice_errors("Invalid state")
+        max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=documented("Invalid state")
     )
     # Standard Webhooks signing secret (docs/callevents.md §3-4); write-only in the API, "" = unsigned.
     secret = models.CharField(
         max_length=100, blank=True, default="", validators=[validate_secret],
-        error_messages={"null": "Invalid secret", "max_length": "Invalid secret"},
+        error_messages=documented("Invalid secret", validators_speak=True),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,25 +119,25 @@ class CallEvent(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     call_id = models.CharField(max_length=255, validators=[PrintableValidator("Invalid callId")],
-                               error_messages=_choice_errors("Invalid callId"))
+                               error_messages=documented("Invalid callId"))
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_events",
                                  error_messages={"invalid": "Customer not found", "null": "Customer not found", "blank": "Customer not found"})
-    type = models.CharField(max_length=4, choices=Type.choices, error_messages=_choice_errors("Invalid type"))
-    direction = models.CharField(max_length=8, choices=Direction.choices, error_messages=_choice_errors("Invalid direction"))
-    state = models.CharField(max_length=8, choices=State.choices, error_messages=_choice_errors("Invalid state"))
+    type = models.CharField(max_length=4, choices=Type.choices, error_messages=documented("Invalid type"))
+    direction = models.CharField(max_length=8, choices=Direction.choices, error_messages=documented("Invalid direction"))
+    state = models.CharField(max_length=8, choices=State.choices, error_messages=documented("Invalid state"))
     a_number = models.CharField(
         max_length=16, validators=[RegexValidator(E164_RE + r"|^anonymous$", "Invalid aNumber")],
-        error_messages=_choice_errors("Invalid aNumber"),
+        error_messages=documented("Invalid aNumber"),
     )
     b_number = models.CharField(max_length=16, validators=[RegexValidator(E164_RE, "Invalid bNumber")],
-                                error_messages=_choice_errors("Invalid bNumber"))
-    timestamp = models.DateTimeField(error_messages={"invalid": "Invalid timestamp", "null": "Invalid timestamp"})
+                                error_messages=documented("Invalid bNumber"))
+    timestamp = models.DateTimeField(error_messages=documented("Invalid timestamp"))
     duration = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(10**8, "Invalid duration")],
-                                           error_messages={"invalid": "Invalid duration"})
+                                           error_messages=documented("Invalid duration"))
     cause = models.CharField(max_length=64, blank=True, default="", validators=[PrintableValidator("Invalid cause")],
-                             error_messages={"max_length": "Invalid cause", "null": "Invalid cause"})
+                             error_messages=documented("Invalid cause"))
     additional = models.JSONField(default=dict, blank=True, validators=[validate_additional],
-                                  error_messages={"invalid": "Invalid additional", "null": "Invalid additional"})
+                                  error_messages=documented("Invalid additional"))
     sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -152,6 +149,8 @@ class CallEvent(models.Model):
             models.UniqueConstraint(fields=["call_id", "state"], name="callevent_unique_call_state"),
             models.UniqueConstraint(fields=["call_id", "sequence"], name="callevent_unique_call_sequence"),
         ]
+        # A customer's events newest first (GET /api/customer/<ID>/callevent).
+        indexes = [models.Index(fields=["customer", "-timestamp"], name="callevent_customer_time")]
 
     def __str__(self) -> str:
         return f"{self.call_id} #{self.sequence} {self.state}"
@@ -161,9 +160,9 @@ class Delivery(models.Model):
     """One event to one endpoint; PENDING holds the next attempt time (docs/callevents.md §5)."""
 
     class State(models.TextChoices):
-        PENDING = "PENDING"
-        DELIVERED = "DELIVERED"
-        FAILED = "FAILED"
+        PENDING = "PENDING", "PENDING"
+        DELIVERED = "DELIVERED", "DELIVERED"
+        FAILED = "FAILED", "FAILED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     event = models.ForeignKey(CallEvent, on_delete=models.CASCADE, related_name="deliveries")
@@ -204,7 +203,7 @@ class Attempt(models.Model):
     """One try of one delivery: when, how long, and what came of it."""
 
     class Outcome(models.TextChoices):
-        DELIVERED = "DELIVERED"
+        DELIVERED = "DELIVERED", "DELIVERED"
         RETRY = "RETRY", "failed, will retry"
         FAILED = "FAILED", "failed permanently"
         INTERRUPTED = "INTERRUPTED", "interrupted (worker lost; the endpoint may have received it)"
@@ -222,3 +221,6 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount  # noqa: E402,F401  (models of callnotify/health.py)

@@ -1,20 +1,25 @@
 """Admin for peers (hosts inline), rules, DK operators, number data, and a "test a route" page.
 
 The forms run the models' own checks, so the admin refuses what the API refuses, with the same
-messages; the routing marker changes through the models' signals, as for the API.
+messages; the routing marker changes through the models' signals (sbcrules.index), as for the API.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import csv
+import io
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from rest_framework.exceptions import ValidationError
 
+from sbcrules.importing import export_rules, preview_rules, rule_importer
 from sbcrules.lookup import route_call
 from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
 
@@ -28,7 +33,7 @@ class HostInline(admin.TabularInline):
 @admin.register(Peer)
 class PeerAdmin(admin.ModelAdmin):
     inlines = [HostInline]
-    list_display = ["id", "name", "default", "up", "failover_peer", "network_interface", "host_states"]
+    list_display = ["id", "name", "default", "usable", "up", "failover_peer", "network_interface", "host_states"]
     list_filter = ["default", "up"]
     search_fields = ["id", "name"]
 
@@ -37,6 +42,11 @@ class PeerAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Peer | None = None) -> list[str]:
         return ["id"] if obj else []  # its name in rules: never changes
+
+    @admin.display(description="usable", boolean=True)
+    def usable(self, peer: Peer) -> bool:
+        """As routing judges it (docs/api.md §9): up, and at least one host not down."""
+        return peer.up and any(not host.down for host in peer.hosts.all())
 
     @admin.display(description="hosts")
     def host_states(self, peer: Peer) -> str:
@@ -47,6 +57,10 @@ class RouteTestForm(forms.Form):
     bnumber = forms.CharField(label="Destination (B-number)", help_text="E.164, e.g. +4570305050")
     anumber = forms.CharField(label="Caller (A-number)", required=False)
     customer = forms.CharField(label="Customer id", required=False)
+
+
+class RuleImportForm(forms.Form):
+    file = forms.FileField(label="Rules CSV", help_text="type,condition,peer,note (header required), UTF-8; the format exportrules writes")
 
 
 @admin.register(Rule)
@@ -61,8 +75,48 @@ class RuleAdmin(admin.ModelAdmin):
         return ["type"] if obj else []  # docs/api.md §6: the type cannot change
 
     def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view(self.route_test_view)
-        return [path("route/", view, name="sbcrules_route_test"), *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [path("route/", wrap(self.route_test_view), name="sbcrules_route_test"),
+                path("import/", wrap(self.import_view), name="sbcrules_rule_import"),
+                path("export/", wrap(self.export_view), name="sbcrules_rule_export"), *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """Every rule as CSV, written by the code `manage.py exportrules` uses."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="rules.csv"'
+        export_rules(response)
+        return response
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload → preview (what changes, every bad line) → confirm; all or nothing, by the code
+        `manage.py importrules` uses. The confirmed text is imported again from scratch, so a change
+        made meanwhile is judged by the same rules."""
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "title": "Import rules", "opts": self.model._meta}
+        form = RuleImportForm()
+        if request.method == "POST" and "text" in request.POST:
+            text = request.POST["text"]
+            preview = preview_rules(text)
+            if not preview.result.bad_lines:
+                result = rule_importer().run(io.StringIO(text, newline=""), report=lambda message: None)
+                if not result.bad_lines:
+                    messages.success(request, f"imported {result.stored} rules from {result.lines} lines "
+                                              f"({len(preview.added)} new, {len(preview.changed)} changed)")
+                    return redirect("admin:sbcrules_rule_changelist")
+            context.update(preview=preview, text=text)
+        elif request.method == "POST":
+            form = RuleImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                try:
+                    text = form.cleaned_data["file"].read().decode("utf-8-sig")
+                    context.update(preview=preview_rules(text), text=text)
+                except (UnicodeDecodeError, csv.Error) as exc:
+                    form.add_error("file", f"not a UTF-8 CSV file ({exc}); nothing was imported")
+        context["form"] = form
+        return TemplateResponse(request, "admin/sbcrules/rule_import.html", context)
 
     def route_test_view(self, request: HttpRequest) -> HttpResponse:
         """The decision the look-up API gives for a number typed in, with why."""
@@ -72,8 +126,7 @@ class RuleAdmin(admin.ModelAdmin):
             try:
                 decision = route_call(**{k: v or None for k, v in form.cleaned_data.items()}, explain=True)
             except ValidationError as exc:
-                for field, messages in exc.detail.items():  # type: ignore[union-attr]
-                    form.add_error(field, [str(m) for m in messages])
+                form.add_error(None, exc)  # each message on its field
         context = {
             **self.admin_site.each_context(request), "title": "Test a route", "form": form, "decision": decision,
             "opts": self.model._meta,

@@ -6,7 +6,8 @@ from typing import TextIO
 
 from django.db import transaction
 
-from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, mark_routing_changed
+from sbcrules.index import mark_routing_changed
+from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
 
 # Documentation address blocks (RFC 5737): nothing real is ever reached through the demo.
 PEERS = [

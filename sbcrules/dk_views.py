@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, level
+from accounts.permissions import Access
 from sbcrules.answers import DkNumberPageSerializer, DkNumberSerializer
-from sbcrules.conflicts import documented_conflicts
 from sbcrules.lookup import serving_operator
 from sbcrules.models import DkOperator, PortedNumber
 from sbcrules.serializers import DkOperatorSerializer
 from sbcrules.validators import is_operator_code, normalize_dk_number
-from sbcrules.views import ReadWriteViewSet
-from telecomx.api import OffsetPage
+from telecomx.api import OffsetPage, ReadWritePermissions, ReadWriteViewSet
 from telecomx.errors import ApiError
-
-OperatorRead = level(AccessLevel.VIEWER)
-OperatorWrite = IsAdmin
 
 
 def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:
@@ -57,8 +51,8 @@ PAGED = [OpenApiParameter("offset", int), OpenApiParameter("limit", int, descrip
 class DkOperatorViewSet(ReadWriteViewSet):
     serializer_class = DkOperatorSerializer
     not_found = (404, "id", "Operator not found")
-    read_permission = OperatorRead
-    write_permission = OperatorWrite
+    read_permission = Access.DK_READ
+    write_permission = Access.DK_WRITE
 
     def get_queryset(self) -> QuerySet[DkOperator]:
         return DkOperator.objects.order_by("id")
@@ -73,10 +67,6 @@ class DkOperatorViewSet(ReadWriteViewSet):
             operators = operators.filter(Q(name__icontains=text) | Q(id__startswith=text))
         return paged(request, operators, "operators", lambda op: self.get_serializer(op).data)
 
-    def perform_save(self, serializer: DkOperatorSerializer) -> None:
-        with documented_conflicts():
-            serializer.save()
-
 
 def number_body(number: str) -> dict[str, Any]:
     ported = PortedNumber.objects.filter(number=number).values_list("operator_id", flat=True).first()
@@ -89,7 +79,7 @@ def number_body(number: str) -> dict[str, Any]:
 class DkNumberListView(APIView):
     """`GET /api/dk/number`: the ported numbers, paged."""
 
-    permission_classes = [OperatorRead]
+    permission_classes = [Access.DK_READ]
 
     @extend_schema(
         summary="List ported numbers (paged)", parameters=PAGED, responses=DkNumberPageSerializer, operation_id="dk_number_list"
@@ -99,11 +89,11 @@ class DkNumberListView(APIView):
         return paged(request, numbers, "numbers", lambda row: {"number": row.number, "operator": row.operator_id, "ported": True})
 
 
-class DkNumberView(APIView):
+class DkNumberView(ReadWritePermissions, APIView):
     """`GET /api/dk/number/<NUMBER>`: who serves it; `POST ...?operator=<CPS>`: correct one number."""
 
-    def get_permissions(self) -> list[BasePermission]:
-        return [OperatorRead() if self.request.method == "GET" else OperatorWrite()]
+    read_permission = Access.DK_READ
+    write_permission = Access.DK_WRITE
 
     @extend_schema(summary="Which operator serves a Danish number", responses=DkNumberSerializer)
     def get(self, request: Request, number: str) -> Response:
@@ -128,6 +118,6 @@ class DkNumberView(APIView):
             operator = request.data.get("operator")
         if not is_operator_code(operator) or not DkOperator.objects.filter(pk=operator).exists():
             raise ApiError(422, "operator", "Operator is not valid", path="operator")
-        with documented_conflicts():
+        with transaction.atomic():
             PortedNumber.objects.update_or_create(number=key, defaults={"operator_id": operator})
         return Response(number_body(key))

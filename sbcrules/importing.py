@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from accounts.models import Customer
 import ipaddress
 
-from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, mark_routing_changed
-from sbcrules.validators import condition_format_error, is_operator_code, is_peer_id, normalize_condition, normalize_dk_number, normalize_dk_prefix
+from sbcrules.index import mark_routing_changed
+from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix
+from telecomx.messages import message_of
 
 # A row's parser answers (key, object) or the list of its documented messages.
 Parsed = tuple[Any, models.Model] | list[str]
@@ -112,39 +114,42 @@ class Importer:
             progress(result)
 
 
+def field_errors(obj: models.Model, columns: dict[str, str], *, exclude: Iterable[str] = ()) -> list[str]:
+    """The model's own field checks (Model.clean_fields, no queries for these models) as
+    `column: message` lines in column order; `columns` maps model field → CSV column."""
+    try:
+        obj.clean_fields(exclude=[f.name for f in obj._meta.fields if f.name not in columns or f.name in exclude])
+    except ValidationError as exc:
+        found = exc.message_dict
+        return [f"{column}: {message}" for name, column in columns.items() for message in dict.fromkeys(found.get(name, []))]
+    return []
+
+
 def rule_importer() -> Importer:
+    """Rules, checked by the model (Rule.check_condition included) with the customers and
+    operators remembered across lines, and the peer named in any case as in the API."""
     peers = {pk.lower(): pk for pk in Peer.objects.values_list("id", flat=True)}
-    operators = set(DkOperator.objects.values_list("id", flat=True))
-    customers: dict[str, bool] = {}
+    references = CachedReferences()
+    peer_field = Rule._meta.get_field("peer")
+    unique = next(c for c in Rule._meta.constraints if c.name == "sbcrules_rule_unique")
     seen: set[tuple[str, str]] = set()
 
     def parse(row: list[str]) -> Parsed:
         rule_type, condition, peer, note = (cell.strip() for cell in row)
-        errors: list[str] = []
-        if rule_type not in Rule.Type.values:
-            errors.append("type: Type is invalid")
-        message = condition_format_error(rule_type if rule_type in Rule.Type.values else None, condition)
-        if message is None and rule_type == "CUSTOMER":
-            condition = normalize_condition(rule_type, condition)
-            if condition not in customers:
-                customers[condition] = Customer.objects.exclude(state=Customer.State.DELETED).filter(pk=condition).exists()
-            message = None if customers[condition] else "Customer not found"
-        elif message is None and rule_type == "DKCPS" and condition not in operators:
-            message = "CPS not found"
-        if message:
-            errors.append(f"condition: {message}")
+        rule = Rule(type=rule_type, condition=condition, peer_id=peers.get(peer.lower()), note=note)
+        rule.references = references
+        errors = field_errors(rule, {"type": "type", "condition": "condition", "peer": "peer", "note": "note"}, exclude=["peer"])
         if not is_peer_id(peer):
-            errors.append("peer: Peer is invalid")
-        elif peer.lower() not in peers:
-            errors.append("peer: Peer not found")
-        if len(note) > 1000:
-            errors.append("note: Note is invalid")
-        if not errors and (rule_type, condition) in seen:
-            errors.append("rule: Rule already exists (an earlier line has the same type and condition)")
+            errors.append(f"peer: {message_of(peer_field)}")
+        elif rule.peer_id is None:
+            errors.append(f"peer: {peer_field.error_messages['invalid']}")
+        key = (rule.type, rule.condition)  # clean_fields stored the condition's normal spelling
+        if not errors and key in seen:
+            errors.append(f"rule: {unique.violation_error_message} (an earlier line has the same type and condition)")
         if errors:
-            return errors
-        seen.add((rule_type, condition))
-        return (rule_type, condition), Rule(type=rule_type, condition=condition, peer_id=peers[peer.lower()], note=note)
+            return sorted(errors, key=lambda line: ("type", "condition", "peer", "note", "rule").index(line.split(":")[0]))
+        seen.add(key)
+        return key, rule
 
     return Importer(
         Rule, ("type", "condition", "peer", "note"), parse, unique_fields=["type", "condition"],
@@ -190,14 +195,8 @@ def host_importer() -> Importer:
 def operator_importer() -> Importer:
     def parse(row: list[str]) -> Parsed:
         code, name, address = (cell.strip() for cell in row)
-        errors = []
-        if not is_operator_code(code):
-            errors.append("code: 5-digit operator code")
-        if not name or len(name) > 200:
-            errors.append("name: Name is invalid")
-        if len(address) > 500:
-            errors.append("address: Address is invalid")
-        return errors or (code, DkOperator(id=code, name=name, address=address))
+        operator = DkOperator(id=code, name=name, address=address)
+        return field_errors(operator, {"id": "code", "name": "name", "address": "address"}) or (code, operator)
 
     return Importer(DkOperator, ("code", "name", "address"), parse, unique_fields=["id"], update_fields=["name", "address"], optional=1)
 
@@ -225,3 +224,44 @@ def number_importer(*, ranges: bool) -> Importer:
 def open_text(path: str) -> io.TextIOWrapper:
     """A CSV file as text: UTF-8 (with or without a byte-order mark), any newline convention."""
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - the caller closes it
+
+
+def export_rules(out: Any) -> int:
+    """Every rule as CSV `type,condition,peer,note` (what rule_importer reads) to a text stream; answers how many."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["type", "condition", "peer", "note"])
+    count = 0
+    for row in Rule.objects.order_by("type", "condition").values_list("type", "condition", "peer_id", "note").iterator(chunk_size=10_000):
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+@dataclass
+class RulePreview:
+    """What importing a rules file would do, worked out by importing it in a transaction rolled back."""
+
+    result: ImportResult
+    added: list[tuple[str, str, str, str]] = field(default_factory=list)  # type, condition, peer, note
+    changed: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)  # type, condition, old/new peer, old/new note
+    unchanged: int = 0
+
+
+def preview_rules(text: str) -> RulePreview:
+    def snapshot() -> dict[tuple[str, str], tuple[str, str]]:
+        return {(t, c): (p, n) for t, c, p, n in Rule.objects.values_list("type", "condition", "peer_id", "note")}
+
+    before = snapshot()
+    with transaction.atomic():
+        result = rule_importer().run(io.StringIO(text, newline=""), report=lambda message: None)
+        after = snapshot() if not result.bad_lines else before
+        transaction.set_rollback(True)
+    preview = RulePreview(result)
+    for key, (peer, note) in sorted(after.items()):
+        old = before.get(key)
+        if old is None:
+            preview.added.append((*key, peer, note))
+        elif old != (peer, note):
+            preview.changed.append((*key, old[0], peer, old[1], note))
+    preview.unchanged = result.lines - len(preview.added) - len(preview.changed) if not result.bad_lines else 0
+    return preview

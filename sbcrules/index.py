@@ -1,7 +1,8 @@
 """The routing index of this process: built from the database, swapped atomically when stale.
 
 Freshness across processes: every rule, peer or host change writes a new random stamp into the
-one-row RoutingMarker in the same transaction (sbcrules.models). A process reads that stamp
+one-row RoutingMarker in the same transaction (`mark_routing_changed`, run by the models' save
+and delete signals, connected in SbcrulesConfig.ready). A process reads that stamp
 (one primary-key query) at most once per ROUTING_CHECK_INTERVAL seconds (default 0.5) and
 rebuilds when it differs from the stamp its index was built at. So every process sees a change
 within about half a second plus one rebuild, with no restart, no broker, and no per-call rule
@@ -11,10 +12,15 @@ query. A change made in this process also expires the check, so it is seen at on
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
+from django.db import connections, router
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 from sbcrules.models import Host, Peer, RoutingMarker, Rule
 from sbcrules.routing import PeerData, RoutingIndex, RuleData, compile_index
@@ -73,6 +79,7 @@ class IndexHolder:
         """Forget the index entirely (tests: each starts from an empty database)."""
         with self._lock:
             self._index, self._stamp, self._checked_at = None, None, float("-inf")
+            self.rebuilds, self.built_at = 0, None
 
     def current(self) -> RoutingIndex:
         index = self._index
@@ -105,3 +112,31 @@ class IndexHolder:
 
 
 routing_index = IndexHolder()
+
+
+def mark_routing_changed() -> None:
+    """Tell every serving process (within its check interval) to rebuild its routing index.
+
+    Once per innermost atomic block: deleting 10,000 rules (one block, 10,000 post_delete
+    signals) writes the marker once. A block rolled back takes its changes with it, and any
+    later change in the enclosing block is in a different block, so it writes the marker again.
+    """
+    connection = connections[router.db_for_write(RoutingMarker)]
+    block = connection.atomic_blocks[-1] if connection.in_atomic_block else None
+    if block is None or getattr(connection, "_routing_marked_in", None) is not block:
+        values = {"stamp": secrets.randbits(62), "changed_at": timezone.now()}
+        if not RoutingMarker.objects.filter(pk=1).update(**values):
+            RoutingMarker.objects.update_or_create(pk=1, defaults=values)
+        connection._routing_marked_in = block  # type: ignore[attr-defined]
+    routing_index.expire()  # this process checks the marker on its next look-up
+
+
+def _routing_changed(**kwargs: Any) -> None:
+    mark_routing_changed()
+
+
+def connect_signals() -> None:
+    """Any saved or deleted rule, peer or host changes the marker (SbcrulesConfig.ready)."""
+    for model in (Rule, Peer, Host):
+        post_save.connect(_routing_changed, sender=model, dispatch_uid=f"routing-marker-save-{model.__name__}")
+        post_delete.connect(_routing_changed, sender=model, dispatch_uid=f"routing-marker-delete-{model.__name__}")

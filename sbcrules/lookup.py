@@ -1,4 +1,8 @@
-"""The route look-up shared by `GET /api/sbc/route`, `manage.py route` and the admin's test page."""
+"""The route look-up shared by `GET /api/sbc/route`, `manage.py route` and the admin's test page.
+
+Bad input is a Django ValidationError with a message per parameter (docs/api.md §9): the API
+answers it as 422 (telecomx.errors), the admin shows it on its form, the command prints it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import threading
 from collections import Counter
 from functools import lru_cache
 
+from django.core.exceptions import ValidationError
 from django.db import connection
-from rest_framework.exceptions import ValidationError
 
+from callnotify.health import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
 from sbcrules.routing import Decision, decide
@@ -64,14 +69,14 @@ def clean_number(value: str | None, *, field: str, required: bool) -> str | None
 
 
 def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None, explain: bool = False) -> Decision:
-    """Validate the inputs (422 as docs/api.md §9) and decide from this process's index."""
+    """Validate the inputs (ValidationError, answered 422 as docs/api.md §9) and decide from this process's index."""
     errors: dict[str, list[str]] = {}
     numbers: dict[str, str | None] = {}
     for field, value, required in (("bnumber", bnumber, True), ("anumber", anumber, False)):
         try:
             numbers[field] = clean_number(value, field=field, required=required)
         except ValidationError as exc:
-            errors.update(exc.detail)  # type: ignore[arg-type]
+            errors.update(exc.message_dict)
     customer_id = None
     if customer:
         customer_id = normalize_id(customer)
@@ -86,4 +91,5 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     )
     with _decisions_lock:
         decisions[decision.reason] += 1
+    routing_counts.add(decision.reason)  # every process's decisions, for the dashboard
     return decision

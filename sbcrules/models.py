@@ -1,35 +1,24 @@
 """SBC routing data: peers and their hosts, rules, DK operators and number portability data.
 
-Every rule lives on the model (field options, `clean()`, `Meta.constraints`), so the admin
-refuses exactly what the API refuses. Any change to a rule, peer or host also changes the
-routing marker in the same transaction (signals at the bottom), which is how every serving
-process learns that its in-memory routing index is stale (see sbcrules/index.py).
+Every rule lives on the model (field options and messages, `clean()`, `Meta.constraints` with
+their 409 message and code), so the admin refuses exactly what the API refuses, and the import
+commands run the same checks. The routing marker that tells every serving process its routing
+index is stale changes with every rule, peer or host change: see sbcrules/index.py.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import connections, models, router
+from django.db import models
 from django.db.models.functions import Lower
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
-from django.utils import timezone
 
-from sbcrules.validators import (
-    OPERATOR_CODE_RE,
-    PEER_ID_RE,
-    condition_error,
-    normalize_condition,
-)
+from accounts.models import Customer
+from sbcrules.validators import OPERATOR_CODE_RE, PEER_ID_RE, condition_format_error, normalize_condition
 from telecomx.ids import new_id
-
-
-def _messages(message: str) -> dict[str, str]:
-    return {key: message for key in ("invalid", "invalid_choice", "blank", "null", "max_length", "required")}
+from telecomx.messages import documented
 
 
 class OneMessagePerField(models.Model):
@@ -54,27 +43,35 @@ class Peer(OneMessagePerField):
     id = models.CharField(
         "id", primary_key=True, max_length=32,
         validators=[RegexValidator(PEER_ID_RE, "Peer id is invalid")],
-        error_messages={**_messages("Peer id is invalid"), "unique": "Peer already exists"},
+        error_messages=documented("Peer id is invalid", unique="Peer already exists"),
         help_text="1..32 of A-Z a-z 0-9 _ -, unique ignoring case; used in rules.",
     )
-    name = models.CharField(max_length=200, blank=True, error_messages=_messages("Name is invalid"))
-    default = models.BooleanField(default=False, help_text="The peer for calls no rule matches (at most one).")
+    name = models.CharField(max_length=200, blank=True, error_messages=documented("Name is invalid"))
+    default = models.BooleanField(
+        default=False, help_text="The peer for calls no rule matches (at most one).", error_messages=documented("Default is invalid"),
+    )
     failover_peer = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="failover_for",
-        error_messages={"invalid": "Failover peer not found"},
+        error_messages=documented("Failover peer is invalid", invalid="Failover peer not found"),
         help_text="Peer used while this one is unusable.",
     )
-    network_interface = models.CharField(max_length=32, blank=True, error_messages=_messages("Network interface is invalid"))
-    up = models.BooleanField(default=True, help_text="Off: do not use this peer (its failover is used).")
+    network_interface = models.CharField(max_length=32, blank=True, error_messages=documented("Network interface is invalid"))
+    up = models.BooleanField(
+        default=True, help_text="Off: do not use this peer (its failover is used).", error_messages=documented("Up is invalid"),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(Lower("id"), name="sbcrules_peer_id_ci_unique", violation_error_message="Peer already exists"),
+            # Also answers a duplicate primary key (telecomx.conflicts: the constraint covering it).
+            models.UniqueConstraint(
+                Lower("id"), name="sbcrules_peer_id_ci_unique",
+                violation_error_message="Peer already exists", violation_error_code="peer",
+            ),
             models.UniqueConstraint(
                 fields=["default"], condition=models.Q(default=True), name="sbcrules_one_default_peer",
-                violation_error_message="Another peer is the default",
+                violation_error_message="Another peer is the default", violation_error_code="default",
             ),
         ]
 
@@ -98,18 +95,21 @@ class Host(models.Model):
         TLS = "tls"
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="hosts")
-    address = models.GenericIPAddressField(error_messages=_messages("Host is invalid"))
+    address = models.GenericIPAddressField(error_messages=documented("Host is invalid"))
     port = models.PositiveIntegerField(
         default=5060, validators=[MinValueValidator(1), MaxValueValidator(65535)],
-        error_messages={**_messages("Port is invalid"), "min_value": "Port is invalid", "max_value": "Port is invalid"},
+        error_messages=documented("Port is invalid", min_value="Port is invalid", max_value="Port is invalid"),
     )
-    transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.UDP, error_messages=_messages("Transport is invalid"))
-    down = models.BooleanField(default=False)
+    transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.UDP, error_messages=documented("Transport is invalid"))
+    down = models.BooleanField(default=False, error_messages=documented("Down is invalid"))
 
     class Meta:
         ordering = ["peer", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["peer", "address"], name="sbcrules_host_unique", violation_error_message="Host is listed twice"),
+            models.UniqueConstraint(
+                fields=["peer", "address"], name="sbcrules_host_unique",
+                violation_error_message="Host is listed twice", violation_error_code="host",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -120,6 +120,57 @@ class Host(models.Model):
         return f"[{self.address}]" if ":" in self.address else self.address
 
 
+class References:
+    """Whether the rows a rule's condition names exist: asked of the database, one query each.
+
+    The importer passes a `CachedReferences` so a file of 100,000 rules costs a query per distinct
+    customer, not per line.
+    """
+
+    def customer_exists(self, pk: str) -> bool:
+        return Customer.objects.exclude(state=Customer.State.DELETED).filter(pk=pk).exists()
+
+    def operator_exists(self, code: str) -> bool:
+        return DkOperator.objects.filter(pk=code).exists()
+
+
+class CachedReferences(References):
+    def __init__(self) -> None:
+        self.operators = set(DkOperator.objects.values_list("id", flat=True))
+        self.customers: dict[str, bool] = {}
+
+    def customer_exists(self, pk: str) -> bool:
+        if pk not in self.customers:
+            self.customers[pk] = super().customer_exists(pk)
+        return self.customers[pk]
+
+    def operator_exists(self, code: str) -> bool:
+        return code in self.operators
+
+
+class ConditionField(models.CharField):
+    """A rule's condition: its check and its message depend on the rule's type (Rule.check_condition).
+
+    Checked as a field, so `full_clean(exclude=...)` leaves it alone like any other field (an
+    update that does not send it is not refused because a customer was deleted since), and
+    stored in its normal spelling (customer ids in lower case) however the row was written.
+    """
+
+    def clean(self, value: Any, model_instance: Any) -> Any:
+        return model_instance.check_condition(value)
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        value = getattr(model_instance, self.attname)
+        if isinstance(value, str) and model_instance.type in Rule.Type.values:
+            value = normalize_condition(model_instance.type, value)
+            setattr(model_instance, self.attname, value)
+        return value
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs  # nothing of it is stored differently
+
+
 class Rule(models.Model):
     class Type(models.TextChoices):
         PREFIX = "PREFIX"
@@ -128,62 +179,54 @@ class Rule(models.Model):
         DKCPS = "DKCPS"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
-    type = models.CharField(max_length=8, choices=Type.choices, error_messages=_messages("Type is invalid"))
-    # Checked entirely in clean(): its message depends on the type (see clean_fields).
-    condition = models.CharField(max_length=64, db_index=False)
-    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="rules", error_messages={"invalid": "Peer not found", "null": "Peer is invalid"})
-    note = models.CharField(max_length=1000, blank=True, default="", error_messages=_messages("Note is invalid"))
+    type = models.CharField(max_length=8, choices=Type.choices, error_messages=documented("Type is invalid"))
+    condition = ConditionField(max_length=64, db_index=False, error_messages=documented("Condition is invalid"))
+    peer = models.ForeignKey(
+        Peer, on_delete=models.PROTECT, related_name="rules", error_messages=documented("Peer is invalid", invalid="Peer not found"),
+    )
+    note = models.CharField(max_length=1000, blank=True, default="", error_messages=documented("Note is invalid"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    _stored_type: str | None = None
-    _clean_exclude: frozenset[str] = frozenset()
+    # Where the condition's customer or operator is looked up (the importer sets a cache).
+    references: References = References()
 
     class Meta:
         ordering = ["id"]
         constraints = [
             # Also what answers concurrent creates of the same rule: one wins, the rest get 409.
-            models.UniqueConstraint(fields=["type", "condition"], name="sbcrules_rule_unique", violation_error_message="Rule already exists"),
+            models.UniqueConstraint(
+                fields=["type", "condition"], name="sbcrules_rule_unique",
+                violation_error_message="Rule already exists", violation_error_code="rule",
+            ),
         ]
         permissions = [("lookup_route", "Can look up the route of a call (switches)")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.condition} → {self.peer_id}"
 
-    @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> "Rule":
-        instance = super().from_db(db, field_names, values)
-        instance._stored_type = instance.__dict__.get("type")  # the type can never change
-        return instance
+    def check_condition(self, condition: Any) -> str:
+        """The condition in its stored spelling, or ValidationError with the documented message.
 
-    def full_clean(self, exclude: Any = None, validate_unique: bool = True, validate_constraints: bool = True) -> None:
-        self._clean_exclude = frozenset(exclude or ())
-        super().full_clean(exclude=exclude, validate_unique=validate_unique, validate_constraints=validate_constraints)
-
-    def clean_fields(self, exclude: Any = None) -> None:
-        super().clean_fields(exclude={*(exclude or ()), "condition"})
+        Its format depends on the type (a missing or invalid type: only "is it a string"); a
+        CUSTOMER condition must name a customer that is not deleted, a DKCPS one a known operator.
+        """
+        rule_type = self.type if self.type in self.Type.values else None
+        message = condition_format_error(rule_type, condition)
+        if message is None and rule_type is not None:
+            condition = normalize_condition(rule_type, condition)
+            if rule_type == self.Type.CUSTOMER and not self.references.customer_exists(condition):
+                message = "Customer not found"
+            elif rule_type == self.Type.DKCPS and not self.references.operator_exists(condition):
+                message = "CPS not found"
+        if message:
+            raise ValidationError(message, code="not_found" if message.endswith("not found") else "invalid")
+        return condition
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self._stored_type is not None and self.type != self._stored_type:
-            errors["type"] = "Type is invalid"
-        if "condition" not in self._clean_exclude:
-            # An update that leaves the type out checks the condition against the stored type.
-            type_ok = self.type in self.Type.values
-            message = condition_error(self.type if type_ok else None, self.condition)
-            if message:
-                errors["condition"] = message
-            elif type_ok:
-                self.condition = normalize_condition(self.type, self.condition)
-        if errors:
-            raise ValidationError(errors)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # The API validates a copy of the row; normalise here too so case never splits a key.
-        if isinstance(self.condition, str):
-            self.condition = normalize_condition(self.type, self.condition)
-        super().save(*args, **kwargs)
-        self._stored_type = self.type
+        # docs/api.md §6: a rule's type never changes (one primary-key query, on updates only).
+        if not self._state.adding and Rule.objects.filter(pk=self.pk).exclude(type=self.type).exists():
+            raise ValidationError({"type": self._meta.get_field("type").error_messages["invalid"]})
 
 
 class DkOperator(OneMessagePerField):
@@ -192,10 +235,10 @@ class DkOperator(OneMessagePerField):
     id = models.CharField(
         "code", primary_key=True, max_length=5,
         validators=[RegexValidator(OPERATOR_CODE_RE, "5-digit operator code")],
-        error_messages={**_messages("5-digit operator code"), "unique": "Operator already exists"},
+        error_messages=documented("5-digit operator code", unique="Operator already exists"),
     )
-    name = models.CharField(max_length=200, error_messages=_messages("Name is invalid"))
-    address = models.CharField(max_length=500, blank=True, error_messages=_messages("Address is invalid"))
+    name = models.CharField(max_length=200, error_messages=documented("Name is invalid"))
+    address = models.CharField(max_length=500, blank=True, error_messages=documented("Address is invalid"))
 
     class Meta:
         ordering = ["id"]
@@ -245,31 +288,3 @@ class RoutingMarker(models.Model):
     def __str__(self) -> str:
         return f"routing marker {self.stamp:x}"
 
-
-def mark_routing_changed() -> None:
-    """Tell every serving process (within its check interval) to rebuild its routing index.
-
-    Once per innermost atomic block: deleting 10,000 rules (one block, 10,000 post_delete
-    signals) writes the marker once. A block rolled back takes its changes with it, and any
-    later change in the enclosing block is in a different block, so it writes the marker again.
-    """
-    from sbcrules.index import routing_index  # the index module imports the models
-
-    connection = connections[router.db_for_write(RoutingMarker)]
-    block = connection.atomic_blocks[-1] if connection.in_atomic_block else None
-    if block is None or getattr(connection, "_routing_marked_in", None) is not block:
-        values = {"stamp": secrets.randbits(62), "changed_at": timezone.now()}
-        if not RoutingMarker.objects.filter(pk=1).update(**values):
-            RoutingMarker.objects.update_or_create(pk=1, defaults=values)
-        connection._routing_marked_in = block  # type: ignore[attr-defined]
-    routing_index.expire()  # this process checks the marker on its next look-up
-
-
-@receiver(post_save, sender=Rule)
-@receiver(post_delete, sender=Rule)
-@receiver(post_save, sender=Peer)
-@receiver(post_delete, sender=Peer)
-@receiver(post_save, sender=Host)
-@receiver(post_delete, sender=Host)
-def _routing_changed(**kwargs: Any) -> None:
-    mark_routing_changed()

@@ -14,10 +14,14 @@ from accounts.permissions import may_route_customer
 from sbcrules.models import DkOperator, Host, Peer, Rule
 from sbcrules.validators import is_peer_id
 from telecomx.errors import ApiError
+from telecomx.messages import message_of, serializer_messages
 from telecomx.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
                                   StrictChoiceField)
 
-PEER_NOT_FOUND = "Peer not found"
+NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
+# A host's messages are the Host model's: its address field's, and its uniqueness constraint's.
+HOST_INVALID = message_of(Host._meta.get_field("address"))
+HOST_TWICE = next(str(c.violation_error_message) for c in Host._meta.constraints if c.name == "sbcrules_host_unique")
 
 
 def find_peer_id(value: str) -> str | None:
@@ -26,11 +30,8 @@ def find_peer_id(value: str) -> str | None:
 
 
 class PeerRefField(StrictCharField):
-    """A peer id in any case → the peer's own id; `missing_message` when no such peer."""
-
-    def __init__(self, *, missing_message: str, **kwargs: Any) -> None:
-        self.missing_message = missing_message
-        super().__init__(**kwargs)
+    """A peer id in any case → the peer's own id; the model field's "not found" message (its
+    `invalid`, as Django words a missing foreign key) with the code `not_found` when no such peer."""
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
@@ -38,7 +39,8 @@ class PeerRefField(StrictCharField):
             self.fail("invalid")
         found = find_peer_id(value)
         if found is None:
-            raise ValidationError(self.missing_message)
+            model_field = self.parent.Meta.model._meta.get_field(self.source.removesuffix("_id"))
+            raise ValidationError(model_field.error_messages["invalid"], code=NOT_FOUND)
         return found
 
 
@@ -50,18 +52,12 @@ class RuleSerializer(ModelCleanSerializer):
         help_text="PREFIX: `+` and 1..15 digits (`+4570`); ANUMBER: a full E.164 caller number (`+4512345678`); "
         "CUSTOMER: the id of an existing customer; DKCPS: the 5-digit CPS code of an existing DK operator (`01011`)",
     )
-    peer = PeerRefField(source="peer_id", missing_message=PEER_NOT_FOUND, help_text="Id of an existing peer (any case; answered in the peer's own case)")
+    peer = PeerRefField(source="peer_id", help_text="Id of an existing peer (any case; answered in the peer's own case)")
     note = NullAsBlankCharField(
         required=False, allow_null=True, allow_blank=True, trim_whitespace=False, max_length=1000,
         help_text="Free text, up to 1000 characters; null is stored (and answered) as an empty string",
     )
 
-    invalid_messages = {
-        "type": "Type is invalid",
-        "condition": "Condition is invalid",
-        "peer": "Peer is invalid",
-        "note": "Note is invalid",
-    }
     # (type, condition) uniqueness is the database's to answer (409), also under races.
     full_clean_options = {"validate_constraints": False}
 
@@ -85,10 +81,11 @@ class RuleSerializer(ModelCleanSerializer):
             attrs = super().to_internal_value(data)
         except ValidationError as exc:
             detail = dict(exc.detail)  # type: ignore[arg-type]
-            if [str(m) for m in detail.get("peer", [])] == [PEER_NOT_FOUND]:
+            missing = [m for m in detail.get("peer", []) if getattr(m, "code", None) == NOT_FOUND]
+            if missing:
                 del detail["peer"]
                 if not detail:
-                    raise ApiError(404, "peer", PEER_NOT_FOUND, path="peer") from None
+                    raise ApiError(404, "peer", str(missing[0]), path="peer") from None
             raise ValidationError(detail) from None
         return attrs
 
@@ -138,9 +135,9 @@ class HostsField(serializers.Field):
             except ValueError:
                 address = None
             if address is None:
-                error["host"] = ["Host is invalid"]
+                error["host"] = [HOST_INVALID]
             elif address in hosts:
-                error["host"] = ["Host is listed twice"]
+                error["host"] = [HOST_TWICE]
             if state not in (None, "up", "down"):
                 error["state"] = ["Host state is invalid"]
             if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
@@ -161,21 +158,11 @@ class PeerSerializer(ModelCleanSerializer):
     name = StrictCharField(required=False, allow_blank=True)
     default = StrictBooleanField(required=False)
     hosts = HostsField(required=False)
-    failoverPeerId = PeerRefField(  # noqa: N815 - the wire name
-        source="failover_peer_id", required=False, allow_null=True, missing_message="Failover peer not found"
-    )
+    failoverPeerId = PeerRefField(source="failover_peer_id", required=False, allow_null=True)  # noqa: N815 - the wire name
     networkInterface = StrictCharField(source="network_interface", required=False, allow_blank=True)  # noqa: N815
     up = StrictBooleanField(required=False)
 
-    invalid_messages = {
-        "_id": "Peer id is invalid",
-        "name": "Name is invalid",
-        "default": "Default is invalid",
-        "hosts": "Hosts are invalid",
-        "failoverPeerId": "Failover peer is invalid",
-        "networkInterface": "Network interface is invalid",
-        "up": "Up is invalid",
-    }
+    invalid_messages = {"hosts": "Hosts are invalid"}  # not a model field; the others' are the model's
     # The database answers duplicate ids (any case) and a second default with 409s.
     full_clean_options = {"validate_unique": False, "validate_constraints": False}
 
@@ -235,7 +222,7 @@ class PeerSerializer(ModelCleanSerializer):
 
 class HostStateSerializer(serializers.Serializer):
     host = serializers.CharField(read_only=True, help_text="The host's IP address")
-    down = StrictBooleanField(error_messages={key: "Down is invalid" for key in ("required", "null", "invalid")})
+    down = StrictBooleanField(error_messages=serializer_messages(message_of(Host._meta.get_field("down")) or ""))
 
 
 class DkOperatorSerializer(ModelCleanSerializer):
@@ -243,7 +230,6 @@ class DkOperatorSerializer(ModelCleanSerializer):
     name = StrictCharField()
     address = NullAsBlankCharField(required=False, allow_blank=True, allow_null=True, help_text="Postal address; null is stored as an empty string")
 
-    invalid_messages = {"_id": "5-digit operator code", "name": "Name is invalid", "address": "Address is invalid"}
     full_clean_options = {"validate_unique": False}
 
     class Meta:

@@ -1,4 +1,4 @@
-"""The SBC and DK routes, added to the project's `api` list in telecomx/urls.py."""
+"""The SBC and DK routes (docs/api.md §6-8), included under /api/ by telecomx/urls.py."""
 
 from django.urls import URLPattern, path
 
@@ -7,10 +7,10 @@ from sbcrules.views import PeerHostView, PeerViewSet, RouteView, RuleViewSet
 from telecomx.api import resource_urls
 
 urlpatterns: list[URLPattern] = [
+    path("sbc/route", RouteView.as_view(), name="sbc-route"),  # first: a switch asks it for every call
     *resource_urls("sbc/rule", RuleViewSet, "sbc-rule"),
     path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
     *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
-    path("sbc/route", RouteView.as_view(), name="sbc-route"),
     # Operators are listed, read, created and updated; docs/api.md §8 offers no delete.
     path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
     path(

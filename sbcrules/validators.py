@@ -1,5 +1,7 @@
 """Formats of routing data (docs/api.md §6-8), with their documented messages. Used by the models,
-the API, the import commands and the look-up, so all of them accept and refuse the same input."""
+the API, the import commands and the look-up, so all of them accept and refuse the same input.
+
+Formats only: whether a named row exists is the models' question (Rule.check_condition)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def is_operator_code(value: object) -> bool:
 
 
 def condition_format_error(rule_type: str | None, condition: object) -> str | None:
-    """The documented message when `condition` cannot be a condition of `rule_type` (no queries).
+    """The documented message when `condition` cannot be a condition of `rule_type`.
 
     `rule_type` None (missing or invalid type): only "is there a string" can be judged.
     """
@@ -42,21 +44,6 @@ def condition_format_error(rule_type: str | None, condition: object) -> str | No
     if rule_type == "DKCPS":
         return None if is_operator_code(condition) else "Condition is invalid"
     return None
-
-
-def condition_error(rule_type: str | None, condition: object) -> str | None:
-    """As condition_format_error, and a CUSTOMER or DKCPS condition must name an existing row."""
-    message = condition_format_error(rule_type, condition)
-    if message or rule_type not in ("CUSTOMER", "DKCPS"):
-        return message
-    from accounts.models import Customer
-    from sbcrules.models import DkOperator
-
-    assert isinstance(condition, str)
-    if rule_type == "CUSTOMER":
-        exists = Customer.objects.exclude(state=Customer.State.DELETED).filter(pk=normalize_id(condition)).exists()
-        return None if exists else "Customer not found"
-    return None if DkOperator.objects.filter(pk=condition).exists() else "CPS not found"
 
 
 def normalize_condition(rule_type: str, condition: str) -> str:

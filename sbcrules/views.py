@@ -6,26 +6,25 @@ import hashlib
 import ipaddress
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import AccessLevel
-from accounts.permissions import IsAdmin, RuleTypeAllowed, django_perm, exactly, feature, level, rule_scope
+from accounts.permissions import Access, rule_scope
 from sbcrules.answers import RouteAnswerSerializer
-from sbcrules.conflicts import documented_conflicts
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
 from sbcrules.validators import is_peer_id
-from telecomx.api import ResourceViewSet, paged_list_schema
+from telecomx.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
+from telecomx.messages import message_of
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
 ETAG_PARAMETERS = [
@@ -36,27 +35,6 @@ ETAG_PARAMETERS = [
 ]
 ETAG_DESCRIPTION = "Carries an `ETag` that changes whenever rules, peers or hosts change; send it back in `If-None-Match` to get 304 and no body while nothing changed."
 ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is the one whose ETag was sent")}
-
-# docs/api.md §3, once.
-RuleRead = level(AccessLevel.RESELLER_ADMIN)
-RuleWrite = ((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed
-PeerRead = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
-PeerWrite = IsAdmin
-RouteLookup = PeerRead | django_perm("sbcrules.lookup_route")
-
-READ_ACTIONS = {"list", "retrieve"}
-PEER_IN_USE = ApiError(409, "peer", "Peer is in use")
-
-
-class ReadWriteViewSet(ResourceViewSet):
-    """One permission for reading, one for everything else."""
-
-    read_permission: type[BasePermission]
-    write_permission: type[BasePermission]
-
-    def get_permissions(self) -> list[BasePermission]:
-        permission = self.read_permission if self.action in READ_ACTIONS else self.write_permission
-        return [permission()]
 
 
 class RoutingListETag(ResourceViewSet):
@@ -96,8 +74,8 @@ class RoutingListETag(ResourceViewSet):
 class RuleViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = RuleSerializer
     not_found = (404, "id", "Rule not found")
-    read_permission = RuleRead
-    write_permission = RuleWrite
+    read_permission = Access.SBC_RULE_READ
+    write_permission = Access.SBC_RULE_WRITE
 
     def get_queryset(self) -> QuerySet[Rule]:
         rules = Rule.objects.order_by("id")
@@ -107,7 +85,7 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
         wanted = self.request.query_params.get("type")
         if self.action == "list" and wanted:
             if wanted not in Rule.Type.values:
-                raise ApiError(422, "type", "Type is invalid", path="type")
+                raise ApiError(422, "type", message_of(Rule._meta.get_field("type")) or "", path="type")
             rules = rules.filter(type=wanted)
         peer = self.request.query_params.get("peer")
         if self.action == "list" and peer:
@@ -120,10 +98,6 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
 
-    def perform_save(self, serializer: RuleSerializer) -> None:
-        with documented_conflicts():
-            serializer.save()
-
 
 @extend_schema_view(
     list=paged_list_schema("List SBC peers", ETAG_PARAMETERS, responses={200: PeerSerializer(many=True), **ETAG_RESPONSES}),
@@ -135,8 +109,9 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
 class PeerViewSet(RoutingListETag, ReadWriteViewSet):
     serializer_class = PeerSerializer
     not_found = (404, "id", "Peer not found")
-    read_permission = PeerRead
-    write_permission = PeerWrite
+    in_use = (409, "peer", "Peer is in use")
+    read_permission = Access.SBC_PEER_READ
+    write_permission = Access.SBC_PEER_WRITE
 
     def get_queryset(self) -> QuerySet[Peer]:
         return Peer.objects.prefetch_related("hosts").order_by("id")
@@ -144,19 +119,11 @@ class PeerViewSet(RoutingListETag, ReadWriteViewSet):
     def normalize_lookup(self, value: str) -> str | None:
         return find_peer_id(value) if is_peer_id(value) else None
 
-    def perform_save(self, serializer: PeerSerializer) -> None:
-        with documented_conflicts():
-            serializer.save()
-
-    def perform_destroy(self, instance: Peer) -> None:
-        with documented_conflicts(in_use=PEER_IN_USE):
-            instance.delete()
-
 
 def _host_of(peer_id: str, host_ip: str) -> Host:
     key = find_peer_id(peer_id) if is_peer_id(peer_id) else None
     if key is None:
-        raise ApiError(404, "id", "Peer not found")
+        raise ApiError(*PeerViewSet.not_found)
     try:
         address = str(ipaddress.ip_address(host_ip))
     except ValueError:
@@ -167,11 +134,11 @@ def _host_of(peer_id: str, host_ip: str) -> Host:
     return host
 
 
-class PeerHostView(APIView):
+class PeerHostView(ReadWritePermissions, APIView):
     """`GET|POST /api/sbc/peer/<PEER_ID>/host/<HOST_IP>`: one host's `{"down": bool}`."""
 
-    def get_permissions(self) -> list[BasePermission]:
-        return [PeerRead() if self.request.method == "GET" else PeerWrite()]
+    read_permission = Access.SBC_PEER_READ
+    write_permission = Access.SBC_PEER_WRITE
 
     @extend_schema(summary="Get a peer host's state", responses=HostStateSerializer)
     def get(self, request: Request, peer_id: str, host_ip: str) -> Response:
@@ -183,7 +150,7 @@ class PeerHostView(APIView):
         host = _host_of(peer_id, host_ip)
         serializer = HostStateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with documented_conflicts():
+        with transaction.atomic():
             host.down = serializer.validated_data["down"]
             host.save(update_fields=["down"])
         return Response({"host": host.address, "down": host.down})
@@ -192,7 +159,7 @@ class PeerHostView(APIView):
 class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
-    permission_classes = [RouteLookup]
+    permission_classes = [Access.ROUTE_LOOKUP]
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(

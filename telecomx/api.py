@@ -3,16 +3,20 @@ PATCH (both partial), delete on the item; the URL patterns for it; and the one w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Model, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import F, Model, ProtectedError, QuerySet, RestrictedError, UniqueConstraint
 from django.urls import URLPattern, path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.viewsets import GenericViewSet
+from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
 from telecomx.errors import ApiError
 
@@ -96,12 +100,47 @@ ARRAY_PAGE_HEADERS = [
 def paged_list_schema(summary: str, parameters: list[OpenApiParameter] | None = None, **kwargs: Any) -> Any:
     """extend_schema for a plain-array list that pages on request."""
     return extend_schema(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
+def constraint_fields(constraint: UniqueConstraint) -> list[str]:
+    """The model fields a unique constraint is about (`Lower("id")` is about `id`)."""
+    if constraint.fields:
+        return list(constraint.fields)
+    return [node.name for expression in constraint.expressions for node in expression.flatten() if isinstance(node, F)]
+
+
+def violated_constraint(exc: IntegrityError, model: type[Model]) -> tuple[str, str, list[str]] | None:
+    """(code, message, fields) of the `model` constraint that refused a write, or None.
+
+    Found by the constraint's name (PostgreSQL names it; SQLite names the index or its columns)
+    and answered with its own `violation_error_code` and `violation_error_message`. A duplicate
+    primary key is answered by the constraint covering that field, else by the field's `unique`
+    message with the field's name as the code.
+    """
+    diag = getattr(exc.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None) or str(exc).partition("constraint failed: ")[2]
+    opts = model._meta
+    unique = [c for c in opts.constraints if isinstance(c, UniqueConstraint)]
+
+    def columns(fields: list[str]) -> str:
+        return ", ".join(f"{opts.db_table}.{opts.get_field(field).column}" for field in fields)
+
+    for constraint in unique:
+        if name in (constraint.name, f"index '{constraint.name}'") or (constraint.fields and name == columns(list(constraint.fields))):
+            return constraint.violation_error_code or "conflict", str(constraint.violation_error_message), constraint_fields(constraint)
+    pk = opts.pk
+    if pk is not None and name in (f"{opts.db_table}_pkey", columns([pk.name])):
+        for constraint in unique:
+            if constraint_fields(constraint) == [pk.name] and constraint.condition is None:
+                return constraint.violation_error_code or "conflict", str(constraint.violation_error_message), [pk.name]
+        return pk.name, str(pk.error_messages["unique"]), [pk.name]
+    return None
 
 
 class ResourceViewSet(GenericViewSet):
-    """Subclasses set `serializer_class`, `get_queryset()`, and `not_found` (status, code, message)."""
+    """Subclasses set `serializer_class`, `get_queryset()`, and `not_found` (status, code, message);
+    `in_use` (status, code, message) answers a delete refused because other rows point to the item."""
 
     not_found: tuple[int, str, str] = (404, "not_found", "Not found")
+    in_use: tuple[int, str, str] | None = None
     pagination_class = None
 
     def normalize_lookup(self, value: str) -> Any:
@@ -157,11 +196,34 @@ class ResourceViewSet(GenericViewSet):
         self.perform_destroy(self.get_object())
         return Response({"success": True})
 
+    @contextmanager
+    def documented_conflicts(self, serializer: Any = None) -> Iterator[None]:
+        """Write atomically; a violated constraint of this resource's model becomes its own 409,
+        and a row still referenced (PROTECT, or a reference added concurrently) `in_use`."""
+        try:
+            with transaction.atomic():
+                yield
+        except (ProtectedError, RestrictedError):
+            if self.in_use is None:
+                raise
+            raise ApiError(*self.in_use) from None
+        except IntegrityError as exc:
+            found = violated_constraint(exc, self.get_queryset().model)
+            if found is not None:
+                code, message, fields = found
+                path = serializer.wire_name(fields[0]) if serializer is not None and len(fields) == 1 else None
+                raise ApiError(409, code, message, path=path) from exc
+            if self.in_use is not None and "foreign key" in str(exc).lower():
+                raise ApiError(*self.in_use) from exc
+            raise
+
     def perform_save(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.save(**self.serializer_context_defaults())
+        with self.documented_conflicts(serializer):
+            serializer.save(**self.serializer_context_defaults())
 
     def perform_destroy(self, instance: Model) -> None:
-        instance.delete()
+        with self.documented_conflicts():
+            instance.delete()
 
 
 def resource_urls(prefix: str, viewset: type[ResourceViewSet], name: str, *, item: str = "<str:pk>") -> list[URLPattern]:
@@ -174,3 +236,27 @@ def resource_urls(prefix: str, viewset: type[ResourceViewSet], name: str, *, ite
             name=f"{name}-detail",
         ),
     ]
+
+
+READ_ACTIONS = {"list", "retrieve"}
+
+
+class ReadWritePermissions:
+    """One permission (an accounts.permissions.Access entry) for reading, one for everything else.
+    Reading is a viewset's list or retrieve, or a plain view's GET."""
+
+    read_permission: type[BasePermission]
+    write_permission: type[BasePermission]
+
+    def get_permissions(self) -> list[BasePermission]:
+        if isinstance(self, ViewSetMixin):
+            reading = getattr(self, "action", None) in READ_ACTIONS
+        else:
+            reading = self.request.method == "GET"  # type: ignore[attr-defined]
+        return [self.read_permission() if reading else self.write_permission()]
+
+
+class ReadWriteViewSet(ReadWritePermissions, ResourceViewSet):
+    """One permission for reading, one for everything else."""
+
+    # (drf-spectacular shows this docstring as the description of the subclasses' operations)

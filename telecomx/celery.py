@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telecomx.settings")
+
+from telecomx.startup import make_data_dirs  # noqa: E402
 
 logger = logging.getLogger("telecomx.celery")
 
@@ -49,3 +51,8 @@ class SweepStep(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(SweepStep)
+
+
+@signals.worker_init.connect
+def _make_data_dirs(**kwargs: object) -> None:
+    make_data_dirs()  # the settings' folders, made by the process (not by importing the settings)

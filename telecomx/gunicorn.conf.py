@@ -16,7 +16,7 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = 10000  # recycle workers now and then (a slow leak never becomes an outage)
 max_requests_jitter = 1000
-accesslog = None  # telecomx.logging's request log says more, without tokens
+accesslog = None  # telecomx.requestlog says more, without tokens
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The workers' heartbeat file is touched on every turn of their loop: in memory, not on a disk

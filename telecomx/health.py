@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -33,7 +32,7 @@ def _database() -> str:
 
 
 def _broker() -> str:
-    url = os.environ.get("CELERY_BROKER_URL")
+    url = settings.CELERY_BROKER_URL
     if not url:
         return "not configured"
     from kombu import Connection

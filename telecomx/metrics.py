@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsAdmin
+from accounts.permissions import Access
 from callnotify.models import Delivery
 from sbcrules import lookup
 from sbcrules.answers import REASONS
@@ -83,7 +83,7 @@ MetricsSerializer = inline_serializer("Metrics", {
 
 
 class MetricsView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [Access.METRICS]
 
     @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
     def get(self, request: Request) -> Response:

@@ -109,8 +109,12 @@ class Operation:
     authenticated: bool = True
 
 
+HEALTH = {"lastHour": {"delivered": 310, "failed": 2, "p50DurationMs": 40, "p95DurationMs": 160},
+          "lastDay": {"delivered": 7020, "failed": 31, "p50DurationMs": 40, "p95DurationMs": 320},
+          "lastSuccessAt": "2026-11-22T10:15:00Z", "lastFailureAt": "2026-11-22T09:02:11Z", "consecutiveFailures": 0,
+          "failingSince": None, "disabledReason": None}
 CALLNOTIFY = {"_id": ITEM, "customer": CUSTOMER, "url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON",
-              "selection": "ALL", "state": "ACTIVE"}
+              "selection": "ALL", "state": "ACTIVE", "health": HEALTH}
 RULE_BODY = {"_id": RULE, "type": "PREFIX", "condition": "+4570", "peer": "TDC", "note": "Danish service numbers"}
 PEER = {"_id": "TDC", "name": "TDC A/S", "default": False,
         "hosts": [{"host": "192.0.2.10", "state": "up", "port": 5060, "transport": "udp"}],
@@ -219,6 +223,27 @@ OPERATIONS: dict[str, Operation] = {
         f"left out. {CN_WHO}",
         {"offset": 0, "limit": 100, "total": 2, "deliveries": [DELIVERED, WAITING]},
         errors=[NO_ITEM, NO_CUSTOMER, DENIED, BAD_PAGE, (400, "bad_request", "state must be PENDING, DELIVERED or FAILED")],
+    ),
+    "customer_callnotify_deliveries_retry_create": Operation(
+        "Retry one FAILED delivery now: it becomes PENDING and is attempted at once, with a fresh round of "
+        f"attempts. Who: MANAGER and up of the customer (as for call notify items otherwise). {CN_WHO}",
+        {**WAITING, "state": "PENDING", "attempts": 0},
+        errors=[NO_ITEM, (404, "not_found", "Delivery not found"), NO_CUSTOMER, DENIED,
+                (409, "state", "Delivery is DELIVERED: only a FAILED delivery can be retried"),
+                (409, "state", "Call notify is DISABLED: set it ACTIVE first")],
+    ),
+    "customer_callnotify_recover_create": Operation(
+        "Retry every FAILED delivery of the endpoint created at or after `since` (at most 10,000 a call; "
+        f"`more` says to call again). Who: MANAGER and up. {CN_WHO}",
+        {"queued": 42, "more": False}, {"since": "2026-11-23T08:00:00Z"},
+        [NO_ITEM, NO_CUSTOMER, DENIED, (422, "since", "Invalid since"), (409, "state", "Call notify is DISABLED: set it ACTIVE first"),
+         BAD_JSON, NOT_OBJECT],
+    ),
+    "customer_callevent_retrieve": Operation(
+        "The customer's call events, newest first, paged; `callId`, `since` and `until` narrow the list. "
+        f"{CN_WHO}",
+        {"offset": 0, "limit": 100, "total": 1, "callEvents": [{"_id": EVENT, **CALL_EVENT, "sequence": 2}]},
+        errors=[NO_CUSTOMER, DENIED, BAD_PAGE, (400, "bad_request", "since must be an ISO 8601 time")],
     ),
     "customer_callnotify_test_create": Operation(
         "Send one sample event (state RINGING, a callId starting with `test-`) to the endpoint now, outside the "
@@ -353,6 +378,11 @@ COMPONENTS = {
     "CallEventAccepted": "The stored event: its id, its place in the call (`sequence`) and how many deliveries were queued.",
     "Delivery": "One call event on its way to one call notify endpoint. Properties without a value yet are left out.",
     "DeliveryPage": "One page of a delivery log, newest first.",
+    "CallEventPage": "One page of a customer's call events, newest first.",
+    "EndpointHealth": "How an endpoint's deliveries went lately (kept by the delivery engine).",
+    "HealthWindow": "Attempts to an endpoint within one window of time.",
+    "RecoverAnswer": "How many failed deliveries were queued again.",
+    "RecoverRequest": "Since when failed deliveries are retried.",
     "Rule": "An outbound routing rule: calls matching `condition`, read as `type` says, leave through `peer`.",
     "Peer": "An SBC peer (carrier trunk) calls leave through. Usable when `up` and at least one host is not down.",
     "HostState": "Whether one host of a peer is marked down.",

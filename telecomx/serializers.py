@@ -12,12 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 
 from telecomx.errors import ApiError
-
-# Every way DRF can refuse a value; a field with a documented message uses it for all of them.
-_ERROR_KEYS = (
-    "required", "null", "blank", "invalid", "invalid_choice", "max_length", "min_length", "not_a_list", "empty",
-    "max_value", "min_value", "max_string_length", "overflow", "date", "make_aware", "not_a_dict",
-)
+from telecomx.messages import message_of, model_field, serializer_messages
 
 
 class StrictCharField(serializers.CharField):
@@ -70,7 +65,8 @@ class ModelCleanSerializer(serializers.ModelSerializer):
     context["model_defaults"], so the model sees the whole row it will save.
     """
 
-    # field name -> documented message for every way the field can be wrong (missing included)
+    # field name -> documented message, for fields that are not a model field's (whose message
+    # is declared on the model field: telecomx.messages.documented)
     invalid_messages: ClassVar[dict[str, str]] = {}
     # passed on to full_clean (e.g. validate_constraints=False where the database answers 409)
     full_clean_options: ClassVar[dict[str, Any]] = {}
@@ -79,12 +75,12 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         fields = super().get_fields()
         for name, field in fields.items():
             field.validators = []  # the model runs them, once
-            message = self.invalid_messages.get(name)
+            message = self.invalid_messages.get(name) or message_of(model_field(self.Meta.model, field.source or name))
             if message:
-                field.error_messages = {**field.error_messages, **{key: message for key in _ERROR_KEYS}}
+                field.error_messages = {**field.error_messages, **serializer_messages(message)}
         return fields
 
-    def _field_name_for(self, model_field: str) -> str:
+    def wire_name(self, model_field: str) -> str:
         # A foreign key's errors carry its name (`peer`); its field may read `peer_id`.
         wanted = model_field.removesuffix("_id")
         for field in self.fields.values():
@@ -107,8 +103,8 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             else:
                 self.set_value(attrs, field.source_attrs, value)
         model_errors = self._model_errors(attrs, failed={self.fields[name].source for name in errors})
-        for model_field, messages in model_errors.items():
-            errors.setdefault(self._field_name_for(model_field), messages)
+        for name, messages in model_errors.items():
+            errors.setdefault(self.wire_name(name), messages)
         if errors:
             order = list(self.fields)
             raise ValidationError(dict(sorted(errors.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))))

@@ -1,7 +1,9 @@
 """Settings, all from the environment. With nothing set: SQLite, DEBUG off, no services needed.
 
 Every project setting (the ones not Django's own) can be set from an environment variable of
-the same name; see docs/settings.md for the list.
+the same name; see docs/settings.md for the list. Values are read through the env_* helpers: a
+bad value stops the process with an error naming the variable. Importing this module writes
+nothing: the folders it names are made by the processes that use them (telecomx.startup).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from functools import cache
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("TELECOMX_DATA_DIR", BASE_DIR / "var"))
@@ -39,6 +43,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")):  # NaN or infinite
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:
@@ -46,9 +63,11 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+@cache
 def _local_secret_key() -> str:
     # No SECRET_KEY in the environment: a random key kept in the data directory, so a fresh
     # install is never running on a key published in the source. Production sets SECRET_KEY.
+    # Made when first used (SECRET_KEY below is lazy), not when the settings are imported.
     path = DATA_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
@@ -68,12 +87,12 @@ def _local_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+SECRET_KEY = os.environ.get("SECRET_KEY") or lazy(_local_secret_key, str)()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "console.admin_apps.ConsoleAdminConfig",  # django.contrib.admin with the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -86,6 +105,7 @@ INSTALLED_APPS = [
     "accounts",
     "callnotify",
     "sbcrules",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -124,7 +144,7 @@ TEMPLATES = [
 _default_db = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_db, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Its folder is made by manage.py, the WSGI app and the Celery worker (telecomx.startup).
     # WAL and IMMEDIATE transactions: the web process and the in-process delivery thread write
     # concurrently; without them SQLite answers "database is locked" under light load.
     # Connections are kept (CONN_MAX_AGE from the URL, 60 s) as for PostgreSQL: opening one per
@@ -152,8 +172,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise reads it at start-up
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", DATA_DIR / "static"))  # made by telecomx.startup
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -272,13 +291,13 @@ CALLNOTIFY_RESOLVE_HOSTNAMES = env_bool("CALLNOTIFY_RESOLVE_HOSTNAMES", True)
 
 # Seconds between a process's checks of the routing change marker (sbcrules/index.py): a rule,
 # peer or host change reaches every process's look-ups within this plus one index rebuild.
-ROUTING_CHECK_INTERVAL = float(os.environ.get("ROUTING_CHECK_INTERVAL") or 0.5)
+ROUTING_CHECK_INTERVAL = env_float("ROUTING_CHECK_INTERVAL", 0.5)
 
 # --- call event delivery (docs/callevents.md) ---
 
 # Timeouts of one http(s) attempt: connecting, and the whole request (docs/callevents.md §3-4).
-CALLNOTIFY_CONNECT_TIMEOUT = float(os.environ.get("CALLNOTIFY_CONNECT_TIMEOUT") or 3)
-CALLNOTIFY_REQUEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_REQUEST_TIMEOUT") or 10)
+CALLNOTIFY_CONNECT_TIMEOUT = env_float("CALLNOTIFY_CONNECT_TIMEOUT", 3)
+CALLNOTIFY_REQUEST_TIMEOUT = env_float("CALLNOTIFY_REQUEST_TIMEOUT", 10)
 # Extra CA bundle (PEM) to trust for https endpoints besides the system's; tests use their own CA.
 CALLNOTIFY_CA_FILE = os.environ.get("CALLNOTIFY_CA_FILE") or None
 # Seconds a worker holds a delivery while attempting it; after that it counts as interrupted.
@@ -294,6 +313,12 @@ CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 8)
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
 # Days finished deliveries are kept (prunedeliveries).
 CALLNOTIFY_RETENTION_DAYS = env_int("CALLNOTIFY_RETENTION_DAYS", 30)
+# Days an endpoint may fail every attempt before it is disabled (0: never), with the reason kept.
+CALLNOTIFY_DISABLE_AFTER_DAYS = env_int("CALLNOTIFY_DISABLE_AFTER_DAYS", 5)
+# Seconds between flushes of a process's routing decision counts to the dashboard's counters (0: off).
+ROUTING_COUNTS_FLUSH_SECONDS = float(os.environ.get("ROUTING_COUNTS_FLUSH_SECONDS") or 10)
+# Replays and recoveries (POST …/retry, …/recover) per employee (429 beyond).
+API_RATE_REPLAY = os.environ.get("API_RATE_REPLAY", "60/min")
 
 # Celery: unset broker means the web process delivers by itself.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -1,22 +1,18 @@
-"""URL map: the API under /api/, the admin under /admin/."""
+"""URL map: the API under /api/, the admin under /admin/. Each app's routes are its urls.py, included."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import LoginView, LogoutView, ValidateTokenView
 from callnotify.views import CallNotifyViewSet
-from sbcrules.urls import urlpatterns as sbcrules_api
 from telecomx.api import resource_urls
 from telecomx.health import HealthView
 from telecomx.metrics import MetricsView
 
 api = [
-    path("auth/login", LoginView.as_view(), name="auth-login"),
-    path("auth/validateToken", ValidateTokenView.as_view(), name="auth-validate"),
-    path("auth/logout", LogoutView.as_view(), name="auth-logout"),
+    path("", include("accounts.urls")),
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
-    *sbcrules_api,
+    path("", include("sbcrules.urls")),
     path("health", HealthView.as_view(), name="health"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
@@ -33,11 +29,19 @@ from callnotify import event_views  # noqa: E402
 
 api += event_views.urls
 
-# Service accounts' API keys (switches), ADMIN only (docs/switch.md).
-from accounts.views import ApiKeyListView, ApiKeyView  # noqa: E402
+# Replay and recovery of deliveries, and a customer's call events (docs/callevents.md).
+from callnotify import replay  # noqa: E402
 
-api += [path("apikey", ApiKeyListView.as_view(), name="apikey-list"), path("apikey/<str:pk>", ApiKeyView.as_view(), name="apikey-detail")]
+api += replay.urls
 
-# A switch calls these for every call: matched first, before the rest of the map is tried.
+# A switch calls these for every call: matched first (the app whose urls.py holds one, and that
+# route first within it), before the rest of the map is tried.
 HOT_PATHS = ("sbc-route", "callevent")
-api.sort(key=lambda pattern: getattr(pattern, "name", None) not in HOT_PATHS)
+
+
+def _hot(pattern: object) -> bool:
+    names = [getattr(p, "name", None) for p in getattr(pattern, "url_patterns", [pattern])]
+    return any(name in HOT_PATHS for name in names)
+
+
+api.sort(key=lambda pattern: not _hot(pattern))

@@ -1,4 +1,5 @@
-"""Fixtures everyone uses: API clients per employee, fast password hashing, a local resolver."""
+"""Fixtures everyone uses: API clients per employee, fast password hashing, a local resolver,
+and a fresh routing index (as a new process would have) in each test."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import Employee
 from callnotify.addresses import use_resolver
-from tests.accounts.factories import issue_token
+from sbcrules import lookup
+from sbcrules.index import routing_index
+from tests.accounts.factories import EmployeeFactory, issue_token
 from tests.schema_validation import SchemaValidatingMixin
+
+pytest_plugins = ["tests.processes"]  # fixtures of the tests that run real processes
 
 # Names the tests may use and what they resolve to; any other name does not resolve, as if
 # it had no DNS record (the machines running tests have no outside DNS anyway).
@@ -109,6 +114,13 @@ def client() -> DjangoClient:
 
 
 @pytest.fixture
+def admin_client(client):
+    """The Django admin in a browser's place: logged in as an ADMIN employee (the operator's staff)."""
+    client.force_login(EmployeeFactory(admin=True))
+    return client
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return ValidatingAPIClient()
 
@@ -123,3 +135,19 @@ def client_for() -> Callable[[Employee], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_routing_count_flush(settings) -> None:
+    """Look-ups do not write the dashboard's routing counters unless a test asks (query counts stay exact)."""
+    settings.ROUTING_COUNTS_FLUSH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routing_index() -> Iterator[None]:
+    """Each test starts with no routing index built and no decisions counted, as a fresh process."""
+    routing_index.reset()
+    lookup.decisions.clear()
+    yield
+    routing_index.reset()
+    lookup.decisions.clear()

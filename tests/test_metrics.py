@@ -9,20 +9,11 @@ from django.utils import timezone
 
 from accounts.models import AccessLevel
 from callnotify.models import Delivery
-from sbcrules.index import routing_index
 from tests.accounts.factories import EmployeeFactory
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 from tests.sbcrules.factories import PeerFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_index():
-    routing_index.reset()
-    yield
-    routing_index.reset()
 
 
 def test_metrics_count_deliveries_and_routing(client_for, settings):
@@ -51,9 +42,9 @@ def test_metrics_count_deliveries_and_routing(client_for, settings):
     routing = body["routing"]
     assert routing["rules"] == 2 and routing["rulesByType"] == {"ANUMBER": 1, "CUSTOMER": 0, "DKCPS": 0, "PREFIX": 1}
     assert (routing["peers"], routing["unusablePeers"], routing["defaultPeer"]) == (2, ["DOWN"], "TDC")
-    assert routing["decisions"]["prefix"] >= 1 and routing["decisions"]["default"] >= 1
-    assert set(routing["decisions"]) == {"anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"}
-    assert routing["indexRebuilds"] >= 1 and routing["indexAgeSeconds"] >= 0
+    assert routing["decisions"] == {"anumber": 0, "customer": 0, "dkcps": 0, "prefix": 1, "default": 1, "no_route": 0,
+                                    "no_usable_peer": 0}  # each test starts a fresh count (conftest)
+    assert routing["indexRebuilds"] == 1 and routing["indexAgeSeconds"] >= 0
 
 
 def test_metrics_are_for_admins_only(client_for):

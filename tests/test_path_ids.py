@@ -7,7 +7,7 @@ import pytest
 
 from accounts.models import AccessLevel
 from tests.accounts.factories import EmployeeFactory, issue_token
-from tests.test_access_matrix import ENDPOINTS
+from tests.routes import api_endpoints
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def _urls(route: str, admin_customer: str) -> list[str]:
     return urls
 
 
-CASES = [(route, method) for _name, route, method in ENDPOINTS if any(p in route for p in PLACES)]
+CASES = [(route, method) for _name, route, method in api_endpoints() if any(p in route for p in PLACES)]
 
 
 @pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r}" for r, m in CASES])

@@ -19,17 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.callnotify.test_durability import Sink, database_url, env, sink, start_worker, wait_for  # noqa: F401
+from tests.processes import Sink, free_port, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_web(env: dict[str, str], port: int) -> subprocess.Popen:
@@ -64,7 +58,7 @@ def call(port: int, token: str, method: str, path: str, body: dict | None = None
 
 
 @pytest.fixture
-def cluster(sink: Sink, env: dict[str, str]) -> Iterator[tuple[dict, list[int]]]:  # noqa: F811
+def cluster(sink: Sink, env: dict[str, str]) -> Iterator[tuple[dict, list[int]]]:
     out = subprocess.run([sys.executable, "-m", "tests.scaleout_driver", str(sink.server_address[1])], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True, timeout=120)
     setup = json.loads(out.stdout.strip().splitlines()[-1])
@@ -83,7 +77,7 @@ def cluster(sink: Sink, env: dict[str, str]) -> Iterator[tuple[dict, list[int]]]
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def test_two_web_processes_and_two_workers(cluster, sink: Sink) -> None:  # noqa: F811
+def test_two_web_processes_and_two_workers(cluster, sink: Sink) -> None:
     setup, (web_a, web_b) = cluster
     token, route = setup["token"], "/api/sbc/route?bnumber=%2B4570305050"
 

@@ -12,14 +12,11 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from accounts.models import Customer
-from callnotify.delivery import Recorded, record_call_event
 
 TLS = Path(__file__).parent / "tls"
 
@@ -95,16 +92,3 @@ def udp_socket() -> Iterator[socket.socket]:
     sock.settimeout(5)
     yield sock
     sock.close()
-
-
-T0 = datetime(2026, 11, 22, 10, 15, tzinfo=timezone.utc)
-
-
-def post_event(customer: Customer, call_id: str = "call-1", state: str = "RINGING", **fields: object) -> Recorded:
-    """Store an event through the same code the API uses."""
-    values: dict[str, object] = {
-        "type": "SIP", "direction": "INBOUND", "state": state, "a_number": "+4512345678",
-        "b_number": "+4570305050", "timestamp": T0,
-    }
-    values.update(fields)
-    return record_call_event(call_id=call_id, customer=customer, **values)

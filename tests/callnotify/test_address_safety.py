@@ -9,7 +9,7 @@ from callnotify.addresses import use_resolver
 from callnotify.delivery import attempt_delivery
 from callnotify.models import Attempt, CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory
-from tests.callnotify.conftest import post_event
+from tests.callnotify.factories import post_event
 
 pytestmark = pytest.mark.django_db
 

@@ -30,11 +30,16 @@ def base(owner):
     return f"/api/customer/{owner.customer_id}/callnotify"
 
 
+WINDOW = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+NO_ATTEMPTS = {"lastHour": WINDOW, "lastDay": WINDOW, "lastSuccessAt": None, "lastFailureAt": None,
+               "consecutiveFailures": 0, "failingSince": None, "disabledReason": None}
+
+
 def test_create_answers_201_with_the_stored_item(client, base, owner):
     response = client.post(base, BODY, format="json")
     assert response.status_code == 201
     item = CallNotify.objects.get()
-    assert response.json() == {"_id": item.pk, **BODY, "customer": owner.customer_id, "state": "ACTIVE"}
+    assert response.json() == {"_id": item.pk, **BODY, "customer": owner.customer_id, "state": "ACTIVE", "health": NO_ATTEMPTS}
     assert len(item.pk) == 24 and item.pk == item.pk.lower()
     assert (item.customer_id, item.url, item.method, item.selection) == (owner.customer_id, *BODY.values())
 
@@ -57,7 +62,7 @@ def test_list_is_a_plain_array_of_the_customers_items_only(client, base, owner):
 
 def test_list_query_count_does_not_grow_with_items(client, base, owner, django_assert_num_queries):
     CallNotifyFactory.create_batch(2, customer=owner.customer)
-    with django_assert_num_queries(3) as few:  # token, customer, items
+    with django_assert_num_queries(6) as few:  # token, customer, items, health rows, last hour, last day
         assert len(client.get(base).json()) == 2
     CallNotifyFactory.create_batch(40, customer=owner.customer)
     with django_assert_num_queries(len(few.captured_queries)):

@@ -12,8 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from callnotify.models import CallEvent, Delivery
 from tests.accounts.factories import CustomerFactory
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +45,9 @@ def test_simulatecalls_stores_realistic_call_sequences() -> None:
     endpoint = CallNotifyFactory()
     output = run("simulatecalls", "--calls", "20", "--rate", "100", "--speed", "10000", "--customer", endpoint.customer_id)
     events = CallEvent.objects.all()
-    assert output == f"20 calls: {events.count()} events stored, {Delivery.objects.count()} deliveries queued\n"
+    outbound = events.filter(direction="OUTBOUND", state="RINGING").count()
+    assert output == (f"20 calls: {events.count()} events stored, {Delivery.objects.count()} deliveries queued, "
+                      f"{outbound} outbound calls routed\n")
     assert events.values("call_id").distinct().count() == 20
     for call_id in events.values_list("call_id", flat=True).distinct():
         states = list(events.filter(call_id=call_id).order_by("sequence").values_list("state", flat=True))
@@ -71,10 +72,14 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
     CallEvent.objects.filter(call_id__startswith="old").update(created_at=long_ago)
     Delivery.objects.filter(call_id="old-pending").update(created_at=long_ago)
 
-    assert run("prunedeliveries") == "removed 1 deliveries and 1 events older than 30 days\n"
+    from callnotify import health
+
+    health.record([health.Outcome(customer.callnotify_items.get().pk, None, "DELIVERED", 5, long_ago)])
+    assert run("prunedeliveries") == ("removed 1 deliveries and 1 events older than 30 days\n"
+                                      "removed 2 per-minute health and dashboard rows older than two days\n")
     assert set(Delivery.objects.values_list("call_id", flat=True)) == {"old-pending", "new-done"}
     assert set(CallEvent.objects.values_list("call_id", flat=True)) == {"old-pending", "new-done"}
-    assert run("prunedeliveries", "--days", "0") == "removed 1 deliveries and 1 events older than 0 days\n"
+    assert run("prunedeliveries", "--days", "0").startswith("removed 1 deliveries and 1 events older than 0 days\n")
     assert set(Delivery.objects.values_list("call_id", flat=True)) == {"old-pending"}
 
 
@@ -83,9 +88,28 @@ def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
 
     CallNotifyFactory(customer=CustomerFactory(name="Hansen VVS A/S"), url="tcp://127.0.0.1:5070")
     out = StringIO()
-    demo.seed(out)
-    demo.seed(out)
+    demo.seed_events(out)  # (demo.seed also makes the demo customers' items: tests/callnotify/test_demo.py)
+    demo.seed_events(out)
     assert out.getvalue().splitlines() == ["callnotify demo: 8 call events for Hansen VVS A/S",
                                            "callnotify demo: 0 call events for Hansen VVS A/S"]
     assert CallEvent.objects.count() == 8 and Delivery.objects.count() == 8
     assert not Delivery.objects.filter(state="PENDING").exists()
+
+
+def test_simulatecalls_routes_outbound_calls_and_counts_the_decisions_for_the_dashboard(settings) -> None:
+    from django.db.models import Sum
+
+    from callnotify.health import MinuteCount
+    from sbcrules.index import routing_index
+    from tests.sbcrules.factories import PeerFactory
+
+    settings.ROUTING_COUNTS_FLUSH_SECONDS = 3600  # one flush at the end, by the command
+    routing_index.reset()
+    PeerFactory(id="TDC", is_default=True)
+    endpoint = CallNotifyFactory()
+    run("simulatecalls", "--calls", "30", "--rate", "100", "--speed", "10000", "--customer", endpoint.customer_id)
+    outbound = CallEvent.objects.filter(direction="OUTBOUND")
+    assert outbound.exists() and all(e.additional["destinationPeer"] == "TDC" for e in outbound)
+    counted = MinuteCount.objects.filter(name="route.default").aggregate(n=Sum("count"))["n"]
+    assert counted == outbound.filter(state="RINGING").count()
+    routing_index.reset()

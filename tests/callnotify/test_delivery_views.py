@@ -12,8 +12,7 @@ from accounts.models import AccessLevel
 from callnotify.delivery import attempt_delivery
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from callnotify.delivery import attempt_delivery
-from callnotify.demo_receiver import DemoReceiver
+from callnotify.demo_receiver import FAILING_PATH, DemoReceiver
 from callnotify.models import CallNotify, Delivery
 from callnotify.validators import parse_target
 from sbcrules.models import Host
@@ -41,7 +41,7 @@ def test_every_address_in_the_demo_data_is_loopback_or_documentation(monkeypatch
     seed(monkeypatch)
     urls = list(CallNotify.objects.values_list("url", flat=True))
     hosts = list(Host.objects.values_list("address", flat=True))
-    assert len(urls) == 3 and len(hosts) >= 3
+    assert len(urls) == 4 and len(hosts) >= 3
     assert [url for url in urls if not is_safe(parse_target(url).host)] == []
     assert [host for host in hosts if not is_safe(host)] == []
     assert all(parse_target(url).host == "127.0.0.1" for url in urls)  # the demo receiver, not a doc range
@@ -53,7 +53,8 @@ def test_seeddemo_repoints_items_of_an_older_demo_database_at_the_receiver(monke
     CallNotify.objects.filter(method="POSTARGS").update(url="tcp://100.64.10.2:5070")
     seed(monkeypatch, 20081, 20082)  # and a later bin/run on another PORT moves them along
     assert sorted(CallNotify.objects.values_list("url", flat=True)) == [
-        "http://127.0.0.1:20081/calls?key=demo", "http://127.0.0.1:20081/events", "tcp://127.0.0.1:20082"]
+        "http://127.0.0.1:20081/always-fails", "http://127.0.0.1:20081/calls?key=demo", "http://127.0.0.1:20081/events",
+        "tcp://127.0.0.1:20082"]
 
 
 def test_simulated_demo_calls_are_delivered_to_the_demo_receiver(monkeypatch, settings) -> None:
@@ -67,15 +68,22 @@ def test_simulated_demo_calls_are_delivered_to_the_demo_receiver(monkeypatch, se
         for _ in range(20):  # a call's next event waits for the one before it
             for pk in pending.values_list("id", flat=True):
                 attempt_delivery(pk)
-            if not pending.exists():
+            if not pending.exclude(endpoint__url__contains=FAILING_PATH).exists():
                 break
-        sent = Delivery.objects.filter(call_id__startswith="sim-")
+        sim = Delivery.objects.filter(call_id__startswith="sim-")
+        sent = sim.exclude(endpoint__url__contains=FAILING_PATH)
         assert sent.count() >= 6
         assert set(sent.values_list("state", flat=True)) == {"DELIVERED"}
+        # The endpoint that fails on purpose got its first attempts, answered 503, and waits to retry.
+        failing = sim.filter(endpoint__url__contains=FAILING_PATH)
+        assert failing.exists() and set(failing.values_list("state", flat=True)) == {"PENDING"}
+        assert set(failing.values_list("last_status", flat=True)) <= {503, None}
         deadline = time.monotonic() + 5
-        while len(receiver.received) < sent.count() and time.monotonic() < deadline:
+        delivered = [r for r in receiver.received if r[0] != "failing"]
+        while len(delivered) < sent.count() and time.monotonic() < deadline:
             time.sleep(0.02)  # tcp lines are read after the sender has closed
-        assert len(receiver.received) == sent.count()
-        assert {protocol for protocol, _ in receiver.received} <= {"http", "tcp"}
+            delivered = [r for r in receiver.received if r[0] != "failing"]
+        assert len(delivered) == sent.count()
+        assert {protocol for protocol, _ in receiver.received} <= {"http", "tcp", "failing"}
     finally:
         receiver.stop()

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_secrets_stored_on_tcp_and_udp_endpoints_are_removed():
-    migration = importlib.import_module("callnotify.migrations.0003_no_secret_on_tcp_udp")
+    migration = importlib.import_module("callnotify.migrations.0005_no_secret_on_tcp_udp")
     secret = "whsec_" + "A" * 32
     tcp = CallNotifyFactory(url="TCP://100.64.0.1:5000", secret=secret)
     udp = CallNotifyFactory(url="udp://100.64.0.1:5000", secret=secret)

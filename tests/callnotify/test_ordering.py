@@ -13,8 +13,7 @@ from callnotify.delivery import attempt_delivery, claim, finish, perform
 from callnotify.sweep import pick_due, sweep
 from callnotify.models import CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback")]
 

@@ -11,8 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from callnotify.delivery import MAX_ATTEMPTS, RETRY_DELAYS, attempt_delivery, claim
 from callnotify.models import Attempt, CallNotify, Delivery
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback")]
 

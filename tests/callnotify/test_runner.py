@@ -15,8 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from callnotify import runner
 from callnotify.models import Delivery
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("loopback")]
 

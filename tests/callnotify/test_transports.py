@@ -16,8 +16,7 @@ from callnotify.formats import render
 from callnotify.models import Attempt, CallNotify, Delivery
 from callnotify.signing import generate_secret
 from callnotify.transports import USER_AGENT
-from tests.callnotify.conftest import post_event
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, post_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback")]
 METHODS = ["POSTARGS", "POSTXML1", "POSTXML2", "POSTJSON", "GET1", "GET2"]

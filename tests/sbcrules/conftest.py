@@ -1,18 +1,8 @@
-"""Each test starts with no routing index built, as a fresh process would; `admin` is an ADMIN's client."""
-
-from collections.abc import Iterator
+"""`admin`: an ADMIN's API client (the fresh routing index of each test is tests/conftest.py's)."""
 
 import pytest
 
-from sbcrules.index import routing_index
 from tests.accounts.factories import EmployeeFactory
-
-
-@pytest.fixture(autouse=True)
-def _fresh_routing_index() -> Iterator[None]:
-    routing_index.reset()
-    yield
-    routing_index.reset()
 
 
 @pytest.fixture

@@ -6,17 +6,9 @@ import pytest
 from django.test import Client
 
 from sbcrules.models import Host, Peer, Rule
-from tests.accounts.factories import EmployeeFactory
 from tests.sbcrules.factories import DkOperatorFactory, PeerFactory, PortedNumberFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff() -> Client:
-    client = Client()
-    client.force_login(EmployeeFactory(admin=True))
-    return client
 
 
 def rule_form(**values: str) -> dict[str, str]:
@@ -33,42 +25,42 @@ def rule_form(**values: str) -> dict[str, str]:
         ({"condition": "+46"}, None, "Rule already exists"),
     ],
 )
-def test_rule_form_refuses_with_the_api_message(staff, values, field, message):
+def test_rule_form_refuses_with_the_api_message(admin_client, values, field, message):
     RuleFactory(type="PREFIX", condition="+46", peer=PeerFactory(id="TDC"))
-    response = staff.post("/admin/sbcrules/rule/add/", rule_form(**values))
+    response = admin_client.post("/admin/sbcrules/rule/add/", rule_form(**values))
     assert response.status_code == 200  # the form again, with errors
     errors = response.context["adminform"].form.errors
     assert errors[field or "__all__"] == [message]
     assert Rule.objects.count() == 1
 
 
-def test_rule_form_creates_and_cannot_change_the_type(staff):
+def test_rule_form_creates_and_cannot_change_the_type(admin_client):
     PeerFactory(id="TDC")
-    response = staff.post("/admin/sbcrules/rule/add/", rule_form(condition="+4570"))
+    response = admin_client.post("/admin/sbcrules/rule/add/", rule_form(condition="+4570"))
     assert response.status_code == 302
     rule = Rule.objects.get()
-    staff.post(f"/admin/sbcrules/rule/{rule.id}/change/", rule_form(type="ANUMBER", condition="+4571"))
+    admin_client.post(f"/admin/sbcrules/rule/{rule.id}/change/", rule_form(type="ANUMBER", condition="+4571"))
     rule.refresh_from_db()
     assert (rule.type, rule.condition) == ("PREFIX", "+4571")
 
 
-def test_a_second_default_peer_is_refused(staff):
+def test_a_second_default_peer_is_refused(admin_client):
     PeerFactory(id="TDC", default=True)
     form = {
         "id": "tdc2", "name": "", "default": "on", "up": "on", "network_interface": "", "failover_peer": "",
         "hosts-TOTAL_FORMS": "1", "hosts-INITIAL_FORMS": "0", "hosts-0-address": "192.0.2.1",
     }
-    response = staff.post("/admin/sbcrules/peer/add/", form)
+    response = admin_client.post("/admin/sbcrules/peer/add/", form)
     assert response.context["adminform"].form.errors["__all__"] == ["Another peer is the default"]
-    response = staff.post("/admin/sbcrules/peer/add/", {**form, "id": "tdc", "default": ""})
+    response = admin_client.post("/admin/sbcrules/peer/add/", {**form, "id": "tdc", "default": ""})
     assert response.context["adminform"].form.errors["__all__"] == ["Peer already exists"]
-    response = staff.post("/admin/sbcrules/peer/add/", {**form, "id": "bad id", "default": ""})
+    response = admin_client.post("/admin/sbcrules/peer/add/", {**form, "id": "bad id", "default": ""})
     assert response.context["adminform"].form.errors["id"] == ["Peer id is invalid"]
     assert list(Peer.objects.values_list("id", flat=True)) == ["TDC"]
 
 
-def test_peer_with_hosts_inline_and_a_host_marked_down(staff):
-    response = staff.post("/admin/sbcrules/peer/add/", {
+def test_peer_with_hosts_inline_and_a_host_marked_down(admin_client):
+    response = admin_client.post("/admin/sbcrules/peer/add/", {
         "id": "TELENOR", "name": "Telenor", "up": "on", "network_interface": "ETH0", "failover_peer": "",
         "hosts-TOTAL_FORMS": "2", "hosts-INITIAL_FORMS": "0",
         "hosts-0-address": "192.0.2.1", "hosts-0-port": "5060", "hosts-0-transport": "udp",
@@ -80,8 +72,8 @@ def test_peer_with_hosts_inline_and_a_host_marked_down(staff):
     ]
 
 
-def test_host_port_and_transport_are_checked_in_the_admin_with_the_api_messages(staff):
-    response = staff.post("/admin/sbcrules/peer/add/", {
+def test_host_port_and_transport_are_checked_in_the_admin_with_the_api_messages(admin_client):
+    response = admin_client.post("/admin/sbcrules/peer/add/", {
         "id": "TELENOR", "name": "", "up": "on", "network_interface": "", "failover_peer": "",
         "hosts-TOTAL_FORMS": "1", "hosts-INITIAL_FORMS": "0",
         "hosts-0-address": "192.0.2.1", "hosts-0-port": "70000", "hosts-0-transport": "sctp",
@@ -93,24 +85,70 @@ def test_host_port_and_transport_are_checked_in_the_admin_with_the_api_messages(
     assert not Peer.objects.exists()
 
 
-def test_changelists_render(staff, django_assert_max_num_queries):
+def test_changelists_render(admin_client, django_assert_max_num_queries):
     peer = PeerFactory(id="TDC", hosts=["192.0.2.1", "192.0.2.2"])
     for i in range(5):
         RuleFactory(peer=peer)
     PortedNumberFactory()
     for url in ("/admin/sbcrules/peer/", "/admin/sbcrules/dkoperator/", "/admin/sbcrules/portednumber/?q=20",
                 "/admin/sbcrules/numberrange/", "/admin/sbcrules/rule/?type__exact=PREFIX&q=%2B46"):
-        assert staff.get(url).status_code == 200, url
+        assert admin_client.get(url).status_code == 200, url
     with django_assert_max_num_queries(12):
-        response = staff.get("/admin/sbcrules/rule/")
+        response = admin_client.get("/admin/sbcrules/rule/")
     assert b"Test a route" in response.content
 
 
-def test_route_test_page_shows_the_decision(staff):
+def test_route_test_page_shows_the_decision(admin_client):
     RuleFactory(type="PREFIX", condition="+4570", peer=PeerFactory(id="TDC"))
     DkOperatorFactory(id="01011")
-    response = staff.get("/admin/sbcrules/rule/route/", {"bnumber": "+4570305050"})
+    response = admin_client.get("/admin/sbcrules/rule/route/", {"bnumber": "+4570305050"})
     assert response.context["decision"].peer == "TDC"
     assert b'<td id="route-reason">prefix</td>' in response.content
-    response = staff.get("/admin/sbcrules/rule/route/", {"bnumber": "70305050"})
+    response = admin_client.get("/admin/sbcrules/rule/route/", {"bnumber": "70305050"})
     assert response.context["form"].errors["bnumber"] == ["Number is invalid"]
+
+
+def upload(admin_client: Client, text: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return admin_client.post("/admin/sbcrules/rule/import/", {"file": SimpleUploadedFile("rules.csv", text.encode())})
+
+
+def test_rules_import_with_a_bad_line_lists_it_and_stores_nothing(admin_client):
+    PeerFactory(id="TDC")
+    page = upload(admin_client, "type,condition,peer,note\nPREFIX,+4570,TDC,ok\nPREFIX,+4571,NOPE,\nBOGUS,+1,TDC,\n").content.decode()
+    assert "2 bad lines: nothing will be imported" in page
+    assert "line 3: peer: Peer not found" in page and "line 4: type: Type is invalid" in page
+    assert 'id="import-confirm"' not in page and Rule.objects.count() == 0
+
+
+def test_rules_import_previews_then_stores_on_confirm_and_export_writes_what_the_command_writes(admin_client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    tdc, telia = PeerFactory(id="TDC"), PeerFactory(id="TELIA")
+    RuleFactory(condition="+4570", peer=tdc, note="old")
+    RuleFactory(condition="+4572", peer=tdc, note="same")
+    text = "type,condition,peer,note\nPREFIX,+4570,TELIA,new\nPREFIX,+4571,TDC,\nPREFIX,+4572,TDC,same\n"
+    page = upload(admin_client, text).content.decode()
+    assert "3 lines: 1 new rules, 1 changed, 1 unchanged" in page and "TDC → TELIA" in page
+    assert Rule.objects.get(condition="+4570").peer_id == "TDC" and Rule.objects.count() == 2  # a preview stores nothing
+
+    done = admin_client.post("/admin/sbcrules/rule/import/", {"text": text}, follow=True).content.decode()
+    assert "Imported 3 rules from 3 lines (1 new, 1 changed)" in done
+    assert Rule.objects.get(condition="+4570").peer_id == telia.id and Rule.objects.count() == 3
+
+    out = StringIO()
+    call_command("exportrules", stdout=out)
+    exported = admin_client.get("/admin/sbcrules/rule/export/")
+    assert exported["Content-Type"].startswith("text/csv") and exported.content.decode() == out.getvalue()
+
+
+def test_peers_show_usable_as_routing_judges_it(admin_client):
+    telia = PeerFactory(id="TELIA")
+    Host.objects.create(peer=telia, address="192.0.2.10", down=True)
+    PeerFactory(id="TDC")  # up, with a host up (the factory's)
+    page = admin_client.get("/admin/sbcrules/peer/").content.decode()
+    row = page[page.index(">TELIA<"):][:600]
+    assert 'alt="False"' in row.split("</tr>")[0]

@@ -182,7 +182,10 @@ def test_a_large_file_loads_in_batches(tmp_path):
     assert PortedNumber.objects.count() == 30_000
     assert PortedNumber.objects.get(number="+4520029999").operator_id == "01011"
     progress = [line for line in out.splitlines() if "numbers written" in line]
-    assert len(progress) == 6 and progress[0].startswith("5000 numbers written")
+    assert len(progress) == 6 and ", 5000 numbers written, " in progress[0] and progress[0].endswith(" lines/s")
+    # The file's size is known: a bar with the share read, the total, and the rate.
+    assert progress[0].startswith("[") and " MB, " in progress[0]
+    assert progress[-1].startswith("[" + "#" * 30 + "] 100% ") and ", 30000 numbers written, " in progress[-1]
 
 
 def test_import_memory_does_not_grow_with_the_file(tmp_path):

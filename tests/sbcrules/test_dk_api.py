@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sbcrules.models import DkOperator, PortedNumber
-from tests.accounts.factories import EmployeeFactory
 from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PortedNumberFactory
 from tests.errorbody import error
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sbcrules.models import Host, Peer
-from tests.accounts.factories import EmployeeFactory
 from tests.sbcrules.factories import PeerFactory, RuleFactory
 from tests.errorbody import error
 

@@ -19,6 +19,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+# Real processes and real waiting: run by .ci/run's integration step (bin/test -m integration).
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 

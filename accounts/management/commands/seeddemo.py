@@ -1,4 +1,7 @@
-"""seeddemo: a small believable data set, and how to log in. Running it twice duplicates nothing."""
+"""seeddemo: a small believable data set, and how to log in. Running it twice duplicates nothing.
+
+The customers and employees are made here; each app's demo.py then adds its own rows (`seed`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import AccessLevel, Customer, Employee
-from callnotify.demo_receiver import demo_urls, receiver_ports
-from callnotify.models import CallNotify
+from callnotify.demo_receiver import receiver_ports
 
 DEMO_PASSWORD = os.environ.get("TELECOMX_DEMO_PASSWORD", "demo-telecomx-2026")
 
@@ -34,17 +36,6 @@ EMPLOYEES = [
     ("viewer@hansen.example", "Vera Hansen", "Hansen VVS A/S", AccessLevel.VIEWER, []),
     ("personal@jensen.example", "Jens Jensen", "Jensen Advokater", AccessLevel.PERSONAL, []),
 ]
-# (customer name, url role in demo_urls, method, selection): every URL is the demo receiver on
-# 127.0.0.1 (callnotify/demo_receiver.py), which bin/run starts; nothing is sent off the machine.
-CALLNOTIFY = [
-    ("Hansen VVS A/S", "json", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
-    ("Hansen VVS A/S", "tcp", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),
-    ("Jensen Advokater", "get", CallNotify.Method.GET2, CallNotify.Selection.MVNO),
-]
-# Where earlier versions pointed the demo items (shared address space, a real network on an
-# operator's premises): re-pointed at the receiver when seeddemo runs on an older database.
-LEGACY_URLS = {"http://100.64.10.1:8080/events", "tcp://100.64.10.2:5070", "http://100.64.20.1/calls?key=demo"}
-
 
 def _permission(dotted: str) -> Permission | None:
     app_label, codename = dotted.split(".")
@@ -72,14 +63,6 @@ class Command(BaseCommand):
                 permission = _permission(dotted)
                 if permission is not None:
                     employee.user_permissions.add(permission)
-        urls = demo_urls(*receiver_ports())
-        for customer, role, method, selection in CALLNOTIFY:
-            item = customers[customer].callnotify_items.filter(method=method, selection=selection).first()
-            if item is None:
-                CallNotify.objects.create(customer=customers[customer], url=urls[role], method=method, selection=selection)
-            elif item.url in LEGACY_URLS or item.url.startswith(("http://127.0.0.1:", "tcp://127.0.0.1:")):
-                # the receiver's port follows PORT (bin/run): keep the demo items pointing at it
-                CallNotify.objects.filter(pk=item.pk).update(url=urls[role])
         for config in apps.get_app_configs():
             module = f"{config.name}.demo"
             if config.name.startswith("django") or importlib.util.find_spec(module) is None:
@@ -95,7 +78,7 @@ class Command(BaseCommand):
         for email, _name, customer, level, _perms in EMPLOYEES:
             out(f"  {email:<26} {level:<15} {customer} ({customers[customer].pk})")
         out("")
-        out(f"  Admin:    {base}/admin/   (admin@telecomx.example)")
+        out(f"  Admin:    {base}/admin/   (admin@telecomx.example): the dashboard of deliveries and routing")
         out(f"  API docs: {base}/api/docs/")
         out(f"  Token:    curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' \\")
         out(f"              -d '{{\"username\": \"owner@hansen.example\", \"password\": \"{DEMO_PASSWORD}\"}}'")
@@ -103,4 +86,5 @@ class Command(BaseCommand):
         out("              -H 'Authorization: Bearer <token>'")
         http_port, tcp_port = receiver_ports()
         out(f"  Calls:    .venv/bin/python manage.py simulatecalls --calls 5   (the demo items deliver to the")
-        out(f"            demo receiver on 127.0.0.1:{http_port} and :{tcp_port}, which bin/run starts)")
+        out(f"            demo receiver on 127.0.0.1:{http_port} and :{tcp_port}, which bin/run starts; Jensen's")
+        out("            POSTJSON item fails on purpose, so the dashboard shows a failing endpoint)")

@@ -12,7 +12,10 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from callnotify.delivery import record_call_event
+from callnotify.health import routing_counts
 from callnotify.models import CallNotify
+from rest_framework.exceptions import ValidationError
+from sbcrules.lookup import route_call
 from telecomx.ids import new_id, normalize_id
 
 CAUSES_UNANSWERED = ["NO_ANSWER", "BUSY", "ORIGINATOR_CANCEL"]
@@ -57,13 +60,29 @@ class Command(BaseCommand):
             for offset, fields in plan_call(n / rate, random.choice(customers)):
                 heapq.heappush(timeline, (offset, len(timeline), fields))
         started, origin = time.monotonic(), timezone.now()
-        stored = queued = 0
+        stored = queued = routed = 0
         while timeline:
             offset, _, fields = heapq.heappop(timeline)
             time.sleep(max(0.0, offset / speed - (time.monotonic() - started)))
+            if fields["direction"] == "OUTBOUND" and fields["state"] == "RINGING":
+                routed += self._route(fields, timeline)
             recorded = record_call_event(timestamp=origin + timedelta(seconds=offset), **fields)
             stored, queued = stored + 1, queued + recorded.deliveries
-        self.stdout.write(f"{calls} calls: {stored} events stored, {queued} deliveries queued")
+        routing_counts.flush()  # this process's decisions, for the dashboard
+        self.stdout.write(f"{calls} calls: {stored} events stored, {queued} deliveries queued, {routed} outbound calls routed")
+
+    @staticmethod
+    def _route(fields: dict, timeline: list[tuple[float, int, dict]]) -> int:
+        """An outbound call asks the route look-up first, as the switch would; its events name the peer chosen."""
+        try:
+            decision = route_call(bnumber=fields["b_number"], customer=fields["customer"].pk)
+        except ValidationError:
+            return 0
+        for _, _, later in timeline:
+            if later["call_id"] == fields["call_id"]:
+                later["additional"] = {**later["additional"], "destinationPeer": decision.peer or "none"}
+        fields["additional"] = {**fields["additional"], "destinationPeer": decision.peer or "none"}
+        return 1
 
     def _customers(self, customer_id: str | None) -> list[Customer]:
         if customer_id:

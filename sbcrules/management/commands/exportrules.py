@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from sbcrules.models import Rule
+from sbcrules.importing import export_rules
 
 
 class Command(BaseCommand):
@@ -20,14 +19,7 @@ class Command(BaseCommand):
         path = options["file"]
         handle = open(path, "w", encoding="utf-8", newline="") if path else None  # noqa: SIM115
         try:
-            out = handle or self.stdout
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(["type", "condition", "peer", "note"])
-            rows = Rule.objects.order_by("type", "condition").values_list("type", "condition", "peer_id", "note")
-            count = 0
-            for row in rows.iterator(chunk_size=10_000):
-                writer.writerow(row)
-                count += 1
+            count = export_rules(handle or self.stdout)
         finally:
             if handle:
                 handle.close()

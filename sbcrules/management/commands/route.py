@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.exceptions import ValidationError
 
 from sbcrules.lookup import route_call
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         try:
             decision = route_call(bnumber=options["bnumber"], anumber=options["anumber"], customer=options["customer"], explain=True)
         except ValidationError as exc:
-            problems = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in exc.detail.items())  # type: ignore[union-attr]
+            problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
             raise CommandError(problems) from None
         self.stdout.write(json.dumps(decision.as_dict()))
         for reason in decision.why:

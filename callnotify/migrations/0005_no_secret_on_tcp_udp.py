@@ -12,5 +12,5 @@ def drop_unusable_secrets(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("callnotify", "0002_call_events")]
+    dependencies = [("callnotify", "0004_endpoint_health")]
     operations = [migrations.RunPython(drop_unusable_secrets, migrations.RunPython.noop)]

@@ -1,0 +1,316 @@
+"""Endpoint health and the dashboard's per-minute counters, kept by the delivery engine.
+
+The engine calls `record(outcomes)` once per batch of finished attempts, inside the transaction
+that stores them, so the figures can never disagree with the delivery log. `record` writes with
+a fixed number of statements whatever the batch size (three upserts, plus one look-up and at most
+two updates when an endpoint has been failing long enough to be disabled): nothing is read or
+written per row, and the dashboard and the API read these small tables instead of scanning the
+delivery table.
+
+- `EndpointHealth`: one row per endpoint that ever had an attempt — last success and failure,
+  the current run of consecutive failures and when it began, and why it was disabled.
+- `EndpointMinute`: per endpoint and minute, attempts delivered and failed and a histogram of
+  their durations (p50/p95 are read from it, as the upper bound of the bucket they fall in).
+- `MinuteCount`: per minute, named counters: `delivery.<OUTCOME>` (attempts by outcome) and
+  `route.<reason>` (routing decisions of every process, flushed by `RoutingCounts`).
+
+An endpoint that has failed every attempt for CALLNOTIFY_DISABLE_AFTER_DAYS is disabled with the
+reason kept on its health row (as Svix does); setting it ACTIVE again starts the count afresh.
+Rows older than two days are deleted by `prune()` (run by `manage.py prunedeliveries`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import Sum
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from callnotify.models import CallNotify
+
+logger = logging.getLogger("callnotify.health")
+
+# Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything slower.
+BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+BUCKET_FIELDS = tuple(f"h{n}" for n in range(len(BUCKETS_MS) + 1))
+KEEP = timedelta(days=2)
+UPSERT_ROWS = 1000  # rows per INSERT statement
+FAILED_OUTCOMES = {"RETRY", "FAILED", "INTERRUPTED"}
+
+
+class EndpointHealth(models.Model):
+    endpoint = models.OneToOneField(CallNotify, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # When the current run of failures began (None while the last attempt succeeded).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
+
+    class Meta:
+        app_label = "callnotify"
+        verbose_name = "endpoint health"
+        verbose_name_plural = "endpoint health"
+        indexes = [models.Index(fields=["-consecutive_failures"], name="callnotify_health_failing")]
+
+    def __str__(self) -> str:
+        return f"health of {self.endpoint_id}"
+
+
+class EndpointMinute(models.Model):
+    endpoint = models.ForeignKey(CallNotify, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    minute = models.DateTimeField()
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    h0 = models.PositiveIntegerField(default=0)
+    h1 = models.PositiveIntegerField(default=0)
+    h2 = models.PositiveIntegerField(default=0)
+    h3 = models.PositiveIntegerField(default=0)
+    h4 = models.PositiveIntegerField(default=0)
+    h5 = models.PositiveIntegerField(default=0)
+    h6 = models.PositiveIntegerField(default=0)
+    h7 = models.PositiveIntegerField(default=0)
+    h8 = models.PositiveIntegerField(default=0)
+    h9 = models.PositiveIntegerField(default=0)
+    h10 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        app_label = "callnotify"
+        constraints = [models.UniqueConstraint(fields=["endpoint", "minute"], name="callnotify_endpointminute_key")]
+        indexes = [models.Index(fields=["minute"], name="callnotify_endpointminute_age")]
+
+
+class MinuteCount(models.Model):
+    name = models.CharField(max_length=40)
+    minute = models.DateTimeField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        app_label = "callnotify"
+        constraints = [models.UniqueConstraint(fields=["name", "minute"], name="callnotify_minutecount_key")]
+        indexes = [models.Index(fields=["minute"], name="callnotify_minutecount_age")]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished attempt, as the engine records it."""
+
+    endpoint_id: str
+    customer_id: str | None  # carried for callers' convenience; not stored
+    outcome: str  # an Attempt.Outcome value: DELIVERED, RETRY, FAILED, INTERRUPTED
+    duration_ms: int
+    at: datetime  # when the attempt ended
+
+
+def minute_of(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def bucket_of(duration_ms: int) -> int:
+    return bisect.bisect_left(BUCKETS_MS, duration_ms)
+
+
+def _upsert(model: type[models.Model], key: Sequence[str], rows: list[tuple], add: Sequence[str],
+            set_sql: dict[str, str] | None = None) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE, adding `add` columns and setting `set_sql` ones; one statement
+    per UPSERT_ROWS rows.
+
+    Rows are sorted by key so concurrent batches lock rows in the same order (no deadlock).
+    """
+    if not rows:
+        return
+    table = model._meta.db_table
+    columns = [*key, *add, *(set_sql or {})]
+    quote = connection.ops.quote_name
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    updates = [f"{quote(c)} = {quote(table)}.{quote(c)} + excluded.{quote(c)}" for c in add]
+    updates += [f"{quote(c)} = {expr}" for c, expr in (set_sql or {}).items()]
+    conflict = f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {', '.join(updates)}"
+    rows = sorted(rows, key=lambda r: tuple(str(v) for v in r[: len(key)]))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_ROWS):  # SQLite takes at most 32,766 parameters per statement
+            chunk = rows[start : start + UPSERT_ROWS]
+            sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+                   + ", ".join([placeholders] * len(chunk)) + conflict)
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+def add_counts(counts: dict[tuple[str, datetime], int]) -> None:
+    """Add to the named per-minute counters: {(name, minute): n}. One statement."""
+    _upsert(MinuteCount, ("name", "minute"), [(name, minute, n) for (name, minute), n in counts.items() if n], ["count"])
+
+
+def record(outcomes: Iterable[Outcome], *, now: datetime | None = None) -> list[str]:
+    """Fold a batch of finished attempts into the health rows and counters; call it inside the
+    transaction that records the attempts. Answers the ids of endpoints it disabled."""
+    outcomes = sorted(outcomes, key=lambda o: o.at)
+    if not outcomes:
+        return []
+    minutes: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0] * (2 + len(BUCKET_FIELDS)))
+    counts: Counter[tuple[str, datetime]] = Counter()
+    # Per endpoint: last success, last failure, failures since the batch's last success, when they began.
+    streak: dict[str, list] = {}
+    for o in outcomes:
+        ok = o.outcome == "DELIVERED"
+        row = minutes[(o.endpoint_id, minute_of(o.at))]
+        row[0 if ok else 1] += 1
+        row[2 + bucket_of(o.duration_ms)] += 1
+        counts[(f"delivery.{o.outcome}", minute_of(o.at))] += 1
+        s = streak.setdefault(o.endpoint_id, [None, None, 0, None])
+        if ok:
+            s[0], s[2], s[3] = o.at, 0, None
+        else:
+            s[1], s[2] = o.at, s[2] + 1
+            s[3] = s[3] or o.at
+    _upsert(EndpointMinute, ("endpoint_id", "minute"),
+            [(endpoint, minute, *values) for (endpoint, minute), values in minutes.items()],
+            ["delivered", "failed", *BUCKET_FIELDS])
+    add_counts(counts)
+    table = connection.ops.quote_name(EndpointHealth._meta.db_table)
+    # A success in the batch restarts the run at the failures after it; otherwise the run goes on.
+    _upsert(EndpointHealth, ("endpoint_id",), [(pk, s[2], s[0], s[1], s[3]) for pk, s in streak.items()], [], {
+        "consecutive_failures": f"CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.consecutive_failures"
+                                f" ELSE {table}.consecutive_failures + excluded.consecutive_failures END",
+        "last_success_at": f"COALESCE(excluded.last_success_at, {table}.last_success_at)",
+        "last_failure_at": f"COALESCE(excluded.last_failure_at, {table}.last_failure_at)",
+        "failing_since": f"CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.failing_since"
+                         f" ELSE COALESCE({table}.failing_since, excluded.failing_since) END",
+    })
+    failing = [pk for pk, s in streak.items() if s[0] is None]
+    return _disable_long_failing(failing, now or outcomes[-1].at) if failing else []
+
+
+def _disable_long_failing(endpoint_ids: list[str], now: datetime) -> list[str]:
+    days = settings.CALLNOTIFY_DISABLE_AFTER_DAYS
+    if days <= 0:
+        return []
+    since = now - timedelta(days=days)
+    ids = list(EndpointHealth.objects.filter(endpoint_id__in=endpoint_ids, failing_since__lte=since,
+                                             endpoint__state=CallNotify.State.ACTIVE).values_list("endpoint_id", flat=True))
+    if ids:
+        reason = f"every attempt failed for {days} days (CALLNOTIFY_DISABLE_AFTER_DAYS)"
+        CallNotify.objects.filter(pk__in=ids).update(state=CallNotify.State.DISABLED)
+        EndpointHealth.objects.filter(pk__in=ids).update(disabled_at=now, disabled_reason=reason)
+        logger.warning("disabled %d call notify endpoints failing for %d days: %s", len(ids), days, ", ".join(ids))
+    return ids
+
+
+@receiver(post_save, sender=CallNotify)
+def _fresh_start_when_enabled(sender: type, instance: CallNotify, **kwargs: object) -> None:
+    """Enabled again (API or admin): the failure run that disabled it no longer counts."""
+    if instance.state == CallNotify.State.ACTIVE and not kwargs.get("created"):
+        EndpointHealth.objects.filter(pk=instance.pk, disabled_at__isnull=False).update(
+            disabled_at=None, disabled_reason="", failing_since=None, consecutive_failures=0)
+
+
+# --- reading ---
+
+def percentile(histogram: Sequence[int], p: float) -> int | None:
+    """Upper bound (ms) of the bucket holding the p-th fraction of attempts; the slowest bucket
+    answers the request timeout. None without attempts."""
+    total = sum(histogram)
+    if not total:
+        return None
+    wanted, seen = p * total, 0
+    for index, n in enumerate(histogram):
+        seen += n
+        if seen >= wanted and n:
+            return BUCKETS_MS[index] if index < len(BUCKETS_MS) else int(settings.CALLNOTIFY_REQUEST_TIMEOUT * 1000)
+    return None
+
+
+def window_figures(endpoint_ids: Sequence[str], since: datetime) -> dict[str, dict[str, object]]:
+    """Per endpoint since `since`: delivered, failed, p50/p95 duration. One grouped query on the
+    (endpoint, minute) key: at most 1,440 rows per endpoint for a day."""
+    sums = {f: Sum(f) for f in ("delivered", "failed", *BUCKET_FIELDS)}
+    rows = (EndpointMinute.objects.filter(endpoint_id__in=list(endpoint_ids), minute__gte=minute_of(since))
+            .values("endpoint_id").annotate(**{f"s_{k}": v for k, v in sums.items()}).order_by())
+    found = {}
+    for row in rows:
+        histogram = [row[f"s_{f}"] or 0 for f in BUCKET_FIELDS]
+        found[row["endpoint_id"]] = {
+            "delivered": row["s_delivered"] or 0, "failed": row["s_failed"] or 0,
+            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95),
+        }
+    empty = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+    return {pk: found.get(pk, dict(empty)) for pk in endpoint_ids}
+
+
+def health_of(endpoints: Sequence[CallNotify], now: datetime | None = None) -> dict[str, dict[str, object]]:
+    """The API's `health` object for each endpoint: three queries whatever their number."""
+    now = now or timezone.now()
+    ids = [e.pk for e in endpoints]
+    rows = {h.pk: h for h in EndpointHealth.objects.filter(pk__in=ids)}
+    hour, day = window_figures(ids, now - timedelta(hours=1)), window_figures(ids, now - timedelta(days=1))
+    answer = {}
+    for pk in ids:
+        h = rows.get(pk)
+        answer[pk] = {
+            "lastHour": hour[pk],
+            "lastDay": day[pk],
+            "lastSuccessAt": h.last_success_at if h else None,
+            "lastFailureAt": h.last_failure_at if h else None,
+            "consecutiveFailures": h.consecutive_failures if h else 0,
+            "failingSince": h.failing_since if h else None,
+            "disabledReason": (h.disabled_reason or None) if h else None,
+        }
+    return answer
+
+
+def prune(now: datetime | None = None) -> int:
+    """Delete per-minute rows older than two days; answers how many."""
+    cutoff = (now or timezone.now()) - KEEP
+    deleted = EndpointMinute.objects.filter(minute__lt=cutoff).delete()[0]
+    return deleted + MinuteCount.objects.filter(minute__lt=cutoff).delete()[0]
+
+
+# --- routing decisions of every process ---
+
+class RoutingCounts:
+    """Decisions a process made, flushed to `MinuteCount` (`route.<reason>`) at most every
+    ROUTING_COUNTS_FLUSH_SECONDS by the look-up that finds the time has come: one upsert per
+    flush, nothing per look-up but a clock read. 0 switches flushing off (the tests' default)."""
+
+    def __init__(self) -> None:
+        self.pending: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.next_flush = 0.0
+
+    def add(self, reason: str) -> None:
+        every = settings.ROUTING_COUNTS_FLUSH_SECONDS
+        if every <= 0:
+            return
+        with self.lock:
+            self.pending[reason] += 1
+            clock = time.monotonic()
+            if clock < self.next_flush:
+                return
+            self.next_flush = clock + every
+            counts, self.pending = self.pending, Counter()
+        self.flush(counts)
+
+    def flush(self, counts: Counter[str] | None = None) -> None:
+        if counts is None:
+            with self.lock:
+                counts, self.pending = self.pending, Counter()
+        minute = minute_of(timezone.now())
+        try:
+            with transaction.atomic():
+                add_counts({(f"route.{reason}"[:40], minute): n for reason, n in counts.items()})
+        except Exception:  # noqa: BLE001 - a counter must never fail a look-up; these counts are lost
+            logger.warning("could not store %d routing decision counts", sum(counts.values()), exc_info=True)
+
+
+routing_counts = RoutingCounts()

@@ -1,0 +1,126 @@
+"""Endpoint health and the per-minute counters the engine keeps (callnotify/health.py), and the API's `health`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from pytest_httpserver import HTTPServer
+
+from accounts.models import AccessLevel
+from callnotify import health
+from callnotify.delivery import attempt_delivery
+from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount, Outcome
+from callnotify.models import CallNotify, Delivery
+from tests.accounts.factories import EmployeeFactory
+from tests.callnotify.factories import post_event
+from tests.callnotify.factories import CallNotifyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_record_folds_a_batch_with_a_fixed_number_of_statements(django_assert_num_queries) -> None:
+    a, b = CallNotifyFactory(), CallNotifyFactory()
+    t = timezone.now().replace(second=10, microsecond=0)
+    batch = [Outcome(a.pk, a.customer_id, "DELIVERED", 40, t), Outcome(a.pk, a.customer_id, "RETRY", 3000, t + timedelta(seconds=1)),
+             Outcome(b.pk, b.customer_id, "FAILED", 7, t), Outcome(a.pk, a.customer_id, "DELIVERED", 60, t + timedelta(seconds=70))]
+    with django_assert_num_queries(4):
+        health.record(batch, now=t)
+    many = [Outcome(b.pk, None, "RETRY", n, t + timedelta(seconds=n % 50)) for n in range(300)]
+    with django_assert_num_queries(4):  # the same four statements for 300 outcomes
+        health.record(many, now=t)
+
+    minute = t.replace(second=0)
+    rows = {(r.endpoint_id, r.minute): r for r in EndpointMinute.objects.all()}
+    first = rows[(a.pk, minute)]
+    assert (first.delivered, first.failed, first.h2, first.h8) == (1, 1, 1, 1)  # 40 ms ≤ 50, 3000 ms ≤ 5000
+    assert rows[(a.pk, minute + timedelta(minutes=1))].delivered == 1
+    assert rows[(b.pk, minute)].failed == 301
+    counts = {(c.name, c.minute): c.count for c in MinuteCount.objects.all()}
+    assert counts == {("delivery.DELIVERED", minute): 1, ("delivery.RETRY", minute): 301, ("delivery.FAILED", minute): 1,
+                      ("delivery.DELIVERED", minute + timedelta(minutes=1)): 1}
+    ha, hb = EndpointHealth.objects.get(pk=a.pk), EndpointHealth.objects.get(pk=b.pk)
+    assert (ha.consecutive_failures, ha.failing_since, ha.last_success_at) == (0, None, t + timedelta(seconds=70))
+    assert ha.last_failure_at == t + timedelta(seconds=1)
+    assert (hb.consecutive_failures, hb.failing_since, hb.last_success_at) == (301, t, None)
+
+
+def test_a_success_restarts_the_run_at_the_failures_after_it() -> None:
+    e = CallNotifyFactory()
+    t = timezone.now()
+    health.record([Outcome(e.pk, None, "RETRY", 5, t)] * 3)
+    health.record([Outcome(e.pk, None, "DELIVERED", 5, t + timedelta(seconds=1)), Outcome(e.pk, None, "RETRY", 5, t + timedelta(seconds=2))])
+    row = EndpointHealth.objects.get(pk=e.pk)
+    assert (row.consecutive_failures, row.failing_since) == (1, t + timedelta(seconds=2))
+
+
+def test_percentiles_are_bucket_upper_bounds() -> None:
+    assert health.percentile([0] * 11, 0.5) is None
+    histogram = [0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0]
+    assert health.percentile(histogram, 0.5) == 100 and health.percentile(histogram, 0.95) == 100
+    histogram = [90, 0, 0, 0, 0, 0, 0, 0, 0, 5, 5]
+    assert health.percentile(histogram, 0.5) == 10 and health.percentile(histogram, 0.95) == 10000
+
+
+@pytest.fixture
+def endpoint(httpserver: HTTPServer, loopback) -> CallNotify:
+    return CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
+
+
+def attempt_all(endpoint: CallNotify, now: datetime) -> list[str]:
+    return [attempt_delivery(pk, now=now) for pk in Delivery.objects.filter(endpoint=endpoint, state="PENDING").values_list("id", flat=True)]
+
+
+def test_the_engine_keeps_health_and_the_api_shows_it(endpoint: CallNotify, httpserver: HTTPServer, client_for) -> None:
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=500)
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=200)
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=503)
+    post_event(endpoint.customer, call_id="h-1")
+    t0 = timezone.now() + timedelta(seconds=1)
+    assert attempt_all(endpoint, t0) == ["retry"]
+    assert attempt_all(endpoint, t0 + timedelta(seconds=10)) == ["delivered"]
+    post_event(endpoint.customer, call_id="h-2")
+    assert attempt_all(endpoint, t0 + timedelta(seconds=20)) == ["retry"]
+
+    owner = EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.OWNER)
+    body = client_for(owner).get(f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}").json()["health"]
+    assert body["lastHour"]["delivered"] == 1 and body["lastHour"]["failed"] == 2
+    assert body["lastDay"] == body["lastHour"] and body["lastHour"]["p50DurationMs"] is not None
+    assert body["consecutiveFailures"] == 1 and body["lastSuccessAt"] is not None and body["failingSince"] is not None
+    assert body["disabledReason"] is None
+    listed = client_for(owner).get(f"/api/customer/{endpoint.customer_id}/callnotify").json()
+    assert listed[0]["health"] == body
+
+
+def test_an_endpoint_failing_everything_for_the_set_days_is_disabled_with_the_reason(
+        endpoint: CallNotify, httpserver: HTTPServer, client_for, settings) -> None:
+    settings.CALLNOTIFY_DISABLE_AFTER_DAYS = 5
+    httpserver.expect_request("/hook").respond_with_data("", status=500)
+    post_event(endpoint.customer, call_id="d-1")
+    t0 = timezone.now() + timedelta(seconds=1)
+    attempt_all(endpoint, t0)
+    post_event(endpoint.customer, call_id="d-2")
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=t0)
+    assert attempt_all(endpoint, t0 + timedelta(days=5) - timedelta(seconds=1)).count("retry") >= 1
+    assert CallNotify.objects.get(pk=endpoint.pk).state == "ACTIVE"  # not quite five days yet
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=t0)
+    assert "retry" in attempt_all(endpoint, t0 + timedelta(days=5, seconds=1))
+
+    assert CallNotify.objects.get(pk=endpoint.pk).state == "DISABLED"
+    owner = EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.OWNER)
+    client = client_for(owner)
+    url = f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}"
+    assert client.get(url).json()["health"]["disabledReason"] == "every attempt failed for 5 days (CALLNOTIFY_DISABLE_AFTER_DAYS)"
+
+    again = client.patch(url, {"state": "ACTIVE"}, format="json").json()
+    assert again["state"] == "ACTIVE" and again["health"]["disabledReason"] is None
+    assert again["health"]["consecutiveFailures"] == 0 and again["health"]["failingSince"] is None
+
+
+def test_prune_keeps_two_days() -> None:
+    e = CallNotifyFactory()
+    now = timezone.now()
+    health.record([Outcome(e.pk, None, "DELIVERED", 5, now - timedelta(days=3)), Outcome(e.pk, None, "DELIVERED", 5, now)])
+    assert health.prune(now) == 2  # the old minute row and the old counter
+    assert EndpointMinute.objects.count() == 1 and MinuteCount.objects.count() == 1
