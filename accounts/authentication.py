@@ -1,4 +1,4 @@
-"""Bearer credentials (api.md §4): session tokens (15 minutes from last use) and service accounts'
+"""Bearer credentials (docs/api.md §4): session tokens (15 minutes from last use) and service accounts'
 API keys (long-lived, revoked by ADMIN). Only SHA-256 hashes of either are stored.
 
 Every request reads its credential, its employee and the employee's customer in ONE query, with
@@ -45,7 +45,7 @@ def _credential_sql(kind: str) -> tuple[str, int, int]:
     fields = [
         *(f"k.{c}" for c in _columns(model)), *(f"e.{c}" for c in _columns(Employee)), *(f"c.{c}" for c in _columns(Customer)),
     ]
-    # Resellers above the customer, nearest first; nothing reaches through a DELETED one (api.md §3).
+    # Resellers above the customer, nearest first; nothing reaches through a DELETED one (docs/api.md §3).
     deleted_above = (
         f"(WITH RECURSIVE up(id, parent, state) AS ("
         f" SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p WHERE p.id = c.parent_reseller_id"
@@ -167,7 +167,7 @@ def resolve_api_key(raw: str) -> ApiKey:
 
 
 def _reachable(employee: Employee, deleted_above: bool) -> bool:
-    """Employee.may_use_api (api.md §3) without its walk up the tree: the query counted the
+    """Employee.may_use_api (docs/api.md §3) without its walk up the tree: the query counted the
     DELETED resellers above. Tokens and API keys obey the same rule."""
     return employee.is_active and employee.customer.state != Customer.State.DELETED and not deleted_above
 

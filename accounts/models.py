@@ -68,7 +68,7 @@ class Customer(models.Model):
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
         if self.state == self.State.DELETED:
-            # Nothing reaches through a deleted customer (api.md §3), and restoring it later
+            # Nothing reaches through a deleted customer (docs/api.md §3), and restoring it later
             # does not bring the tokens of its employees, or of any customer below it, back.
             below = subtree_customer_ids(self.pk)
             Token.objects.filter(employee__customer_id__in=below).delete()
@@ -89,7 +89,7 @@ class Customer(models.Model):
 
 
 class AccessLevel(models.TextChoices):
-    """Lowest first: the order is the order of rights (api.md §3)."""
+    """Lowest first: the order is the order of rights (docs/api.md §3)."""
 
     NO_LOGIN = "NO_LOGIN"
     PERSONAL = "PERSONAL"
@@ -162,7 +162,7 @@ class Employee(AbstractBaseUser, PermissionsMixin):
             ApiKey.objects.filter(employee_id=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
     def may_use_api(self) -> bool:
-        """The one rule for a token's holder (api.md §3): enabled, may log in, and nothing above
+        """The one rule for a token's holder (docs/api.md §3): enabled, may log in, and nothing above
         it DELETED. A BLOCKED customer's employees may, as they may log in (docs/api.md)."""
         return self.is_active and not self.customer.cut_off()
 

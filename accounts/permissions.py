@@ -1,8 +1,8 @@
-"""Who may do what (api.md §3), written once: the access table (`Access`), the permission classes
+"""Who may do what (docs/api.md §3), written once: the access table (`Access`), the permission classes
 it is made of, and the customer scope (`reachable_customers`, `customer_for`).
 
 Views name an `Access` entry and decide nothing themselves; tests/test_access_matrix.py checks
-every served route against the same table, written from api.md independently.
+every served route against the same table, written from docs/api.md independently.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def reachable_customers(employee: Employee) -> Q | None:
 
 
 def customer_for(employee: Employee, customer_id: str) -> Customer:
-    """The customer behind a URL, for a call notify action; 404 `customer` or 403 as api.md §3 says.
+    """The customer behind a URL, for a call notify action; 404 `customer` or 403 as docs/api.md §3 says.
 
     A customer that does not exist, is deleted, or is out of the caller's reach is "not found",
     so ids cannot be probed. PERSONAL may see its own customer but may not act on it: 403.
@@ -101,7 +101,7 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
 def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]]) -> set[str]:
     """Which of `customers` (id -> (is_reseller, parent_reseller_id)) `employee` may report call events for.
 
-    events.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
+    docs/callevents.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
     no parent: the root of the reseller tree) reach every customer; a service account of any
     other customer reaches that customer and, for a reseller, its whole subtree. No query
     unless the poster is a reseller below the root.
@@ -163,7 +163,7 @@ class RuleTypeAllowed(BasePermission):
 
 
 class Access:
-    """api.md §3, row by row: an action and the permission that decides who may do it."""
+    """docs/api.md §3, row by row: an action and the permission that decides who may do it."""
 
     # call notify: everything under /api/customer/<ID>/callnotify. Any employee may ask; the
     # URL's customer then decides (customer_for: in reach, and not PERSONAL).

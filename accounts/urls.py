@@ -1,4 +1,4 @@
-"""The authentication routes (api.md §4) and the service accounts' API keys (ADMIN only,
+"""The authentication routes (docs/api.md §4) and the service accounts' API keys (ADMIN only,
 docs/switch.md), included under /api/ by telecomx/urls.py."""
 
 from django.urls import URLPattern, path

@@ -1,4 +1,4 @@
-"""Log in, validate a token, log out (api.md §4)."""
+"""Log in, validate a token, log out (docs/api.md §4)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import resolve_token
-from accounts.models import ApiKey, Employee, Token
+from accounts.models import AccessLevel, ApiKey, Employee, Token
 from accounts.permissions import Access
 from telecomx.api import SuccessSerializer
 from telecomx.errors import ApiError
@@ -29,7 +29,7 @@ SessionSerializer = inline_serializer(
         "expiresInMinutes": serializers.IntegerField(help_text="-1 for a persistent token"),
         "employee": serializers.CharField(),
         "customer": serializers.CharField(),
-        "accessLevel": serializers.CharField(),
+        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
     },
 )
 ValidSerializer = inline_serializer(
@@ -38,7 +38,7 @@ ValidSerializer = inline_serializer(
         "success": serializers.BooleanField(),
         "employee": serializers.CharField(),
         "customer": serializers.CharField(),
-        "accessLevel": serializers.CharField(),
+        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
     },
 )
 
@@ -150,7 +150,7 @@ class LogoutView(APIView):
         return Response({"success": True})
 
 
-# --- service accounts' API keys (api.md §3: ADMIN creates, lists and revokes them) ---
+# --- service accounts' API keys (docs/api.md §3: ADMIN creates, lists and revokes them) ---
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -216,7 +216,7 @@ class ApiKeyListView(APIView):
 
 @extend_schema_view(
     get=extend_schema(summary="Get a service account API key (ADMIN)", responses=ApiKeySerializer),
-    delete=extend_schema(summary="Revoke an API key (ADMIN): it stops working on the next request", responses=ApiKeySerializer),
+    delete=extend_schema(summary="Revoke an API key (ADMIN): it stops working on the next request", responses={200: ApiKeySerializer}),
 )
 class ApiKeyView(APIView):
     permission_classes = [Access.API_KEYS]

@@ -1,6 +1,6 @@
 """Which addresses a call notify endpoint may point to: one policy, for save time and send time.
 
-api.md §5 and events.md §4. The URL validator uses `check_host` when an item is saved; the
+docs/api.md §5 and docs/callevents.md §3. The URL validator uses `check_host` when an item is saved; the
 sender uses `resolve_checked` before every attempt and connects to the address it returns.
 """
 
@@ -19,7 +19,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 INVALID_IP = "URL points to an invalid IP address"
 INVALID_HOSTNAME = "URL points to an invalid hostname"
 
-# Shared address space (RFC 6598): operator interconnects; allowed by default (api.md §5).
+# Shared address space (RFC 6598): operator interconnects; allowed by default (docs/api.md §5).
 SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
 # IPv6 prefixes that carry an IPv4 address inside them: judged by the IPv4 address.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -182,7 +182,7 @@ def resolve(name: str) -> list[IPAddress]:
 
 
 def check_host(host: str, *, resolve_names: bool | None = None) -> None:
-    """Save-time check of a URL's host (api.md §5): raises AddressRefused with the documented message."""
+    """Save-time check of a URL's host (docs/api.md §5): raises AddressRefused with the documented message."""
     address = parse_ip_literal(host)
     if address is not None:
         if not is_allowed_address(address):
@@ -196,7 +196,7 @@ def check_host(host: str, *, resolve_names: bool | None = None) -> None:
 
 
 def resolve_checked(host: str) -> IPAddress:
-    """Send-time check (events.md §4): resolve once, refuse if ANY address is refused, return one to connect to."""
+    """Send-time check (docs/callevents.md §3): resolve once, refuse if ANY address is refused, return one to connect to."""
     address = parse_ip_literal(host)
     if address is not None:
         if not is_allowed_address(address):

@@ -24,11 +24,18 @@ from telecomx.messages import DocumentedForm
 
 
 class CallNotifyForm(DocumentedForm):
-    """The form's own checks speak the API's words too (api.md §5): the model fields' messages."""
+    """The form's own checks speak the API's words too (docs/api.md §5): the model fields' messages."""
 
     class Meta:
         model = CallNotify
         fields = ["customer", "url", "method", "selection", "state"]
+
+    def _update_errors(self, errors):  # type: ignore[no-untyped-def]
+        # The secret is not on this form (the admin never shows it): an error about it comes
+        # from the URL the operator changed (a signed endpoint moved to tcp/udp), so it shows there.
+        if hasattr(errors, "error_dict") and "secret" in errors.error_dict:
+            errors.error_dict.setdefault("url", []).extend(errors.error_dict.pop("secret"))
+        super()._update_errors(errors)
 
 
 @admin.register(CallNotify)

@@ -49,7 +49,7 @@ from telecomx.ids import new_id
 
 logger = logging.getLogger("callnotify.delivery")
 
-# Seconds to wait after attempt 1, 2, ... fails (each ±20 %); 7 attempts in all (events.md §5).
+# Seconds to wait after attempt 1, 2, ... fails (each ±20 %); 7 attempts in all (docs/callevents.md §5).
 RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
@@ -454,7 +454,7 @@ def retry_now(ids: list[str], now: datetime | None = None) -> int:
 
 
 def send_test_event(endpoint: CallNotify) -> transports.SendResult:
-    """A sample RINGING event to `endpoint` now, outside the queue; nothing is stored (events.md §5)."""
+    """A sample RINGING event to `endpoint` now, outside the queue; nothing is stored (docs/callevents.md §5)."""
     sample = EventData(
         event_id=new_id(), call_id=f"test-{new_id()}", sequence=1, customer=endpoint.customer_id,
         type=CallEvent.Type.MVNO if endpoint.selection == CallNotify.Selection.MVNO else CallEvent.Type.SIP,

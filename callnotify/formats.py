@@ -1,4 +1,4 @@
-"""The six payload formats (events.md §2): pure functions, event data in, request parts out.
+"""The six payload formats (docs/callevents.md §2): pure functions, event data in, request parts out.
 
 No ORM here: `EventData` is built from a stored event by delivery.py, and from a sample by the
 test endpoint. `render(event, method, url_query)` gives everything a transport needs.

@@ -1,4 +1,4 @@
-"""Call notify endpoints (api.md §5)."""
+"""Call notify endpoints (docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from callnotify.signing import validate_secret
 from callnotify.validators import MAX_URL_LENGTH, validate_callnotify_url
 from telecomx.ids import new_id
 from telecomx.messages import documented
+
+
+SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
 
 
 class CallNotify(models.Model):
@@ -46,7 +49,7 @@ class CallNotify(models.Model):
     state = models.CharField(
         max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=documented("Invalid state")
     )
-    # Standard Webhooks signing secret (events.md §3); write-only in the API, "" = unsigned.
+    # Standard Webhooks signing secret (docs/callevents.md §3-4); write-only in the API, "" = unsigned.
     secret = models.CharField(
         max_length=100, blank=True, default="", validators=[validate_secret],
         error_messages=documented("Invalid secret", validators_speak=True),
@@ -62,8 +65,14 @@ class CallNotify(models.Model):
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
 
+    def clean(self) -> None:
+        # tcp and udp deliveries carry no headers, so a secret there would never be used: a
+        # client asking for signatures is told so rather than trusting an unsigned stream.
+        if self.secret and isinstance(self.url, str) and self.url.strip().lower().startswith(("tcp:", "udp:")):
+            raise ValidationError({"secret": SECRET_NOT_SIGNABLE})
 
-# --- call events and their delivery (events.md) ---
+
+# --- call events and their delivery (docs/callevents.md) ---
 
 E164_RE = r"^\+[1-9][0-9]{1,14}$"
 ADDITIONAL_KEYS = ("divertedBy", "sbcServer", "sourcePeer", "destinationPeer", "mvno", "startedAt", "answeredAt")
@@ -93,7 +102,7 @@ def validate_additional(value: object) -> None:
 
 
 class CallEvent(models.Model):
-    """One state change of one call, as a switch reported it (events.md §1)."""
+    """One state change of one call, as a switch reported it (docs/callevents.md §1)."""
 
     class Type(models.TextChoices):
         SIP = "SIP"
@@ -148,7 +157,7 @@ class CallEvent(models.Model):
 
 
 class Delivery(models.Model):
-    """One event to one endpoint; PENDING holds the next attempt time (events.md §5)."""
+    """One event to one endpoint; PENDING holds the next attempt time (docs/callevents.md §5)."""
 
     class State(models.TextChoices):
         PENDING = "PENDING", "PENDING"

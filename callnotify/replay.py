@@ -1,4 +1,4 @@
-"""Replay and recovery for customers, and their call events (events.md §5; docs/callevents.md §5a).
+"""Replay and recovery for customers, and their call events (docs/callevents.md §5; docs/callevents.md §5a).
 
 - `POST …/callnotify/<ID>/deliveries/<DELIVERY_ID>/retry`: one FAILED delivery starts a new round now.
 - `POST …/callnotify/<ID>/recover` `{"since": …}`: every FAILED delivery of the endpoint created since then.

@@ -1,4 +1,4 @@
-"""In-process delivery with no broker (events.md §6): a thread of the web process does the workers' job.
+"""In-process delivery with no broker (docs/callevents.md §6): a thread of the web process does the workers' job.
 
 Started by telecomx/wsgi.py (so `manage.py runserver` and any WSGI server deliver with no extra
 service); management commands never import it, and under pytest it starts only when a test

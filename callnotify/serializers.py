@@ -1,5 +1,5 @@
-"""Call notify items, call events and deliveries on the wire (api.md §5, events.md §1, §5),
-and the write-only signing secret (events.md §3)."""
+"""Call notify items, call events and deliveries on the wire (docs/api.md §5, docs/callevents.md §1, §5),
+and the signing secret (docs/callevents.md §3)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,21 @@ from callnotify import health
 from callnotify.models import ADDITIONAL_KEYS, CallEvent, CallNotify, Delivery
 from callnotify.signing import GeneratedSecret, generate_secret
 from telecomx.ids import normalize_id
-from telecomx.serializers import ModelCleanSerializer, StrictCharField
+from telecomx.serializers import ModelCleanSerializer, StrictCharField, StrictChoiceField
 
 
 class SecretField(StrictCharField):
-    """Write-only. `"generate"` makes a new secret (shown once in that answer); "" or null removes it."""
+    """Never shown, except in the one answer that generated it; `"generate"` makes a new secret,
+    "" or null removes it. Not write-only in the schema, so that answer's `secret` is typed."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", 'Standard Webhooks secret `whsec_...`, "generate", or "" to stop signing')
-        super().__init__(write_only=True, required=False, allow_blank=True, max_length=None, **kwargs)
+        kwargs.setdefault(
+            "help_text",
+            "The signing secret (http and https endpoints only). Send a Standard Webhooks secret "
+            '(`whsec_` and the base64 of 24..64 random bytes), `"generate"` to have one made, or `""` / null '
+            "to stop signing. It is never shown again, except in the answer to the request that generated it.",
+        )
+        super().__init__(required=False, allow_blank=True, max_length=None, **kwargs)
 
     def run_validation(self, data: Any = empty) -> Any:
         if data is None:
@@ -35,6 +41,7 @@ class SecretField(StrictCharField):
 
 def with_generated_secret(data: dict[str, Any], instance: CallNotify) -> dict[str, Any]:
     """The answer that made a secret shows it, once; no other answer ever does."""
+    data.pop("secret", None)
     if isinstance(getattr(instance, "secret", None), GeneratedSecret):
         data["secret"] = str(instance.secret)
     return data
@@ -83,9 +90,9 @@ class CallEventSerializer(ModelCleanSerializer):
     _id = serializers.CharField(source="id", read_only=True)
     callId = StrictCharField(source="call_id", max_length=None, help_text="SIP Call-ID, 1..255 printable characters")
     customer = CustomerIdField(source="customer_id", help_text="id of the customer whose call it is")
-    type = StrictCharField(help_text="SIP or MVNO")
-    direction = StrictCharField(help_text="INBOUND or OUTBOUND")
-    state = StrictCharField(help_text="RINGING, ANSWERED or HANGUP")
+    type = StrictChoiceField(choices=CallEvent.Type.choices, help_text="Matched against each endpoint's selection (ALL takes both)")
+    direction = StrictChoiceField(choices=CallEvent.Direction.choices)
+    state = StrictChoiceField(choices=CallEvent.State.choices, help_text="The state the call reached")
     aNumber = StrictCharField(source="a_number", max_length=None, help_text="caller, E.164, or anonymous")
     bNumber = StrictCharField(source="b_number", max_length=None, help_text="called number, E.164")
     timestamp = serializers.DateTimeField(help_text="when the state was reached, ISO 8601")
@@ -113,12 +120,14 @@ class DeliverySerializer(serializers.ModelSerializer):
     _id = serializers.CharField(source="id")
     event = serializers.CharField(source="event_id")
     callId = serializers.CharField(source="call_id")
-    eventState = serializers.CharField(source="event.state")
-    lastStatus = serializers.IntegerField(source="last_status", allow_null=True)
-    lastError = serializers.CharField(source="last_error", allow_null=True)
+    eventState = serializers.ChoiceField(source="event.state", choices=CallEvent.State.choices)
+    state = serializers.ChoiceField(choices=Delivery.State.choices)
+    # Left out while they have no value (a client reads absent as "none yet").
+    lastStatus = serializers.IntegerField(source="last_status", required=False, help_text="HTTP status of the last attempt, if it got one")
+    lastError = serializers.CharField(source="last_error", required=False, help_text="Why the last attempt failed, if it did")
     createdAt = serializers.DateTimeField(source="created_at")
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
-    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", required=False, help_text="When the next attempt is due (only while PENDING)")
+    finishedAt = serializers.DateTimeField(source="finished_at", required=False, help_text="When it became DELIVERED or FAILED")
 
     class Meta:
         model = Delivery
@@ -128,7 +137,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Delivery) -> dict[str, Any]:
         data = super().to_representation(instance)
-        # "if any" / "while PENDING": empty values are left out (api.md §1).
+        # "if any" / "while PENDING": empty values are left out (docs/api.md §1).
         return {key: value for key, value in data.items() if value not in (None, "")}
 
 
@@ -180,7 +189,7 @@ class CallNotifySerializer(ModelCleanSerializer):
     state = serializers.ChoiceField(
         choices=CallNotify.State.choices, required=False, help_text="DISABLED: no deliveries (default ACTIVE)"
     )
-    secret = SecretField()  # write-only (events.md §3)
+    secret = SecretField()  # write-only (docs/callevents.md §3-4)
     health = serializers.SerializerMethodField(help_text="Delivery health, kept by the delivery engine (read-only)")
 
     class Meta:

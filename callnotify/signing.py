@@ -1,4 +1,4 @@
-"""Standard Webhooks signing secrets and signatures (events.md §3)."""
+"""Standard Webhooks signing secrets and signatures (docs/callevents.md §3-4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Limits on test sends (`POST .../callnotify/<ID>/test`, events.md §5).
+"""Limits on test sends (`POST .../callnotify/<ID>/test`, docs/callevents.md §5).
 
 A test send runs inline in a web thread, the same threads that answer the switches' route
 look-ups and event posts; without limits a customer could occupy them all with an endpoint that

@@ -1,4 +1,4 @@
-"""The only network code: one attempt over http, https, tcp or udp (events.md §3, §4).
+"""The only network code: one attempt over http, https, tcp or udp (docs/callevents.md §3-4, §3).
 
 Before every attempt the host is resolved once and checked by the same policy the API uses
 (`addresses.resolve_checked`); a socket only ever connects to exactly that address, so a name

@@ -1,4 +1,4 @@
-"""The call notify URL rule table (api.md §5), as one Django validator used by model, admin and API."""
+"""The call notify URL rule table (docs/api.md §5), as one Django validator used by model, admin and API."""
 
 from __future__ import annotations
 

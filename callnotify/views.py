@@ -1,5 +1,5 @@
-"""Call notify items of one customer (api.md §5), call event ingestion (events.md §1), and the
-delivery log and test of one endpoint (events.md §5)."""
+"""Call notify items of one customer (docs/api.md §5), call event ingestion (docs/callevents.md §1),
+and the delivery log and test of one endpoint (docs/callevents.md §5)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from callnotify.models import CallNotify, Delivery
 from callnotify.testsend import sending_slot
 from callnotify.serializers import (CallEventAcceptedSerializer, CallEventSerializer, CallNotifySerializer,
                                     DeliveryPageSerializer, DeliverySerializer, TestResultSerializer)
-from telecomx.api import ResourceViewSet, page_bounds
+from telecomx.api import OffsetPage, ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError, error_body, validation_body
 from telecomx.ids import normalize_id
 
 
 class CustomerScopedMixin:
-    """Resolves the URL's customer before anything else: 404 `customer` or 403 as api.md §3 says."""
+    """Resolves the URL's customer before anything else: 404 `customer` or 403 as docs/api.md §3 says."""
 
     permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
@@ -38,7 +38,7 @@ class CustomerScopedMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the customer's call notify items"),
+    list=paged_list_schema("List the customer's call notify items"),
     create=extend_schema(summary="Create a call notify item"),
     retrieve=extend_schema(summary="Get a call notify item, with its delivery health", examples=[OpenApiExample(
         "An endpoint that recovered", response_only=True, value={
@@ -62,9 +62,11 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         return normalize_id(value)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        items = list(self.get_queryset())
+        page = OffsetPage(request, self.get_queryset()) if OffsetPage.requested(request) else None
+        items = page.items if page else list(self.get_queryset())
         context = {**self.get_serializer_context(), "health": health.health_of(items)}
-        return Response(CallNotifySerializer(items, many=True, context=context).data)
+        data = CallNotifySerializer(items, many=True, context=context).data
+        return page.array_response(data) if page else Response(data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}
@@ -157,19 +159,17 @@ class DeliveryListView(EndpointView):
     )
     def get(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
-        offset, limit = page_bounds(request)
         deliveries = Delivery.objects.filter(endpoint=endpoint)
         state = request.query_params.get("state")
         if state:
             if state not in Delivery.State.values:
                 raise ApiError(400, "bad_request", "state must be PENDING, DELIVERED or FAILED", path="state")
             deliveries = deliveries.filter(state=state)
-        page = deliveries.select_related("event").only(
+        page = OffsetPage(request, deliveries.select_related("event").only(
             "id", "event_id", "event__state", "call_id", "sequence", "state", "attempts", "last_status", "last_error",
             "created_at", "next_attempt_at", "finished_at",
-        ).order_by("-created_at", "-id")[offset : offset + limit]
-        return Response({"offset": offset, "limit": limit, "total": deliveries.count(),
-                         "deliveries": DeliverySerializer(page, many=True).data})
+        ).order_by("-created_at", "-id"))
+        return Response(page.body("deliveries", DeliverySerializer(page.items, many=True).data))
 
 
 class TestEventView(EndpointView):

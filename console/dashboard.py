@@ -105,7 +105,7 @@ def routing(now: datetime) -> dict[str, Any]:
 
 
 def unusable_peers() -> list[Peer]:
-    """Peers that are down or have no host up (routing.md §3): one query over the small peer table."""
+    """Peers that are down or have no host up (docs/api.md §9): one query over the small peer table."""
     return list(Peer.objects.annotate(hosts_up=Count("hosts", filter=Q(hosts__down=False)))
                 .filter(Q(up=False) | Q(hosts_up=0)).order_by("id"))
 

@@ -45,7 +45,7 @@ class PeerAdmin(admin.ModelAdmin):
 
     @admin.display(description="usable", boolean=True)
     def usable(self, peer: Peer) -> bool:
-        """As routing judges it (routing.md §3): up, and at least one host not down."""
+        """As routing judges it (docs/api.md §9): up, and at least one host not down."""
         return peer.up and any(not host.down for host in peer.hosts.all())
 
     @admin.display(description="hosts")
@@ -72,7 +72,7 @@ class RuleAdmin(admin.ModelAdmin):
     fields = ["type", "condition", "peer", "note"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Rule | None = None) -> list[str]:
-        return ["type"] if obj else []  # api.md §6: the type cannot change
+        return ["type"] if obj else []  # docs/api.md §6: the type cannot change
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view

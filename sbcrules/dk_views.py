@@ -1,4 +1,4 @@
-"""DK operators and number portability data (api.md §8)."""
+"""DK operators and number portability data (docs/api.md §8)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -14,18 +13,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access
+from sbcrules.answers import DkNumberPageSerializer, DkNumberSerializer
 from sbcrules.lookup import serving_operator
 from sbcrules.models import DkOperator, PortedNumber
 from sbcrules.serializers import DkOperatorSerializer
 from sbcrules.validators import is_operator_code, normalize_dk_number
-from telecomx.api import ReadWritePermissions, ReadWriteViewSet, page_bounds
+from telecomx.api import OffsetPage, ReadWritePermissions, ReadWriteViewSet
 from telecomx.errors import ApiError
 
 
 def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:
-    offset, limit = page_bounds(request)
-    items = [render(item) for item in queryset[offset : offset + limit]]
-    return Response({"offset": offset, "limit": limit, "total": queryset.count(), key: items})
+    page = OffsetPage(request, queryset)
+    return Response(page.body(key, [render(item) for item in page.items]))
 
 
 @extend_schema_serializer(many=False)  # a page object, not the plain array a list action would get
@@ -83,7 +82,7 @@ class DkNumberListView(APIView):
     permission_classes = [Access.DK_READ]
 
     @extend_schema(
-        summary="List ported numbers (paged)", parameters=PAGED, responses=OpenApiTypes.OBJECT, operation_id="dk_number_list"
+        summary="List ported numbers (paged)", parameters=PAGED, responses=DkNumberPageSerializer, operation_id="dk_number_list"
     )
     def get(self, request: Request) -> Response:
         numbers = PortedNumber.objects.order_by("number")
@@ -96,7 +95,7 @@ class DkNumberView(ReadWritePermissions, APIView):
     read_permission = Access.DK_READ
     write_permission = Access.DK_WRITE
 
-    @extend_schema(summary="Which operator serves a Danish number", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Which operator serves a Danish number", responses=DkNumberSerializer)
     def get(self, request: Request, number: str) -> Response:
         key = normalize_dk_number(number)
         if key is None:
@@ -106,7 +105,7 @@ class DkNumberView(ReadWritePermissions, APIView):
     @extend_schema(
         summary="Set the operator serving a number (ports it)",
         parameters=[OpenApiParameter("operator", str, required=True, description="5-digit CPS code")],
-        request=None, responses=OpenApiTypes.OBJECT,
+        request=None, responses=DkNumberSerializer,
     )
     def post(self, request: Request, number: str) -> Response:
         key = normalize_dk_number(number)

@@ -1,6 +1,6 @@
 """The route look-up shared by `GET /api/sbc/route`, `manage.py route` and the admin's test page.
 
-Bad input is a Django ValidationError with a message per parameter (routing.md §4): the API
+Bad input is a Django ValidationError with a message per parameter (docs/api.md §9): the API
 answers it as 422 (telecomx.errors), the admin shows it on its form, the command prints it.
 """
 
@@ -69,7 +69,7 @@ def clean_number(value: str | None, *, field: str, required: bool) -> str | None
 
 
 def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None, explain: bool = False) -> Decision:
-    """Validate the inputs (ValidationError, answered 422 as routing.md §4) and decide from this process's index."""
+    """Validate the inputs (ValidationError, answered 422 as docs/api.md §9) and decide from this process's index."""
     errors: dict[str, list[str]] = {}
     numbers: dict[str, str | None] = {}
     for field, value, required in (("bnumber", bnumber, True), ("anumber", anumber, False)):

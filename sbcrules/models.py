@@ -224,7 +224,7 @@ class Rule(models.Model):
         return condition
 
     def clean(self) -> None:
-        # api.md §6: a rule's type never changes (one primary-key query, on updates only).
+        # docs/api.md §6: a rule's type never changes (one primary-key query, on updates only).
         if not self._state.adding and Rule.objects.filter(pk=self.pk).exclude(type=self.type).exists():
             raise ValidationError({"type": self._meta.get_field("type").error_messages["invalid"]})
 

@@ -1,4 +1,4 @@
-"""The routing engine (routing.md), pure: rules and peers in, an index out; index and call in,
+"""The routing engine (docs/api.md §9), pure: rules and peers in, an index out; index and call in,
 a decision out. No ORM, no I/O — the one look-up that needs data too big to hold in memory
 (which operator serves a ported number) is a function the caller passes in.
 
@@ -37,7 +37,7 @@ class PeerData:
 
     @property
     def usable(self) -> bool:
-        """routing.md §3: up, and at least one host not down (no hosts: nowhere to send)."""
+        """docs/api.md §9: up, and at least one host not down (no hosts: nowhere to send)."""
         return self.up and not all(self.hosts_down)
 
 
@@ -52,7 +52,7 @@ class Decision:
     targets: tuple[dict[str, object], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        """The wire form of routing.md §4."""
+        """The wire form of docs/api.md §9."""
         body: dict[str, object] = {
             "peer": self.peer,
             "rule": {"_id": self.rule.id, "type": self.rule.type, "condition": self.rule.condition} if self.rule else None,
@@ -76,7 +76,7 @@ class RoutingIndex:
     default_peer: str | None
     rule_count: int
     # By lower-case peer id: that peer's usable hosts, then those of the usable peers its
-    # failover chain leads to (routing.md §4), computed once per index, not per call.
+    # failover chain leads to (docs/api.md §9), computed once per index, not per call.
     targets: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict)
 
 
@@ -160,7 +160,7 @@ def decide(
     operator_of: Callable[[str], str | None] | None = None,
     explain: bool = False,
 ) -> Decision:
-    """The routing decision for one call (routing.md §2-3); the numbers are already valid E.164.
+    """The routing decision for one call (docs/api.md §9); the numbers are already valid E.164.
 
     `operator_of(bnumber)` gives the CPS code of the operator serving the number; it is called
     only when a DKCPS rule could decide (step 3 reached and the index holds DKCPS rules).

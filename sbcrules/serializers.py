@@ -1,4 +1,4 @@
-"""SBC rules, peers, DK operators and numbers on the wire (api.md §6-8)."""
+"""SBC rules, peers, DK operators and numbers on the wire (docs/api.md §6-8)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sbcrules.models import DkOperator, Host, Peer, Rule
 from sbcrules.validators import is_peer_id
 from telecomx.errors import ApiError
 from telecomx.messages import message_of, serializer_messages
-from telecomx.serializers import ModelCleanSerializer, StrictBooleanField, StrictCharField
+from telecomx.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
+                                  StrictChoiceField)
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
 # A host's messages are the Host model's: its address field's, and its uniqueness constraint's.
@@ -45,10 +46,17 @@ class PeerRefField(StrictCharField):
 
 class RuleSerializer(ModelCleanSerializer):
     _id = serializers.CharField(source="id", read_only=True)
-    type = StrictCharField(help_text="PREFIX, ANUMBER, CUSTOMER or DKCPS; cannot change")
-    condition = StrictCharField(trim_whitespace=False, help_text="Depends on the type (api.md §6)")
-    peer = PeerRefField(source="peer_id", help_text="Id of an existing peer (any case)")
-    note = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    type = StrictChoiceField(choices=Rule.Type.choices, help_text="What the condition is matched against; cannot change after create")
+    condition = StrictCharField(
+        trim_whitespace=False,
+        help_text="PREFIX: `+` and 1..15 digits (`+4570`); ANUMBER: a full E.164 caller number (`+4512345678`); "
+        "CUSTOMER: the id of an existing customer; DKCPS: the 5-digit CPS code of an existing DK operator (`01011`)",
+    )
+    peer = PeerRefField(source="peer_id", help_text="Id of an existing peer (any case; answered in the peer's own case)")
+    note = NullAsBlankCharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, max_length=1000,
+        help_text="Free text, up to 1000 characters; null is stored (and answered) as an empty string",
+    )
 
     # (type, condition) uniqueness is the database's to answer (409), also under races.
     full_clean_options = {"validate_constraints": False}
@@ -67,7 +75,7 @@ class RuleSerializer(ModelCleanSerializer):
         return errors
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # "Peer not found" is a 404 (api.md §6), so it cannot join a 422 `multiple`: the
+        # "Peer not found" is a 404 (docs/api.md §6), so it cannot join a 422 `multiple`: the
         # 422s are reported first, the 404 once the rest of the body is valid.
         try:
             attrs = super().to_internal_value(data)
@@ -79,8 +87,6 @@ class RuleSerializer(ModelCleanSerializer):
                 if not detail:
                     raise ApiError(404, "peer", str(missing[0]), path="peer") from None
             raise ValidationError(detail) from None
-        if attrs.get("note", "") is None:
-            attrs["note"] = ""
         return attrs
 
 
@@ -215,13 +221,14 @@ class PeerSerializer(ModelCleanSerializer):
 
 
 class HostStateSerializer(serializers.Serializer):
+    host = serializers.CharField(read_only=True, help_text="The host's IP address")
     down = StrictBooleanField(error_messages=serializer_messages(message_of(Host._meta.get_field("down")) or ""))
 
 
 class DkOperatorSerializer(ModelCleanSerializer):
     _id = StrictCharField(source="id", help_text="The operator's 5-digit CPS code; set once, at create")
     name = StrictCharField()
-    address = StrictCharField(required=False, allow_blank=True, allow_null=True)
+    address = NullAsBlankCharField(required=False, allow_blank=True, allow_null=True, help_text="Postal address; null is stored as an empty string")
 
     full_clean_options = {"validate_unique": False}
 
@@ -235,8 +242,3 @@ class DkOperatorSerializer(ModelCleanSerializer):
             fields["_id"].read_only = True
         return fields
 
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        attrs = super().to_internal_value(data)
-        if "address" in attrs and attrs["address"] is None:
-            attrs["address"] = ""
-        return attrs

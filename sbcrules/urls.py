@@ -1,4 +1,4 @@
-"""The SBC and DK routes (api.md §6-8), included under /api/ by telecomx/urls.py."""
+"""The SBC and DK routes (docs/api.md §6-8), included under /api/ by telecomx/urls.py."""
 
 from django.urls import URLPattern, path
 
@@ -11,7 +11,7 @@ urlpatterns: list[URLPattern] = [
     *resource_urls("sbc/rule", RuleViewSet, "sbc-rule"),
     path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
     *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
-    # Operators are listed, read, created and updated; api.md §8 offers no delete.
+    # Operators are listed, read, created and updated; docs/api.md §8 offers no delete.
     path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
     path(
         "dk/operator/<str:pk>",

@@ -1,4 +1,4 @@
-"""Formats of routing data (api.md §6-8), with their documented messages. Used by the models,
+"""Formats of routing data (docs/api.md §6-8), with their documented messages. Used by the models,
 the API, the import commands and the look-up, so all of them accept and refuse the same input.
 
 Formats only: whether a named row exists is the models' question (Rule.check_condition)."""

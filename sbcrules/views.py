@@ -1,4 +1,4 @@
-"""SBC rules, peers, peer hosts and the route look-up (api.md §6-7, routing.md §4)."""
+"""SBC rules, peers, peer hosts and the route look-up (docs/api.md §6-7, docs/api.md §9)."""
 
 from __future__ import annotations
 
@@ -9,43 +9,22 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access, rule_scope
+from sbcrules.answers import RouteAnswerSerializer
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
 from sbcrules.validators import is_peer_id
-from telecomx.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet
+from telecomx.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from telecomx.errors import ApiError
 from telecomx.ids import normalize_id
 from telecomx.messages import message_of
-
-RouteTargetSerializer = inline_serializer("RouteTarget", {
-    "peer": serializers.CharField(),
-    "host": serializers.CharField(help_text="IPv4 or IPv6 address (in a SIP URI an IPv6 one goes in brackets)"),
-    "port": serializers.IntegerField(min_value=1, max_value=65535),
-    "transport": serializers.ChoiceField(choices=["udp", "tcp", "tls"]),
-})
-RouteAnswerSerializer = inline_serializer("RouteAnswer", {
-    "peer": serializers.CharField(allow_null=True, help_text="the peer the call leaves through; null: no_route or no_usable_peer"),
-    "rule": inline_serializer("RouteRule", {
-        "_id": serializers.CharField(), "type": serializers.CharField(), "condition": serializers.CharField(),
-    }, allow_null=True),
-    "reason": serializers.ChoiceField(choices=["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"]),
-    "operator": serializers.CharField(required=False, help_text="CPS code of the operator serving the number, when it was looked up"),
-    "chain": serializers.ListField(child=serializers.CharField(), help_text="the failover chain walked"),
-    "targets": serializers.ListField(
-        child=RouteTargetSerializer,
-        help_text="where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
-        "try the next after a 503, 408 or timeout; [] when peer is null",
-    ),
-})
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
 ETAG_PARAMETERS = [
@@ -59,7 +38,7 @@ ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is th
 
 
 class RoutingListETag(ResourceViewSet):
-    """The list carries an ETag (api.md §1) for switches that poll it."""
+    """The list carries an ETag (docs/api.md §1) for switches that poll it."""
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """304 with no body when `If-None-Match` names the list's current ETag.
@@ -80,8 +59,11 @@ class RoutingListETag(ResourceViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(
-        summary="List SBC rules", description=ETAG_DESCRIPTION, parameters=[OpenApiParameter("type", str, description="only this type"), *ETAG_PARAMETERS],
+    list=paged_list_schema(
+        "List SBC rules",
+        [OpenApiParameter("type", str, enum=Rule.Type.values, description="Only rules of this type"),
+         OpenApiParameter("peer", str, description="Only rules sending calls to this peer (its id, any case)"),
+         *ETAG_PARAMETERS],
         responses={200: RuleSerializer(many=True), **ETAG_RESPONSES},
     ),
     create=extend_schema(summary="Create an SBC rule"),
@@ -105,6 +87,12 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
             if wanted not in Rule.Type.values:
                 raise ApiError(422, "type", message_of(Rule._meta.get_field("type")) or "", path="type")
             rules = rules.filter(type=wanted)
+        peer = self.request.query_params.get("peer")
+        if self.action == "list" and peer:
+            # An unknown peer simply has no rules; a malformed one is a bad query value.
+            if not is_peer_id(peer):
+                raise ApiError(400, "bad_request", "peer must be a peer id", path="peer")
+            rules = rules.filter(peer_id=find_peer_id(peer))
         return rules
 
     def normalize_lookup(self, value: str) -> str | None:
@@ -112,7 +100,7 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List SBC peers", description=ETAG_DESCRIPTION, parameters=ETAG_PARAMETERS, responses={200: PeerSerializer(many=True), **ETAG_RESPONSES}),
+    list=paged_list_schema("List SBC peers", ETAG_PARAMETERS, responses={200: PeerSerializer(many=True), **ETAG_RESPONSES}),
     create=extend_schema(summary="Create an SBC peer"),
     retrieve=extend_schema(summary="Get an SBC peer"),
     partial_update=extend_schema(summary="Update an SBC peer (PATCH)"),

@@ -1,16 +1,17 @@
-"""The Telecom X resource style (api.md §1), once: list/create on the collection, and get,
-update by POST or PATCH (both partial), delete on the item; plus the URL patterns for it."""
+"""The Telecom X resource style, once: list/create on the collection, and get, update by POST or
+PATCH (both partial), delete on the item; the URL patterns for it; and the one way lists page."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, ProtectedError, RestrictedError, UniqueConstraint
+from django.db.models import F, Model, ProtectedError, QuerySet, RestrictedError, UniqueConstraint
 from django.urls import URLPattern, path
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -21,7 +22,7 @@ from telecomx.errors import ApiError
 
 SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
 
-# Paged lists (api.md §1): ?offset=0&limit=100, limit 1..500.
+# Paged lists: ?offset=0&limit=100, limit 1..500.
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 500, 10**9
 
 
@@ -43,6 +44,62 @@ def page_bounds(request: Request) -> tuple[int, int]:
     )
 
 
+class OffsetPage:
+    """One page of a list: `?offset=` (from 0) and `?limit=` (1..500, default 100).
+
+    Lists born paged answer `{"offset", "limit", "total", "<items>": [...]}` (`body`); the plain
+    array lists of the Telecom X API page only when asked (`requested`) and then answer one page
+    as a plain array with `X-Total-Count` and an RFC 8288 `Link` header (`array_response`).
+    """
+
+    def __init__(self, request: Request, queryset: QuerySet) -> None:
+        self.request = request
+        self.offset, self.limit = page_bounds(request)
+        self.total = queryset.count()
+        self.items = list(queryset[self.offset : self.offset + self.limit])
+
+    @staticmethod
+    def requested(request: Request) -> bool:
+        return "offset" in request.query_params or "limit" in request.query_params
+
+    def body(self, key: str, items: list[Any]) -> dict[str, Any]:
+        return {"offset": self.offset, "limit": self.limit, "total": self.total, key: items}
+
+    def _link(self, offset: int) -> str:
+        query = self.request.query_params.copy()
+        query["offset"], query["limit"] = str(offset), str(self.limit)
+        return f"<{self.request.build_absolute_uri(self.request.path)}?{urlencode(list(query.lists()), doseq=True)}>"
+
+    def array_response(self, items: list[Any]) -> Response:
+        response = Response(items)
+        response["X-Total-Count"] = str(self.total)
+        links = []
+        if self.offset + self.limit < self.total:
+            links.append(f'{self._link(self.offset + self.limit)}; rel="next"')
+        if self.offset > 0:
+            links.append(f'{self._link(max(0, min(self.offset, self.total) - self.limit))}; rel="prev"')
+        if links:
+            response["Link"] = ", ".join(links)
+        return response
+
+
+# The schema of a plain-array list that pages on request.
+ARRAY_PAGE_PARAMETERS = [
+    OpenApiParameter("offset", int, description="Page from this item on (0..); with `limit`, or alone (limit 100)"),
+    OpenApiParameter("limit", int, description="Items per page, 1..500 (default 100). Without `offset` and `limit` the whole list is answered"),
+]
+ARRAY_PAGE_HEADERS = [
+    OpenApiParameter("X-Total-Count", int, OpenApiParameter.HEADER, response=[200],
+                     description="Items in the whole list (only when paging was asked for)"),
+    OpenApiParameter("Link", str, OpenApiParameter.HEADER, response=[200],
+                     description='RFC 8288 links to the neighbouring pages, `<URL>; rel="next", <URL>; rel="prev"` '
+                     "(only when paging was asked for and such a page exists)"),
+]
+
+
+def paged_list_schema(summary: str, parameters: list[OpenApiParameter] | None = None, **kwargs: Any) -> Any:
+    """extend_schema for a plain-array list that pages on request."""
+    return extend_schema(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
 def constraint_fields(constraint: UniqueConstraint) -> list[str]:
     """The model fields a unique constraint is about (`Lower("id")` is about `id`)."""
     if constraint.fields:
@@ -110,6 +167,9 @@ class ResourceViewSet(GenericViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
+        if OffsetPage.requested(request):
+            page = OffsetPage(request, queryset)
+            return page.array_response(self.get_serializer(page.items, many=True).data)
         return Response(self.get_serializer(queryset, many=True).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

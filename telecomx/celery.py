@@ -1,4 +1,4 @@
-"""The Celery app: `celery -A telecomx worker` carries out call event deliveries (events.md §6).
+"""The Celery app: `celery -A telecomx worker` carries out call event deliveries (docs/callevents.md §6).
 
 Each worker also asks for a sweep every CALLNOTIFY_SWEEP_SECONDS, so a worker alone (no beat)
 re-queues deliveries whose message was lost. Several workers sweeping is harmless: the sweep

@@ -1,4 +1,4 @@
-"""The one Telecom X error body (api.md §2): every error under /api/ is shaped here and only here."""
+"""The one Telecom X error body (docs/api.md §2): every error under /api/ is shaped here and only here."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def validation_body(detail: Any, status: int = 422) -> dict:
         if not path or path[0] in NON_FIELD_KEYS:
             errors.append(error_object(status, "bad_request", message))
         else:
-            errors.append(error_object(status, path[0], message, ".".join(path)))
+            # The key `_id` is reported as code `id`, as every other error about an object's id is.
+            errors.append(error_object(status, "id" if path[0] == "_id" else path[0], message, ".".join(path)))
     if len(errors) == 1:
         return {"error": errors[0]}
     return {"error": {"code": "multiple", "status": status, "message": "Multiple errors", "inner": errors}}

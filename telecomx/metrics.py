@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from django.db.models import Count
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.permissions import Access
 from callnotify.models import Delivery
 from sbcrules import lookup
+from sbcrules.answers import REASONS
 from sbcrules.index import routing_index
 
 
@@ -52,13 +53,38 @@ def routing_counters() -> dict[str, object]:
         "defaultPeer": index.default_peer,
         "indexRebuilds": routing_index.rebuilds,
         "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
-        "decisions": dict(lookup.decisions),
+        "decisions": {reason: lookup.decisions.get(reason, 0) for reason in REASONS},
     }
+
+
+def _counts(component: str, names: list[str], help_text: str) -> serializers.Serializer:
+    return inline_serializer(component, {n: serializers.IntegerField() for n in names}, help_text=help_text)
+
+
+DeliveryStates = list(Delivery.State.values)
+MetricsSerializer = inline_serializer("Metrics", {
+    "deliveries": inline_serializer("DeliveryMetrics", {
+        "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
+        "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
+        "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
+    }),
+    "routing": inline_serializer("RoutingMetrics", {
+        "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
+        "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
+        "rulesByType": _counts("RuleCounts", ["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
+        "peers": serializers.IntegerField(),
+        "unusablePeers": serializers.ListField(child=serializers.CharField(), help_text="Peers down or without a usable host"),
+        "defaultPeer": serializers.CharField(allow_null=True),
+        "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
+        "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
+        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
+    }),
+})
 
 
 class MetricsView(APIView):
     permission_classes = [Access.METRICS]
 
-    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
     def get(self, request: Request) -> Response:
         return Response({"deliveries": delivery_counters(), "routing": routing_counters()})

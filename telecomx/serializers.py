@@ -24,6 +24,30 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class NullAsBlankCharField(StrictCharField):
+    """A string where null is taken as "" (and so never answered): the schema says so per direction
+    (telecomx.schema.NullAsBlankFieldExtension)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("allow_null", None)
+        super().__init__(**kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        return "" if data is None else super().run_validation(data)
+
+    def to_representation(self, value: Any) -> str:
+        return "" if value is None else super().to_representation(value)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of a closed set of strings (an enum in the schema); DRF's would also take 5 for "5"."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """true or false: DRF's BooleanField would also take "yes" and 1."""
 
@@ -36,7 +60,7 @@ class StrictBooleanField(serializers.BooleanField):
 class ModelCleanSerializer(serializers.ModelSerializer):
     """Fields only parse; `Model.full_clean()` holds every rule and its documented message.
 
-    All failures of one request are reported together (api.md §2 `multiple`), type errors and
+    All failures of one request are reported together (docs/api.md §2 `multiple`), type errors and
     model errors alike. Views pass values the client cannot set (the URL's customer) in
     context["model_defaults"], so the model sees the whole row it will save.
     """

@@ -230,7 +230,19 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "telecomx.schema.add_error_responses",
+        "telecomx.openapi_docs.document_operations",
     ],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # Closed sets of strings that share values get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "RuleTypeEnum": "sbcrules.models.Rule.Type",
+        "CallTypeEnum": "callnotify.models.CallEvent.Type",
+        "CallDirectionEnum": "callnotify.models.CallEvent.Direction",
+        "CallStateEnum": "callnotify.models.CallEvent.State",
+        "DeliveryStateEnum": "callnotify.models.Delivery.State",
+        "CallNotifyStateEnum": "callnotify.models.CallNotify.State",
+        "AccessLevelEnum": "accounts.models.AccessLevel",
+    },
 }
 
 LOGGING = {
@@ -255,7 +267,7 @@ API_RATE_SERVICE = os.environ.get("API_RATE_SERVICE", "120000/min")
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
-# Minutes a token lives after its last use (api.md §4).
+# Minutes a token lives after its last use (docs/api.md §4).
 TOKEN_EXPIRY_MINUTES = env_int("TOKEN_EXPIRY_MINUTES", 15)
 # Failed logins allowed per user name, and per client address, within LOGIN_FAILURE_WINDOW seconds.
 LOGIN_FAILURES_PER_USER = env_int("LOGIN_FAILURES_PER_USER", 5)
@@ -284,7 +296,7 @@ ROUTING_CHECK_INTERVAL = env_float("ROUTING_CHECK_INTERVAL", 0.5)
 
 # --- call event delivery (docs/callevents.md) ---
 
-# Timeouts of one http(s) attempt: connecting, and the whole request (events.md §3).
+# Timeouts of one http(s) attempt: connecting, and the whole request (docs/callevents.md §3-4).
 CALLNOTIFY_CONNECT_TIMEOUT = env_float("CALLNOTIFY_CONNECT_TIMEOUT", 3)
 CALLNOTIFY_REQUEST_TIMEOUT = env_float("CALLNOTIFY_REQUEST_TIMEOUT", 10)
 # Extra CA bundle (PEM) to trust for https endpoints besides the system's; tests use their own CA.
@@ -301,7 +313,7 @@ CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
 # Deliveries claimed at once by one batch, and seconds a batch waits for its sends before it
 # records what ended and leaves slow endpoints' attempts to a background thread (events.md §6).
 CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 100)
-CALLNOTIFY_BATCH_WAIT = float(os.environ.get("CALLNOTIFY_BATCH_WAIT") or 1)
+CALLNOTIFY_BATCH_WAIT = env_float("CALLNOTIFY_BATCH_WAIT", 1)
 # In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
 # Days finished deliveries are kept (prunedeliveries).

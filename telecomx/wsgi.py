@@ -11,7 +11,7 @@ from telecomx.startup import make_data_dirs  # noqa: E402  (needs the settings l
 
 make_data_dirs()
 
-# With no CELERY_BROKER_URL this process delivers call events itself (events.md §6).
+# With no CELERY_BROKER_URL this process delivers call events itself (docs/callevents.md §6).
 from callnotify import runner  # noqa: E402
 
 runner.start()

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.test import Client as DjangoClient
 from rest_framework.test import APIClient
 
 from accounts.models import Employee
@@ -15,6 +16,7 @@ from callnotify.addresses import use_resolver
 from sbcrules import lookup
 from sbcrules.index import routing_index
 from tests.accounts.factories import EmployeeFactory, issue_token
+from tests.schema_validation import SchemaValidatingMixin
 
 pytest_plugins = ["tests.processes"]  # fixtures of the tests that run real processes
 
@@ -98,6 +100,19 @@ def _clear_cache() -> Iterator[None]:
     reset()
 
 
+class ValidatingAPIClient(SchemaValidatingMixin, APIClient):
+    """DRF's test client whose every /api/ answer is checked against the OpenAPI schema."""
+
+
+class ValidatingClient(SchemaValidatingMixin, DjangoClient):
+    """Django's test client, checked the same way."""
+
+
+@pytest.fixture
+def client() -> DjangoClient:
+    return ValidatingClient()
+
+
 @pytest.fixture
 def admin_client(client):
     """The Django admin in a browser's place: logged in as an ADMIN employee (the operator's staff)."""
@@ -107,7 +122,7 @@ def admin_client(client):
 
 @pytest.fixture
 def api_client() -> APIClient:
-    return APIClient()
+    return ValidatingAPIClient()
 
 
 @pytest.fixture
@@ -115,7 +130,7 @@ def client_for() -> Callable[[Employee], APIClient]:
     """An API client logged in (bearer token) as the given employee."""
 
     def make(employee: Employee) -> APIClient:
-        client = APIClient()
+        client = ValidatingAPIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(employee)}")
         return client
 

@@ -1,8 +1,8 @@
-"""The whole API's access table (api.md §3): every served route × every kind of caller × whose customer.
+"""The whole API's access table (docs/api.md §3): every served route × every kind of caller × whose customer.
 
 `ACCESS` must name every (route, method) the URL map serves under /api/: a new endpoint without a
 row here fails `test_every_endpoint_has_an_access_rule`. Each row says who may call it (written
-from api.md, independently of accounts/permissions.py), and what a real call answers: the world
+from docs/api.md, independently of accounts/permissions.py), and what a real call answers: the world
 below holds a customer tree, call notify items, peers, a rule, a DK operator and a number range,
 so an allowed call is checked for its exact status and body (and what it stored or deleted), and
 a refused one for the exact refusal (401, 403, or 404 `customer` for a customer out of reach) and
@@ -70,7 +70,7 @@ def has_perm(perm: str, otherwise: Who) -> Who:
     return lambda c: (c.level != L.NO_LOGIN and perm in c.perms) or otherwise(c)
 
 
-# call notify (api.md §3): which customers of the tree each level may act on; PERSONAL sees its
+# call notify (docs/api.md §3): which customers of the tree each level may act on; PERSONAL sees its
 # own customer but may not act on it (403), and anything out of reach is 404 `customer`.
 RELATIONS = ["own", "child", "grandchild", "unrelated", "missing"]
 REACH = {
@@ -427,7 +427,7 @@ def test_deleted_customer_is_not_found_for_everyone(client_for, level):
     deleted = CustomerFactory(parent_reseller=operator, state=Customer.State.DELETED)
     employee = EmployeeFactory(customer=deleted if level == L.OWNER else operator, access_level=level)
     response = client_for(employee).get(f"/api/customer/{deleted.pk}/callnotify")
-    if level == L.OWNER:  # its own employees' tokens stop working altogether (api.md §3)
+    if level == L.OWNER:  # its own employees' tokens stop working altogether (docs/api.md §3)
         assert (response.status_code, response.json()) == (401, LOGIN)
     else:
         assert (response.status_code, response.json()) == (404, CUSTOMER_NOT_FOUND)
@@ -474,7 +474,7 @@ def test_customer_rules(api_client, caller, action):
         assert not Rule.objects.filter(pk=own_rule.pk).exists()
 
 
-# --- DELETED customers and resellers at every level (api.md §3: nothing reaches through them) ---
+# --- DELETED customers and resellers at every level (docs/api.md §3: nothing reaches through them) ---
 
 LEVELS = ["top reseller", "sub-reseller", "customer"]  # top → sub → customer; an employee at each
 UNDECIPHERABLE = {"error": {"code": "invalid_token", "status": 401, "message": "Undecipherable"}}

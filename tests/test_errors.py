@@ -1,4 +1,4 @@
-"""The one error body for every failure under /api/ (api.md §2)."""
+"""The one error body for every failure under /api/ (docs/api.md §2)."""
 
 from __future__ import annotations
 

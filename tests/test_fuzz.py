@@ -62,7 +62,7 @@ def call_and_validate(case, callers, level: str) -> None:
     # fire, and a request "missing" its Authorization header is not), the API rightly refuses
     # schema-valid values its rules forbid (a URL into a private network is a string like any
     # other) with the documented 422, and it ignores unknown properties and query parameters
-    # (api.md §1) rather than refusing them.
+    # (docs/api.md §1) rather than refusing them.
     case.validate_response(
         response, excluded_checks=[ignored_auth, positive_data_acceptance, negative_data_rejection]
     )

@@ -1,4 +1,4 @@
-"""Service accounts' API keys (api.md §3): ADMIN makes, lists and revokes them; a key serves a
+"""Service accounts' API keys (docs/api.md §3): ADMIN makes, lists and revokes them; a key serves a
 switch's two calls and nothing else; only its hash is stored; revoked, it stops at once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Log in, tokens and log out (api.md §4), and the 401 variants of api.md §2."""
+"""Log in, tokens and log out (docs/api.md §4), and the 401 variants of docs/api.md §2."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def post_event(customer: Customer, call_id: str = "call-1", state: str = "RINGIN
     return record_call_event(call_id=call_id, customer=customer, **values)
 
 
-# The call notify URL rule table (api.md §5): one row per documented error, and accepted URLs;
+# The call notify URL rule table (docs/api.md §5): one row per documented error, and accepted URLs;
 # the API (test_urls) and the admin (test_admin) must refuse and accept the same ones.
 INVALID_URL = "Invalid URL"
 PROTOCOL = "URL protocol is invalid"

@@ -1,4 +1,4 @@
-"""Send-time address safety (events.md §4): resolve, refuse if any address is refused, never connect."""
+"""Send-time address safety (docs/callevents.md §3): resolve, refuse if any address is refused, never connect."""
 
 from __future__ import annotations
 

@@ -70,3 +70,15 @@ def test_item_page_shows_secret_status_health_and_deliveries_and_rotates_the_sec
     item.refresh_from_db()
     assert item.secret != before
     assert b">POSTJSON<" in client.get("/admin/callnotify/callnotify/").content  # the API's spelling, not "Postjson"
+
+
+def test_moving_a_signed_endpoint_to_tcp_in_the_admin_is_refused_on_the_url(admin_client):
+    item = CallNotifyFactory(url="https://hooks.example.com/x", secret="whsec_" + "A" * 32)
+    response = admin_client.post(
+        reverse("admin:callnotify_callnotify_change", args=[item.pk]),
+        {"customer": item.customer_id, "url": "tcp://hooks.example.com:5000", "method": "POSTJSON", "selection": "ALL",
+         "state": "ACTIVE"},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["url"] == ["Only http and https endpoints can be signed"]
+    assert CallNotify.objects.get().url == "https://hooks.example.com/x"

@@ -1,4 +1,4 @@
-"""Call notify CRUD on the wire (api.md §1, §5): shapes, partial updates, errors, what is stored."""
+"""Call notify CRUD on the wire (docs/api.md §1, §5): shapes, partial updates, errors, what is stored."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/callevent (events.md §1, api.md §3, §9): who may post, validation, idempotency, deliveries."""
+"""POST /api/callevent (docs/callevents.md §1, docs/api.md §3, §9-10): who may post, validation, idempotency, deliveries."""
 
 from __future__ import annotations
 

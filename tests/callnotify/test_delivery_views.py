@@ -1,4 +1,4 @@
-"""GET .../callnotify/<ID>/deliveries and POST .../callnotify/<ID>/test (events.md §5)."""
+"""GET .../callnotify/<ID>/deliveries and POST .../callnotify/<ID>/test (docs/callevents.md §5)."""
 
 from __future__ import annotations
 

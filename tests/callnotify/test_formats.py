@@ -1,4 +1,4 @@
-"""The six formats (events.md §2) against golden files, with awkward values. Pure: no database."""
+"""The six formats (docs/callevents.md §2) against golden files, with awkward values. Pure: no database."""
 
 from __future__ import annotations
 

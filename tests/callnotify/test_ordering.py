@@ -1,4 +1,4 @@
-"""One call's events reach an endpoint in sequence order; one slow endpoint holds back no other (events.md §5)."""
+"""One call's events reach an endpoint in sequence order; one slow endpoint holds back no other (docs/callevents.md §5)."""
 
 from __future__ import annotations
 

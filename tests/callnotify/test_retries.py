@@ -1,4 +1,4 @@
-"""Retry schedule, permanent failures, 410, Retry-After, interrupted attempts (events.md §5), on a test clock."""
+"""Retry schedule, permanent failures, 410, Retry-After, interrupted attempts (docs/callevents.md §5), on a test clock."""
 
 from __future__ import annotations
 

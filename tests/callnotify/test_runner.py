@@ -1,4 +1,4 @@
-"""With no broker, the web process delivers by itself in a background thread (events.md §6).
+"""With no broker, the web process delivers by itself in a background thread (docs/callevents.md §6).
 
 The test thread stays off the database while the runner works (it watches the sink instead):
 the in-memory SQLite test database locks whole tables between threads, which a real WAL

@@ -1,4 +1,4 @@
-"""The write-only signing secret of call notify items (events.md §3, api.md §5)."""
+"""The write-only signing secret of call notify items (docs/callevents.md §3-4, docs/api.md §5)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,28 @@ def test_update_can_regenerate_and_clear_the_secret(owner, clear: object) -> Non
     assert "secret" not in unrelated and CallNotify.objects.get().secret == regenerated
     assert owner.patch(item_url, {"secret": clear}, format="json").status_code == 200
     assert CallNotify.objects.get().secret == ""
+
+
+@pytest.mark.parametrize("url", ["tcp://hooks.example.com:5000", "udp://hooks.example.com:5000", "TCP://hooks.example.com:5000"])
+@pytest.mark.parametrize("secret", ["generate", VALID])
+def test_tcp_and_udp_endpoints_cannot_be_signed(owner, url: str, secret: str) -> None:
+    response, _ = create(owner, url=url, method="POSTJSON", secret=secret)
+    assert (response.status_code, response.json()) == (422, {"error": {
+        "code": "secret", "status": 422, "message": "Only http and https endpoints can be signed", "path": "secret"}})
+    assert not CallNotify.objects.exists()
+
+
+def test_a_signed_endpoint_moved_to_tcp_must_drop_its_secret(owner) -> None:
+    response, customer_id = create(owner, secret=VALID)
+    item_url = f"/api/customer/{customer_id}/callnotify/{response.json()['_id']}"
+    refused = owner.patch(item_url, {"url": "tcp://hooks.example.com:5000"}, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "secret")
+    assert CallNotify.objects.get().url == "https://hooks.example.com/call"
+    moved = owner.patch(item_url, {"url": "tcp://hooks.example.com:5000", "secret": ""}, format="json")
+    assert moved.status_code == 200
+    assert CallNotify.objects.values_list("url", "secret").get() == ("tcp://hooks.example.com:5000", "")
+
+
+def test_an_unsigned_tcp_endpoint_is_fine(owner) -> None:
+    response, _ = create(owner, url="tcp://hooks.example.com:5000", secret="")
+    assert response.status_code == 201 and "secret" not in response.json()

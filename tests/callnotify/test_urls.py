@@ -1,4 +1,4 @@
-"""The call notify URL rule table (api.md §5): one row per documented error, and accepted URLs."""
+"""The call notify URL rule table (docs/api.md §5): one row per documented error, and accepted URLs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Uniqueness under races is the database's: 20 simultaneous creates of one rule (api.md §6)."""
+"""Uniqueness under races is the database's: 20 simultaneous creates of one rule (docs/api.md §6)."""
 
 from __future__ import annotations
 

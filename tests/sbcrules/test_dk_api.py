@@ -1,4 +1,4 @@
-"""DK operators and number portability data over the API (api.md §8)."""
+"""DK operators and number portability data over the API (docs/api.md §8)."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def test_create_get_and_update_an_operator(admin):
 @pytest.mark.parametrize(
     ("body", "status", "code", "message"),
     [
-        ({"name": "X"}, 422, "_id", "5-digit operator code"),
-        ({"_id": "1011", "name": "X"}, 422, "_id", "5-digit operator code"),
-        ({"_id": "010111", "name": "X"}, 422, "_id", "5-digit operator code"),
-        ({"_id": 1011, "name": "X"}, 422, "_id", "5-digit operator code"),
+        ({"name": "X"}, 422, "id", "5-digit operator code"),
+        ({"_id": "1011", "name": "X"}, 422, "id", "5-digit operator code"),
+        ({"_id": "010111", "name": "X"}, 422, "id", "5-digit operator code"),
+        ({"_id": 1011, "name": "X"}, 422, "id", "5-digit operator code"),
         ({"_id": "01012"}, 422, "name", "Name is invalid"),
         ({"_id": "01011", "name": "X"}, 409, "id", "Operator already exists"),
     ],

@@ -1,4 +1,4 @@
-"""SBC peers and their hosts over the API (api.md §7)."""
+"""SBC peers and their hosts over the API (docs/api.md §7)."""
 
 from __future__ import annotations
 
@@ -71,10 +71,10 @@ def test_bad_port_or_transport_is_a_422_and_stores_nothing(admin, host, field, m
 @pytest.mark.parametrize(
     ("body", "status", "code", "message", "path"),
     [
-        ({}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": "has space"}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": "X" * 33}, 422, "_id", "Peer id is invalid", "_id"),
-        ({"_id": 12}, 422, "_id", "Peer id is invalid", "_id"),
+        ({}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": "has space"}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": "X" * 33}, 422, "id", "Peer id is invalid", "_id"),
+        ({"_id": 12}, 422, "id", "Peer id is invalid", "_id"),
         ({"_id": "tdc"}, 409, "peer", "Peer already exists", "_id"),
         ({"_id": "TDC"}, 409, "peer", "Peer already exists", "_id"),
         ({"_id": "NEW", "default": True}, 409, "default", "Another peer is the default", "default"),

@@ -1,4 +1,4 @@
-"""What one process changes, another process's look-ups use within a second (routing.md §5).
+"""What one process changes, another process's look-ups use within a second (docs/api.md §9).
 
 Two real processes share one database: a "web worker" that answers look-ups from its index,
 and a writer that changes rules. Under SQLite the test's own database lives in memory, so both

@@ -1,4 +1,4 @@
-"""`GET /api/sbc/route` (routing.md §4): from the stored rules, answered without reading them per call."""
+"""`GET /api/sbc/route` (docs/api.md §9): from the stored rules, answered without reading them per call."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pure routing engine (routing.md §2-3): a table of cases and a property test, no database."""
+"""The pure routing engine (docs/api.md §9): a table of cases and a property test, no database."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_wire_form():
 # --- the index agrees with a brute-force scan of all rules -------------------------------------
 
 def scan(rules: list[RuleData], *, bnumber: str, anumber: str | None, customer: str | None, operator: str | None) -> RuleData | None:
-    """routing.md §2 read literally: look at every rule, in precedence order."""
+    """docs/api.md §9 read literally: look at every rule, in precedence order."""
     for rule_type, wanted in (("ANUMBER", anumber), ("CUSTOMER", customer), ("DKCPS", operator)):
         matches = [r for r in rules if r.type == rule_type and wanted and r.condition.lower() == wanted.lower()]
         if matches:

@@ -1,4 +1,4 @@
-"""SBC rules over the API (api.md §6): create, read, update, delete, and every documented error."""
+"""SBC rules over the API (docs/api.md §6): create, read, update, delete, and every documented error."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_an_unknown_rule_is_not_found(admin, rule_id, method):
     assert response.json() == error(404, "id", "Rule not found")
 
 
-# --- what a reseller may route (api.md §3 [decided]; docs/api.md "SBC rules") ---
+# --- what a reseller may route (docs/api.md §3 [decided]; docs/api.md "SBC rules") ---
 
 DENIED = error(403, "access_denied", "Insufficient access level")
 

@@ -48,7 +48,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--calls", type=int, default=10)
         parser.add_argument("--rate", type=float, default=1.0, help="calls started per second")
-        parser.add_argument("--customer", help="customer id (default: each call picks an active customer with endpoints)")
+        parser.add_argument("--customer", help="customer id (default: the active customers with endpoints, in turn)")
         parser.add_argument("--speed", type=float, default=1.0, help="run the clock this many times faster (tests, demos)")
 
     def handle(self, *args: object, calls: int, rate: float, customer: str | None, speed: float, **options: object) -> None:
@@ -57,7 +57,8 @@ class Command(BaseCommand):
         customers = self._customers(customer)
         timeline: list[tuple[float, int, dict]] = []
         for n in range(calls):
-            for offset, fields in plan_call(n / rate, random.choice(customers)):
+            # Customers take turns, so every one of them gets calls once N reaches their number.
+            for offset, fields in plan_call(n / rate, customers[n % len(customers)]):
                 heapq.heappush(timeline, (offset, len(timeline), fields))
         started, origin = time.monotonic(), timezone.now()
         stored = queued = routed = 0

@@ -1,0 +1,148 @@
+"""Every API answer the suite receives is checked against the published OpenAPI schema.
+
+The test clients of conftest.py validate each JSON response under /api/ against the schema of
+its operation and status (exact status, else 4XX/5XX), so a new endpoint or field is covered
+without writing anything. The check is strict where the published schema is lenient on purpose:
+an object may not carry properties its schema does not declare, so "the server returns a field
+the schema does not know" fails as surely as "the schema requires a field the server omits".
+The schema is generated once per test session and each response schema compiled once
+(jsonschema-rs: a check costs microseconds).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+import jsonschema_rs
+from django.http import HttpResponse
+
+NOT_VALIDATED = ("/api/schema", "/api/docs")
+
+
+def _strict(node: Any) -> Any:
+    """OpenAPI 3.0 → JSON Schema: `nullable` becomes a null alternative, objects get closed."""
+    if isinstance(node, list):
+        return [_strict(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _strict(value) for key, value in node.items() if key not in ("nullable", "example", "examples")}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@functools.cache
+def published_schema() -> dict[str, Any]:
+    """The schema as /api/schema/ serves it (generated once)."""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
+
+
+@functools.cache
+def _routes() -> list[tuple[re.Pattern[str], str]]:
+    routes = []
+    for template in published_schema()["paths"]:
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        routes.append((re.compile(f"^{pattern}/?$"), template))
+    # Literal segments win over parameters (`/api/sbc/rule/x` vs a hypothetical `/api/sbc/{kind}/x`).
+    routes.sort(key=lambda route: route[1].count("{"))
+    return routes
+
+
+@functools.cache
+def _validator(ref: str) -> jsonschema_rs.Draft202012Validator:
+    schema = _resolve(ref)["content"]["application/json"]["schema"]
+    root = {**_strict(schema), "components": _strict(published_schema()["components"])}
+    return jsonschema_rs.Draft202012Validator(root)
+
+
+def response_ref(method: str, path: str, status: int) -> str | None:
+    """JSON pointer of the schema's response object for this call; None if none applies."""
+    paths = published_schema()["paths"]
+    template = next((t for pattern, t in _routes() if pattern.match(path)), None)
+    operation = paths.get(template, {}).get(method.lower()) if template else None
+    if operation is None:
+        # An unknown route or method: only the generic error body can describe it.
+        return "#/components/responses/Error" if status >= 400 else None
+    responses = operation["responses"]
+    for key in (str(status), f"{str(status)[0]}XX", "default"):
+        if key in responses:
+            escaped = template.replace("~", "~0").replace("/", "~1")
+            return f"#/paths/{escaped}/{method.lower()}/responses/{key}"
+    return None
+
+
+def check_response(method: str, path: str, response: HttpResponse) -> None:
+    if not path.startswith("/api/") or path.startswith(NOT_VALIDATED) or response.status_code == 304:
+        return
+    if method == "OPTIONS" and response.status_code == 200:
+        return  # DRF's self-description of a view, not part of the API's contract
+    where = f"{method} {path} → {response.status_code}"
+    ref = response_ref(method, path, response.status_code)
+    assert ref is not None, f"{where}: the schema documents no such answer"
+    is_json = response.get("Content-Type", "").startswith("application/json")
+    if ref == "#/components/responses/Error":
+        validator = _error_validator()
+    else:
+        spec = _resolve(ref)
+        if "content" not in spec:
+            assert not response.content, f"{where}: the schema documents no body, the server sent one"
+            return
+        assert is_json, f"{where}: the schema documents a JSON body, the server sent {response.get('Content-Type')}"
+        validator = _validator(ref)
+    body = json.loads(response.content)
+    if response.status_code >= 400:
+        _check_error_is_documented(where, method, path, response.status_code, body)
+    errors = list(validator.iter_errors(body))
+    assert not errors, f"{where}: the answer contradicts the schema ({ref}):\n" + "\n".join(
+        f"  at {'/'.join(map(str, e.instance_path)) or '(body)'}: {e.message}" for e in errors[:5]
+    )
+
+
+# Statuses an operation must list with their codes; others (405, 413, 415, 5xx) are generic.
+SPECIFIC_STATUSES = {400, 401, 403, 404, 409, 422, 429}
+
+
+def _check_error_is_documented(where: str, method: str, path: str, status: int, body: Any) -> None:
+    from telecomx.openapi_docs import OPERATIONS, documented_errors
+
+    template = next((t for pattern, t in _routes() if pattern.match(path)), None)
+    operation = published_schema()["paths"].get(template, {}).get(method.lower()) if template else None
+    if operation is None or status not in SPECIFIC_STATUSES:
+        return
+    assert operation["operationId"] in OPERATIONS, (
+        f"{where}: {operation['operationId']} has no entry in telecomx/openapi_docs.py OPERATIONS "
+        "(its description, examples and errors for clients)")
+    codes = [code for code, _message in documented_errors(operation["operationId"]).get(status, [])]
+    code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+    assert code in codes, f"{where}: error code {code!r} is not among those {operation['operationId']} documents for {status}: {codes}"
+
+
+def _resolve(ref: str) -> dict[str, Any]:
+    target: Any = published_schema()
+    for part in ref.split("/")[1:]:
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return target
+
+
+@functools.cache
+def _error_validator() -> jsonschema_rs.Draft202012Validator:
+    schema = published_schema()
+    root = {"$ref": "#/components/schemas/Error", "components": _strict(schema["components"])}
+    return jsonschema_rs.Draft202012Validator(root)
+
+
+class SchemaValidatingMixin:
+    """For Django's and DRF's test clients: every /api/ answer is checked against the schema."""
+
+    def request(self, **request: Any) -> HttpResponse:
+        response = super().request(**request)  # type: ignore[misc]
+        check_response(request["REQUEST_METHOD"], request["PATH_INFO"], response)
+        return response
