@@ -117,7 +117,22 @@ def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]
     return {pk for pk, (_, parent) in customers.items() if pk == own.pk or parent in resellers}
 
 
-# --- SBC rules (api.md §3 [decided], docs/api.md "SBC rules") ---
+
+def route_reach(employee: Employee, customer: str | None) -> bool:
+    """May a route look-up by `employee` take `customer`'s CUSTOMER rules into account? The same
+    reach as for call events; a customer out of reach is routed as an unknown id is (no CUSTOMER
+    rule applies), so the answer tells nothing about other resellers' customers. No query for
+    ADMIN, the operator's own accounts, or an id that is malformed or absent."""
+    pk = normalize_id(customer) if customer else None
+    if pk is None:
+        return True  # absent, or malformed: the look-up answers it as it always has
+    if event_reach(employee, {pk: (False, None)}) == {pk}:
+        return True  # ADMIN, the operator's own accounts, or the caller's own customer
+    row = Customer.objects.filter(pk=pk).values_list("is_reseller", "parent_reseller_id").first()
+    return row is not None and pk in event_reach(employee, {pk: row})
+
+
+# --- SBC rules (docs/api.md §3 [decided], "SBC rules") ---
 # Rules of these types route every customer's calls: operator-wide, so ADMIN's alone. A
 # RESELLER_ADMIN with FINANCE writes CUSTOMER rules of the customers it reaches, and sees those
 # besides the operator-wide rules; CUSTOMER rules of anyone else are not found.

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import Access, rule_scope
+from accounts.permissions import Access, route_reach, rule_scope
 from sbcrules.answers import RouteAnswerSerializer
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
@@ -174,5 +174,8 @@ class RouteView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=params.get("customer"))
+        customer = params.get("customer")
+        if not route_reach(request.user, customer):
+            customer = None  # out of the caller's reach: routed as an unknown customer id is
+        decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer)
         return Response(decision.as_dict())

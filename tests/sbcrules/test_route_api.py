@@ -166,3 +166,21 @@ def test_a_change_after_a_rolled_back_block_still_marks(data):
         assert read_stamp() == before  # the inner block's marker write was rolled back
         PeerFactory(id="KEPT")
         assert read_stamp() != before
+
+
+def test_a_reseller_routes_only_its_own_customers_by_their_rules(client_for, data):
+    """A foreign customer id is routed exactly as an unknown one: its CUSTOMER rule stays unseen."""
+    operator = CustomerFactory(reseller=True)  # the root of the reseller tree
+    own_reseller = CustomerFactory(reseller=True, features=["TELE"], parent_reseller=operator)
+    other_reseller = CustomerFactory(reseller=True, parent_reseller=operator)
+    own, foreign = CustomerFactory(parent_reseller=own_reseller), CustomerFactory(parent_reseller=other_reseller)
+    RuleFactory(type="CUSTOMER", condition=own.id, peer_id="TDC")
+    RuleFactory(type="CUSTOMER", condition=foreign.id, peer_id="TDC")
+    reseller = client_for(EmployeeFactory(customer=own_reseller, access_level="RESELLER_ADMIN"))
+    ask = lambda customer: reseller.get(URL, {"bnumber": "+4612345678", "customer": customer})  # noqa: E731
+
+    assert ask(own.id).json()["reason"] == "customer"
+    foreign_answer, unknown_answer = ask(foreign.id), ask("6b0435f61e325f562a0a3d99")
+    assert foreign_answer.status_code == unknown_answer.status_code == 200
+    assert foreign_answer.json() == unknown_answer.json()
+    assert foreign_answer.json()["reason"] != "customer"
