@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,17 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def setup(database_url: str | None) -> None:
-    scratch = tempfile.mkdtemp(prefix="telecomx-bench-")
-    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{scratch}/bench.sqlite3"
-    os.environ.setdefault("TELECOMX_DATA_DIR", scratch)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telecomx.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+from bench.scratch import setup  # noqa: E402  (after the path above)
 
 
 def best(fn, repeat: int = 5) -> float:
