@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from accounts.models import Customer
+from tests.accounts.factories import CustomerFactory
+from tests.callnotify.factories import service_account
+
 
 TLS = Path(__file__).parent / "tls"
 
@@ -92,3 +96,15 @@ def udp_socket() -> Iterator[socket.socket]:
     sock.settimeout(5)
     yield sock
     sock.close()
+
+
+@pytest.fixture
+def operator() -> Customer:
+    """The operator's own customer: the root of the reseller tree."""
+    return CustomerFactory(name="Operator", is_reseller=True)
+
+
+@pytest.fixture
+def switch(client_for, operator: Customer):
+    """The real switch: a service account of the operator's own customer, reaching every customer."""
+    return client_for(service_account(operator))

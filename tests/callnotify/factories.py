@@ -4,10 +4,12 @@ from datetime import datetime, timezone
 
 import factory
 
-from accounts.models import Customer
+from django.contrib.auth.models import Permission
+
+from accounts.models import AccessLevel, Customer, Employee
 from callnotify.store import Recorded, record_call_event
 from callnotify.models import CallNotify
-from tests.accounts.factories import CustomerFactory
+from tests.accounts.factories import CustomerFactory, EmployeeFactory
 
 
 class CallNotifyFactory(factory.django.DjangoModelFactory):
@@ -160,3 +162,10 @@ ACCEPTED = [
     "http://8.8.8.8./",
     "http://[64:ff9b::808:808]/",  # NAT64 of 8.8.8.8
 ]
+
+
+def service_account(customer: Customer) -> Employee:
+    """A plain employee of `customer` with the Django permission callnotify.add_callevent (a switch)."""
+    employee = EmployeeFactory(access_level=AccessLevel.VIEWER, customer=customer)
+    employee.user_permissions.add(Permission.objects.get(codename="add_callevent", content_type__app_label="callnotify"))
+    return employee

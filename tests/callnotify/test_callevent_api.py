@@ -5,34 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 
-from accounts.models import AccessLevel, Customer, Employee
+from accounts.models import AccessLevel, Customer
 from callnotify.models import CallEvent, CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, service_account
 
 pytestmark = pytest.mark.django_db
 URL = "/api/callevent"
-
-
-def service_account(customer: Customer) -> Employee:
-    """A plain employee of `customer` with the Django permission callnotify.add_callevent."""
-    employee = EmployeeFactory(access_level=AccessLevel.VIEWER, customer=customer)
-    employee.user_permissions.add(Permission.objects.get(codename="add_callevent", content_type__app_label="callnotify"))
-    return employee
-
-
-@pytest.fixture
-def operator() -> Customer:
-    """The operator's own customer: the root of the reseller tree."""
-    return CustomerFactory(name="Operator", is_reseller=True)
-
-
-@pytest.fixture
-def switch(client_for, operator: Customer):
-    """The real switch: a service account of the operator's own customer, reaching every customer."""
-    return client_for(service_account(operator))
 
 
 @pytest.fixture

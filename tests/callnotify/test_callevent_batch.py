@@ -6,34 +6,17 @@ import threading
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 
-from accounts.models import AccessLevel, Customer, Employee
+from accounts.models import AccessLevel, Customer
 from callnotify.delivery import run
 from callnotify.models import CallEvent, Delivery
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import CallNotifyFactory, service_account
 
 pytestmark = pytest.mark.django_db
 URL = "/api/callevent"
 NOT_FOUND = {"error": {"code": "customer", "status": 422, "message": "Customer not found", "path": "customer"}}
-
-
-def service_account(customer: Customer) -> Employee:
-    employee = EmployeeFactory(access_level=AccessLevel.VIEWER, customer=customer)
-    employee.user_permissions.add(Permission.objects.get(codename="add_callevent", content_type__app_label="callnotify"))
-    return employee
-
-
-@pytest.fixture
-def operator() -> Customer:
-    return CustomerFactory(name="Operator", is_reseller=True)
-
-
-@pytest.fixture
-def switch(client_for, operator: Customer):
-    return client_for(service_account(operator))
 
 
 def event(owner: Customer, call_id: str = "call-1", state: str = "RINGING", **changes: Any) -> dict[str, Any]:
