@@ -84,7 +84,7 @@ def test_two_web_processes_and_two_workers(cluster, sink: Sink) -> None:
     # B has built its index (default peer) before A changes the rules.
     assert call(web_b, token, "GET", route) == (200, {
         "peer": "TDC", "rule": None, "reason": "default", "chain": ["TDC"],
-        "targets": [{"peer": "TDC", "host": "100.64.1.1", "port": 5060, "transport": "udp"}],
+        "targets": [{"peer": "TDC", "host": "192.0.2.1", "port": 5060, "transport": "udp"}],
     })
     status, rule = call(web_a, token, "POST", "/api/sbc/rule", {"type": "PREFIX", "condition": "+4570", "peer": "TELENOR"})
     assert status == 201
