@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class CallnotifyConfig(AppConfig):
     name = "callnotify"
     verbose_name = "Call notify"
+
+    def ready(self) -> None:
+        from callnotify import health  # noqa: F401  (connects its receiver: an endpoint set ACTIVE starts afresh)

@@ -219,4 +219,61 @@ class Attempt(models.Model):
         return f"attempt {self.number}: {self.outcome}"
 
 
-from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount  # noqa: E402,F401  (models of callnotify/health.py)
+# Endpoint health and the dashboard's per-minute counters, kept by callnotify/health.py.
+# Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything slower.
+BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+BUCKET_FIELDS = tuple(f"h{n}" for n in range(len(BUCKETS_MS) + 1))
+
+
+class EndpointHealth(models.Model):
+    endpoint = models.OneToOneField(CallNotify, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # When the current run of failures began (None while the last attempt succeeded).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
+
+    class Meta:
+        app_label = "callnotify"
+        verbose_name = "endpoint health"
+        verbose_name_plural = "endpoint health"
+        indexes = [models.Index(fields=["-consecutive_failures"], name="callnotify_health_failing")]
+
+    def __str__(self) -> str:
+        return f"health of {self.endpoint_id}"
+
+
+class EndpointMinute(models.Model):
+    endpoint = models.ForeignKey(CallNotify, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    minute = models.DateTimeField()
+    delivered = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    h0 = models.PositiveIntegerField(default=0)
+    h1 = models.PositiveIntegerField(default=0)
+    h2 = models.PositiveIntegerField(default=0)
+    h3 = models.PositiveIntegerField(default=0)
+    h4 = models.PositiveIntegerField(default=0)
+    h5 = models.PositiveIntegerField(default=0)
+    h6 = models.PositiveIntegerField(default=0)
+    h7 = models.PositiveIntegerField(default=0)
+    h8 = models.PositiveIntegerField(default=0)
+    h9 = models.PositiveIntegerField(default=0)
+    h10 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        app_label = "callnotify"
+        constraints = [models.UniqueConstraint(fields=["endpoint", "minute"], name="callnotify_endpointminute_key")]
+        indexes = [models.Index(fields=["minute"], name="callnotify_endpointminute_age")]
+
+
+class MinuteCount(models.Model):
+    name = models.CharField(max_length=40)
+    minute = models.DateTimeField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        app_label = "callnotify"
+        constraints = [models.UniqueConstraint(fields=["name", "minute"], name="callnotify_minutecount_key")]
+        indexes = [models.Index(fields=["minute"], name="callnotify_minutecount_age")]
