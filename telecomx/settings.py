@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -63,17 +64,26 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+_secret_key_lock = threading.Lock()
+
+
 @cache
 def _local_secret_key() -> str:
     # No SECRET_KEY in the environment: a random key kept in the data directory, so a fresh
     # install is never running on a key published in the source. Production sets SECRET_KEY.
     # Made when first used (SECRET_KEY below is lazy), not when the settings are imported.
-    path = DATA_DIR / "secret_key"
+    # The first requests of a fresh process can ask for it from several threads at once: one of
+    # them makes it (each with its own temporary file, or one thread removed another's).
+    with _secret_key_lock:
+        return _read_or_make_secret_key(DATA_DIR / "secret_key")
+
+
+def _read_or_make_secret_key(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    tmp = path.with_name(f".secret_key.{os.getpid()}")
+    tmp = path.with_name(f".secret_key.{os.getpid()}.{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)

@@ -52,3 +52,31 @@ def test_importing_the_settings_writes_nothing(tmp_path):
     assert (data / "secret_key").is_file()  # made when the key was first used, then kept
     second = subprocess.run([sys.executable, "-c", sign], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=60)
     assert first.stdout == second.stdout  # the same key in every process
+
+
+def test_the_local_secret_key_is_made_once_when_threads_ask_together(tmp_path, monkeypatch) -> None:
+    """A fresh process's first requests ask for it from several threads at once (a 500 once)."""
+    import threading
+
+    from telecomx import settings as module
+
+    monkeypatch.setattr(module, "DATA_DIR", tmp_path)
+    module._local_secret_key.cache_clear()
+    barrier, keys, errors = threading.Barrier(16), [], []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            keys.append(module._local_secret_key())
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    module._local_secret_key.cache_clear()
+    assert errors == []
+    assert set(keys) == {(tmp_path / "secret_key").read_text().strip()}
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary file left behind
