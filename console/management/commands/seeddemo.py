@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import AccessLevel, Customer, Employee
-from callnotify.demo_receiver import receiver_ports
+from console.demo_receiver import receiver_ports
 
 DEMO_PASSWORD = os.environ.get("TELECOMX_DEMO_PASSWORD", "demo-telecomx-2026")
 

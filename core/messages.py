@@ -1,6 +1,6 @@
 """Each field's documented message (docs/api.md), declared once: on the model field, with `documented()`.
 
-The serializers (telecomx.serializers.ModelCleanSerializer) and the admin forms (`DocumentedForm`)
+The serializers (core.serializers.ModelCleanSerializer) and the admin forms (`DocumentedForm`)
 read it from there, so the API and the admin refuse a value with the same words.
 """
 

@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from callnotify.delivery import attempt_delivery
-from callnotify.demo_receiver import FAILING_PATH, DemoReceiver
 from callnotify.models import CallNotify, Delivery
 from callnotify.validators import parse_target
+from console.demo_receiver import FAILING_PATH, DemoReceiver
 from sbcrules.models import Host
 
 pytestmark = pytest.mark.django_db

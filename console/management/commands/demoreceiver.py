@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from callnotify.demo_receiver import DemoReceiver, receiver_ports
+from console.demo_receiver import DemoReceiver, receiver_ports
 
 
 class Command(BaseCommand):

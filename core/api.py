@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
-from telecomx.errors import ApiError
+from core.errors import ApiError
 
 SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
 

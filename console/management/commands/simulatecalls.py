@@ -12,11 +12,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify.health import routing_counts
+from callnotify.ingest import record_call_event
 from callnotify.models import CallNotify
-from callnotify.store import record_call_event
+from core.ids import new_id, normalize_id
+from sbcrules.counts import routing_counts
 from sbcrules.lookup import route_call
-from telecomx.ids import new_id, normalize_id
 
 CAUSES_UNANSWERED = ["NO_ANSWER", "BUSY", "ORIGINATOR_CANCEL"]
 

@@ -47,7 +47,7 @@ ERROR_SCHEMA = {
 class NullAsBlankFieldExtension(OpenApiSerializerFieldExtension):
     """Such a field takes null in requests but always answers a string."""
 
-    target_class = "telecomx.serializers.NullAsBlankCharField"
+    target_class = "core.serializers.NullAsBlankCharField"
 
     def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)

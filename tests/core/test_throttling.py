@@ -1,11 +1,11 @@
-"""The per-employee rate limit's window, kept per process (telecomx/throttling.py): same rule as DRF's."""
+"""The per-employee rate limit's window, kept per process (core/throttling.py): same rule as DRF's."""
 
 from __future__ import annotations
 
 import pytest
 
 from accounts.models import AccessLevel
-from telecomx.throttling import EmployeeRateThrottle
+from core.throttling import EmployeeRateThrottle
 from tests.accounts.factories import EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_the_window_slides_and_retry_after_says_when(client_for, settings, monke
 
 
 def test_clients_whose_window_is_empty_are_forgotten(client_for, settings, monkeypatch):
-    from telecomx import throttling
+    from core import throttling
 
     settings.API_RATE_USER = "5/min"
     monkeypatch.setattr(throttling, "MAX_CLIENTS", 1)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from telecomx.errors import API_PREFIX, error_body
+from core.errors import API_PREFIX, error_body
 
 logger = logging.getLogger("telecomx.requests")
 

@@ -11,7 +11,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from telecomx.ids import normalize_id
+from core.ids import normalize_id
 
 
 class AutocompleteFilter(admin.SimpleListFilter):
@@ -19,7 +19,7 @@ class AutocompleteFilter(admin.SimpleListFilter):
     `model` (the related model, whose admin has search_fields) and `source` (app label, model
     name, field name of a foreign key to `model`: what the autocomplete view searches through)."""
 
-    template = "admin/console/autocomplete_filter.html"
+    template = "admin/core/autocomplete_filter.html"
     model: type[Model]
     source: tuple[str, str, str]
 
@@ -53,6 +53,6 @@ class AutocompleteFilter(admin.SimpleListFilter):
 # What a changelist with autocomplete filters needs loaded (the admin's own jQuery and select2).
 AUTOCOMPLETE_MEDIA = forms.Media(
     js=["admin/js/vendor/jquery/jquery.min.js", "admin/js/vendor/select2/select2.full.min.js", "admin/js/jquery.init.js",
-        "admin/js/autocomplete.js", "console/autocomplete_filter.js"],
-    css={"screen": ["admin/css/vendor/select2/select2.min.css", "admin/css/autocomplete.css", "console/console.css"]},
+        "admin/js/autocomplete.js", "core/autocomplete_filter.js"],
+    css={"screen": ["admin/css/vendor/select2/select2.min.css", "admin/css/autocomplete.css"]},
 )

@@ -15,11 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify.demo_receiver import FAILING_PATH, demo_urls, receiver_ports
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from console.demo_receiver import FAILING_PATH, demo_urls, receiver_ports
 
 # (customer name, url role in demo_urls, method, selection): every URL is the demo receiver on
-# 127.0.0.1 (callnotify/demo_receiver.py), which bin/run starts; nothing is sent off the machine.
+# 127.0.0.1 (console/demo_receiver.py), which bin/run starts; nothing is sent off the machine.
 CALLNOTIFY = [
     ("Hansen VVS A/S", "json", CallNotify.Method.POSTJSON, CallNotify.Selection.ALL),
     ("Hansen VVS A/S", "tcp", CallNotify.Method.POSTARGS, CallNotify.Selection.SIP),

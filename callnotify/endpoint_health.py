@@ -1,4 +1,4 @@
-"""Endpoint health and the dashboard's per-minute counters, kept by the delivery engine.
+"""Endpoint health and the delivery counters, kept by the delivery engine.
 
 The engine calls `record(outcomes)` once per batch of finished attempts, inside the transaction
 that stores them, so the figures can never disagree with the delivery log. `record` writes with
@@ -11,8 +11,7 @@ delivery table.
   the current run of consecutive failures and when it began, and why it was disabled.
 - `EndpointMinute`: per endpoint and minute, attempts delivered and failed and a histogram of
   their durations (p50/p95 are read from it, as the upper bound of the bucket they fall in).
-- `MinuteCount`: per minute, named counters: `delivery.<OUTCOME>` (attempts by outcome) and
-  `route.<reason>` (routing decisions of every process, flushed by `RoutingCounts`).
+- `core.models.MinuteCount`: per minute, the named counters `delivery.<OUTCOME>` (attempts by outcome).
 
 An endpoint that has failed every attempt for CALLNOTIFY_DISABLE_AFTER_DAYS is disabled with the
 reason kept on its health row (as Svix does); setting it ACTIVE again starts the count afresh.
@@ -23,26 +22,24 @@ from __future__ import annotations
 
 import bisect
 import logging
-import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection
 from django.db.models import Sum
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute, MinuteCount  # noqa: F401
+from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
+from core.counters import add_counts, minute_of, prune_counts, upsert
 
-logger = logging.getLogger("callnotify.health")
+logger = logging.getLogger("callnotify.endpoint_health")
 
 KEEP = timedelta(days=2)
-UPSERT_ROWS = 1000  # rows per INSERT statement
 FAILED_OUTCOMES = {"RETRY", "FAILED", "INTERRUPTED"}
 
 
@@ -57,42 +54,8 @@ class Outcome:
     at: datetime  # when the attempt ended
 
 
-def minute_of(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
-
-
 def bucket_of(duration_ms: int) -> int:
     return bisect.bisect_left(BUCKETS_MS, duration_ms)
-
-
-def _upsert(model: type[models.Model], key: Sequence[str], rows: list[tuple], add: Sequence[str],
-            set_sql: dict[str, str] | None = None) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE, adding `add` columns and setting `set_sql` ones; one statement
-    per UPSERT_ROWS rows.
-
-    Rows are sorted by key so concurrent batches lock rows in the same order (no deadlock).
-    """
-    if not rows:
-        return
-    table = model._meta.db_table
-    columns = [*key, *add, *(set_sql or {})]
-    quote = connection.ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    updates = [f"{quote(c)} = {quote(table)}.{quote(c)} + excluded.{quote(c)}" for c in add]
-    updates += [f"{quote(c)} = {expr}" for c, expr in (set_sql or {}).items()]
-    conflict = f" ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET {', '.join(updates)}"
-    rows = sorted(rows, key=lambda r: tuple(str(v) for v in r[: len(key)]))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPSERT_ROWS):  # SQLite takes at most 32,766 parameters per statement
-            chunk = rows[start : start + UPSERT_ROWS]
-            sql = (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
-                   + ", ".join([placeholders] * len(chunk)) + conflict)
-            cursor.execute(sql, [value for row in chunk for value in row])
-
-
-def add_counts(counts: dict[tuple[str, datetime], int]) -> None:
-    """Add to the named per-minute counters: {(name, minute): n}. One statement."""
-    _upsert(MinuteCount, ("name", "minute"), [(name, minute, n) for (name, minute), n in counts.items() if n], ["count"])
 
 
 def record(outcomes: Iterable[Outcome], *, now: datetime | None = None) -> list[str]:
@@ -117,13 +80,13 @@ def record(outcomes: Iterable[Outcome], *, now: datetime | None = None) -> list[
         else:
             s[1], s[2] = o.at, s[2] + 1
             s[3] = s[3] or o.at
-    _upsert(EndpointMinute, ("endpoint_id", "minute"),
+    upsert(EndpointMinute, ("endpoint_id", "minute"),
             [(endpoint, minute, *values) for (endpoint, minute), values in minutes.items()],
             ["delivered", "failed", *BUCKET_FIELDS])
     add_counts(counts)
     table = connection.ops.quote_name(EndpointHealth._meta.db_table)
     # A success in the batch restarts the run at the failures after it; otherwise the run goes on.
-    _upsert(EndpointHealth, ("endpoint_id",), [(pk, s[2], s[0], s[1], s[3]) for pk, s in streak.items()], [], {
+    upsert(EndpointHealth, ("endpoint_id",), [(pk, s[2], s[0], s[1], s[3]) for pk, s in streak.items()], [], {
         "consecutive_failures": f"CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.consecutive_failures"
                                 f" ELSE {table}.consecutive_failures + excluded.consecutive_failures END",
         "last_success_at": f"COALESCE(excluded.last_success_at, {table}.last_success_at)",
@@ -216,44 +179,4 @@ def prune(now: datetime | None = None) -> int:
     """Delete per-minute rows older than two days; answers how many."""
     cutoff = (now or timezone.now()) - KEEP
     deleted = EndpointMinute.objects.filter(minute__lt=cutoff).delete()[0]
-    return deleted + MinuteCount.objects.filter(minute__lt=cutoff).delete()[0]
-
-
-# --- routing decisions of every process ---
-
-class RoutingCounts:
-    """Decisions a process made, flushed to `MinuteCount` (`route.<reason>`) at most every
-    ROUTING_COUNTS_FLUSH_SECONDS by the look-up that finds the time has come: one upsert per
-    flush, nothing per look-up but a clock read. 0 switches flushing off (the tests' default)."""
-
-    def __init__(self) -> None:
-        self.pending: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.next_flush = 0.0
-
-    def add(self, reason: str) -> None:
-        every = settings.ROUTING_COUNTS_FLUSH_SECONDS
-        if every <= 0:
-            return
-        with self.lock:
-            self.pending[reason] += 1
-            clock = time.monotonic()
-            if clock < self.next_flush:
-                return
-            self.next_flush = clock + every
-            counts, self.pending = self.pending, Counter()
-        self.flush(counts)
-
-    def flush(self, counts: Counter[str] | None = None) -> None:
-        if counts is None:
-            with self.lock:
-                counts, self.pending = self.pending, Counter()
-        minute = minute_of(timezone.now())
-        try:
-            with transaction.atomic():
-                add_counts({(f"route.{reason}"[:40], minute): n for reason, n in counts.items()})
-        except Exception:  # noqa: BLE001 - a counter must never fail a look-up; these counts are lost
-            logger.warning("could not store %d routing decision counts", sum(counts.values()), exc_info=True)
-
-
-routing_counts = RoutingCounts()
+    return deleted + prune_counts(cutoff)

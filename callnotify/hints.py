@@ -1,4 +1,4 @@
-"""Telling the delivery side that work may be due: a leaf module that imports nothing of the engine.
+"""Hints: telling the delivery side that work may be due. A leaf module that imports nothing of the engine.
 
 With a broker, a hint is a `callnotify.deliver` Celery message, published by name (tasks.py
 consumes it); without one, the in-process runner registers a callback here and is woken.
@@ -13,11 +13,10 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from celery import current_app
 from django.conf import settings
 
-from telecomx.celery import app
-
-logger = logging.getLogger("callnotify.dispatch")
+logger = logging.getLogger("callnotify.hints")
 DELIVER = "callnotify.deliver"
 
 _wakers: list[Callable[[], None]] = []
@@ -78,6 +77,6 @@ def _flush() -> None:
 
 def _publish(at: datetime | None) -> None:
     try:
-        app.send_task(DELIVER, eta=at)
+        current_app.send_task(DELIVER, eta=at)
     except Exception:  # noqa: BLE001 - broker down: the sweep queues the work when it is back
         logger.warning("could not publish a delivery hint; the sweep will pick the work up", exc_info=True)

@@ -11,8 +11,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 
-from telecomx.errors import ApiError
-from telecomx.messages import message_of, model_field, serializer_messages
+from core.errors import ApiError
+from core.messages import message_of, model_field, serializer_messages
 
 
 class StrictCharField(serializers.CharField):
@@ -26,7 +26,7 @@ class StrictCharField(serializers.CharField):
 
 class NullAsBlankCharField(StrictCharField):
     """A string where null is taken as "" (and so never answered): the schema says so per direction
-    (telecomx.schema.NullAsBlankFieldExtension)."""
+    (core.schema.NullAsBlankFieldExtension)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("allow_null", None)
@@ -66,7 +66,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
     """
 
     # field name -> documented message, for fields that are not a model field's (whose message
-    # is declared on the model field: telecomx.messages.documented)
+    # is declared on the model field: core.messages.documented)
     invalid_messages: ClassVar[dict[str, str]] = {}
     # passed on to full_clean (e.g. validate_constraints=False where the database answers 409)
     full_clean_options: ClassVar[dict[str, Any]] = {}

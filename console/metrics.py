@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import Access
 from callnotify.models import Delivery
-from sbcrules import lookup
-from sbcrules.answers import REASONS
+from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
+from sbcrules.serializers import REASONS
 
 
 def delivery_counters() -> dict[str, object]:
@@ -53,7 +53,7 @@ def routing_counters() -> dict[str, object]:
         "defaultPeer": index.default_peer,
         "indexRebuilds": routing_index.rebuilds,
         "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
-        "decisions": {reason: lookup.decisions.get(reason, 0) for reason in REASONS},
+        "decisions": {reason: routing_counts.totals.get(reason, 0) for reason in REASONS},
     }
 
 

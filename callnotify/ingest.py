@@ -2,7 +2,7 @@
 
 The database is the truth: an event and its deliveries are written in one transaction before
 anything is sent; the only thing said to the delivery side afterwards is a hint that work may
-be due (dispatch.wake), so a lost hint only delays (the sweep finds the work).
+be due (hints.wake), so a lost hint only delays (the sweep finds the work).
 
 Statement budget (tests/callnotify/test_budgets.py): one event is 3 statements — the customers
 with their active endpoints, the event with its sequence (INSERT ... SELECT), its deliveries —
@@ -22,9 +22,9 @@ from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify import dispatch
+from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
-from telecomx.ids import new_id
+from core.ids import new_id
 
 MAX_BATCH = 1000
 RETRIES = 5
@@ -94,7 +94,7 @@ def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequen
 def _insert_deliveries(rows: list[Delivery]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows)
-        transaction.on_commit(dispatch.wake)
+        transaction.on_commit(hints.wake)
 
 
 def _adapt(value: object) -> object:
