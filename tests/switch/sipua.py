@@ -78,21 +78,23 @@ def _uri_address(uri: str) -> tuple[str, int]:
 
 @dataclass
 class Peer:
-    """A carrier's SIP server on `host`:`port`. `mode`: answer (180, then 200 after
-    `ring_seconds`), quick (200 at once, no 180), busy (486),
+    """A carrier's SIP server on `host`:`port` (0: a port the system picks). `mode`: answer (180,
+    then 200 after `ring_seconds`), quick (200 at once, no 180), busy (486),
     unavailable (503), silent (says nothing: a host that is down)."""
 
     host: str
-    port: int
+    port: int = 0
     mode: str = "answer"
     ring_seconds: float = 0.05
     invites: list[Message] = field(default_factory=list)
     byes: list[Message] = field(default_factory=list)
+    requests: list[Message] = field(default_factory=list)  # in-dialog requests but ACK
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.host, self.port))
+        self.port = self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
         self.call_ids: set[str] = set()
         self._stop = threading.Event()
@@ -121,8 +123,12 @@ class Peer:
                 self._answer_invite(message, source)
             elif message.method == "BYE":
                 self.byes.append(message)
+                self.requests.append(message)
                 self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
             elif message.method == "CANCEL":
+                self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
+            elif message.method != "ACK":
+                self.requests.append(message)
                 self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
 
     def _answer_invite(self, invite: Message, source: tuple[str, int]) -> None:
@@ -148,6 +154,7 @@ class CallResult:
     reason: str
     provisional: list[int]
     final: Message | None
+    invite: Message | None = None
 
 
 class Caller:
@@ -163,10 +170,10 @@ class Caller:
         self.sock.close()
 
     def invite(self, bnumber: str, *, anumber: str = "+4512345678", customer: str | None = None,
-               timeout: float = 10, hang_up_after: float | None = 0.0) -> CallResult:
+               timeout: float = 10, hang_up_after: float | None = 0.0, call_id: str | None = None) -> CallResult:
         """One call: INVITE, wait for the final answer, ACK it; answered: BYE after `hang_up_after`
-        seconds (None: leave it up)."""
-        call_id = f"{secrets.token_hex(8)}@{self.host}"
+        seconds (None: leave it up, `hang_up` ends it)."""
+        call_id = call_id or f"{secrets.token_hex(8)}@{self.host}"
         branch = "z9hG4bK" + secrets.token_hex(8)
         from_tag = secrets.token_hex(4)
         headers = [
@@ -200,7 +207,7 @@ class Caller:
             final = message
             break
         if final is None:
-            return CallResult(call_id, 0, "no final answer", provisional, None)
+            return CallResult(call_id, 0, "no final answer", provisional, None, invite)
         if final.status >= 300:  # hop-by-hop ACK, same branch, to the proxy
             ack = Message(f"ACK {invite.uri} SIP/2.0", [
                 ("Via", headers[0][1]), ("Max-Forwards", "70"), ("From", headers[2][1]), ("To", final.get("To")),
@@ -213,7 +220,18 @@ class Caller:
                 time.sleep(hang_up_after)
                 self._in_dialog("BYE", 2, invite, final)
                 self._wait_for(call_id, "BYE", time.monotonic() + timeout)
-        return CallResult(call_id, final.status, final.first.split(" ", 2)[2], provisional, final)
+        return CallResult(call_id, final.status, final.first.split(" ", 2)[2], provisional, final, invite)
+
+    def hang_up(self, call: CallResult, timeout: float = 10) -> Message | None:
+        """BYE for a call left up: the answer to it (None: no answer)."""
+        return self.in_dialog("BYE", 2, call, timeout=timeout)
+
+    def in_dialog(self, method: str, cseq: int, call: CallResult, timeout: float = 5) -> Message | None:
+        """An in-dialog request of `call` (which may be another user agent's call: a forgery),
+        sent from this user agent's socket; the final answer to it (None: no answer)."""
+        assert call.invite is not None and call.final is not None
+        self._in_dialog(method, cseq, call.invite, call.final)
+        return self._wait_for(call.call_id, method, time.monotonic() + timeout)
 
     def _in_dialog(self, method: str, cseq: int, invite: Message, answer: Message) -> None:
         """ACK of a 2xx or BYE: to the callee's Contact, through the proxy's Record-Route."""
@@ -236,6 +254,6 @@ class Caller:
             except TimeoutError:
                 return None
             message = Message.parse(data)
-            if not message.is_request and message.get("Call-ID") == call_id and message.method == method:
+            if not message.is_request and message.get("Call-ID") == call_id and message.method == method and message.status >= 200:
                 return message
         return None
