@@ -445,7 +445,9 @@ def test_a_flood_from_a_stranger_is_dropped_before_any_look_up(workdir, api, wor
                     answered[message.status] += 1
         except TimeoutError:
             pass
-        assert door.count("GET", "/api/sbc/route") == 1  # one look-up; every later refusal came from memory
+        # at most one look-up per SIP worker (4: the first INVITEs arrive together); every later
+        # refusal came from memory
+        assert 1 <= door.count("GET", "/api/sbc/route") <= 4
         assert set(answered) == {403} and answered[403] < 100, answered  # past the flood limit: no answer at all
     finally:
         flood.close()
