@@ -3,12 +3,15 @@ Kamailio relaying every call to one fixed peer (no look-up), in one run on this 
 
     .venv/bin/python bench/switch.py [--seconds 10] [--callers 8] [--workers 2]
 
-Everything on loopback: the API under gunicorn (--workers processes × 4 threads, SQLite, an API
-key for the switch), Kamailio with integrations/kamailio/kamailio.cfg (127.0.0.1:24160), one peer
-answering 200 at once (127.0.0.2:24162), and --callers processes each placing calls back to back
-(INVITE → 200 → ACK; no call events: the calls carry no customer). The static proxy
-(127.0.0.1:24160) and the look-up proxy (127.0.0.1:24161) take turns in one-second slices for
---seconds each. Prints calls/s of both modes, their ratio, call set-up p50/p99 seen by the callers, and the route look-up p50/p99 seen
+Everything on loopback, on ports the system picks: the API under gunicorn (--workers processes × 4
+threads, SQLite, an API key for the switch), Kamailio with integrations/kamailio/kamailio.cfg, one
+peer answering 200 at once (127.0.0.2), and --callers processes each placing calls back to back
+(INVITE → 200 → ACK) from 127.0.0.1. In look-up mode everything the edge does is on: the calls
+come from a trunk (127.0.0.1, with maxCalls and callsPerSecond set above what the run reaches, so
+both are counted on every call), each is a dialog in the trunk's profile, and each posts its
+ANSWERED event (stored on disk, posted in batches). The static proxy (the same file with
+-A STATIC_TARGET: no look-up, no checks) and the look-up proxy take turns in one-second slices
+for --seconds each. Prints calls/s of both modes, their ratio, call set-up p50/p99 seen by the callers, and the route look-up p50/p99 seen
 by Kamailio (measured in the configuration, -A LOG_LOOKUP_TIME). Run by hand, not in CI; needs
 Debian's kamailio, kamailio-utils-modules and kamailio-extra-modules.
 """
@@ -31,9 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.switch.harness import Api, Kamailio, missing_kamailio  # noqa: E402
 from tests.switch.sipua import Caller, Peer  # noqa: E402
 
-SIP = {"static relay": ("127.0.0.1", 24160), "API look-up": ("127.0.0.1", 24161)}
-PEER = ("127.0.0.2", 24162)
-API_PORT = 24180
+MODES = ("static relay", "API look-up")
 
 
 def _caller(args: tuple[float, int, tuple[str, int]]) -> list[float]:
@@ -88,29 +89,34 @@ def main() -> None:
         raise SystemExit(reason)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        api = Api(workdir, API_PORT, workers=args.workers, extra_env={"LOG_LEVEL": "WARNING"})
-        peer = Peer(*PEER, mode="quick")
+        api = Api(workdir, workers=args.workers, extra_env={"LOG_LEVEL": "WARNING"})
+        peer = Peer("127.0.0.2", mode="quick")
         try:
-            api.ok("POST", "/api/sbc/peer", {"_id": "TDC", "default": True, "hosts": [{"host": PEER[0], "port": PEER[1]}]})
+            api.ok("POST", "/api/sbc/peer", {"_id": "TDC", "default": True, "hosts": [{"host": peer.host, "port": peer.port}]})
             for n in range(50):  # some rules; the calls (+45…) match none and go to the default peer
                 api.ok("POST", "/api/sbc/rule", {"type": "PREFIX", "condition": f"+46{n:04d}", "peer": "TDC"})
+            customer = api.customer("Bench PBX ApS")
+            api.ok("POST", f"/api/customer/{customer}/trunk", {
+                "name": "bench", "sources": ["127.0.0.1"], "maxCalls": 1_000_000, "callsPerSecond": 100_000,
+            })
             key = api.ok("POST", "/api/apikey", {"name": "bench-switch"})["key"]
             # Both proxies run side by side and take turns in one-second slices, so that other load
             # on the machine weighs on both sides of the ratio alike.
+            defines = {
+                "static relay": {"STATIC_TARGET": f'"sip:{peer.host}:{peer.port}"'},
+                "API look-up": {"API_URL": f'"http://127.0.0.1:{api.port}"', "API_KEY": f'"{key}"', "LOG_LOOKUP_TIME": "1"},
+            }
             proxies = {
-                mode: Kamailio(workdir, mode.split()[0], {"SIP_WORKERS": str(args.sip_workers), "LOG_LEVEL": "1", **defines}, SIP[mode])
-                for mode, defines in (
-                    ("static relay", {"STATIC_TARGET": f'"sip:{PEER[0]}:{PEER[1]}"'}),
-                    ("API look-up", {"API_URL": f'"http://127.0.0.1:{API_PORT}"', "API_KEY": f'"{key}"', "LOG_LOOKUP_TIME": "1"}),
-                )
+                mode: Kamailio(workdir, mode.split()[0], {"SIP_WORKERS": str(args.sip_workers), "LOG_LEVEL": "1", **defines[mode]})
+                for mode in MODES
             }
             parts: dict[str, list[dict]] = {mode: [] for mode in proxies}
             try:
-                for mode in proxies:
-                    drive(1.0, args.callers, SIP[mode])  # warm up
+                for mode, proxy in proxies.items():
+                    drive(1.0, args.callers, proxy.sip)  # warm up
                 for _ in range(max(1, round(args.seconds))):
-                    for mode in proxies:
-                        parts[mode].append(drive(1.0, args.callers, SIP[mode]))
+                    for mode, proxy in proxies.items():
+                        parts[mode].append(drive(1.0, args.callers, proxy.sip))
             finally:
                 for proxy in proxies.values():
                     proxy.stop()

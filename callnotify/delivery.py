@@ -1,4 +1,4 @@
-"""Every state transition of a delivery (events.md §5, §6): claim a batch, send it, record it.
+"""Every state transition of a delivery (docs/callevents.md §5, §6): claim a batch, send it, record it.
 
 The database is the truth. A batch is claimed in one short transaction (claims are serialized:
 SQLite's write lock, a transaction-scoped advisory lock on PostgreSQL), which sets a lease on

@@ -145,7 +145,7 @@ class CallEvent(models.Model):
         verbose_name = "call event"
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Idempotency per customer (events.md §1) and the per-call sequence, enforced under concurrent posts.
+            # Idempotency per customer (docs/callevents.md §1) and the per-call sequence, enforced under concurrent posts.
             models.UniqueConstraint(fields=["customer", "call_id", "state"], name="callevent_unique_customer_call_state"),
             models.UniqueConstraint(fields=["customer", "call_id", "sequence"], name="callevent_unique_customer_call_sequence"),
         ]

@@ -1,4 +1,4 @@
-"""What is due, and the sweep that makes sure someone looks (events.md §6).
+"""What is due, and the sweep that makes sure someone looks (docs/callevents.md §6).
 
 The sweep is the safety net for lost hints: deliveries overdue by more than the grace period
 (their message was lost, a broker restarted, a worker died) get fresh `deliver` hints, one per

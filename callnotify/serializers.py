@@ -85,7 +85,7 @@ class AdditionalField(serializers.Field):
 
 
 class CallEventSerializer(ModelCleanSerializer):
-    """One call event as a switch reports it (events.md §1)."""
+    """One call event as a switch reports it (docs/callevents.md §1)."""
 
     _id = serializers.CharField(source="id", read_only=True)
     callId = StrictCharField(source="call_id", max_length=None, help_text="SIP Call-ID, 1..255 printable characters")

@@ -1,4 +1,4 @@
-"""Storing call events and their deliveries (events.md §1): one event, or a batch of up to 1,000.
+"""Storing call events and their deliveries (docs/callevents.md §1): one event, or a batch of up to 1,000.
 
 The database is the truth: an event and its deliveries are written in one transaction before
 anything is sent; the only thing said to the delivery side afterwards is a hint that work may
@@ -56,7 +56,7 @@ def customers_with_endpoints(ids: Iterable[str]) -> dict[str, CustomerInfo]:
 def _targets(info: CustomerInfo, event_type: str) -> list[str]:
     """The endpoints that get a delivery: an ACTIVE customer's ACTIVE endpoints selecting the event's type."""
     if info.state != Customer.State.ACTIVE:
-        return []  # stored, not delivered (events.md §1)
+        return []  # stored, not delivered (docs/callevents.md §1)
     return [pk for pk, selection in info.endpoints if selection in (event_type, CallNotify.Selection.ALL)]
 
 

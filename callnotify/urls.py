@@ -1,4 +1,4 @@
-"""Call notify URLs, included under /api/ by telecomx/urls.py (api.md §5, docs/callevents.md §1, §5); the hot path first."""
+"""Call notify URLs, included under /api/ by telecomx/urls.py (docs/api.md §5, docs/callevents.md §1, §5); the hot path first."""
 
 from __future__ import annotations
 

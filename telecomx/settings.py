@@ -321,7 +321,7 @@ CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
 # Sending threads per process (Celery pool process, or web process with no broker); each carries one connection.
 CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
 # Deliveries claimed at once by one batch, and seconds a batch waits for its sends before it
-# records what ended and leaves slow endpoints' attempts to a background thread (events.md §6).
+# records what ended and leaves slow endpoints' attempts to a background thread (docs/callevents.md §6).
 CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 100)
 CALLNOTIFY_BATCH_WAIT = env_float("CALLNOTIFY_BATCH_WAIT", 1)
 # In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".

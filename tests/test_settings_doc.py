@@ -39,7 +39,7 @@ def test_every_environment_variable_is_documented():
                 read |= variables_read(path.read_text())
     read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", (ROOT / "bin" / "run").read_text())) & {"PORT"}
     # The first cell of each table row names the variable(s): `A` or `A` / `B`.
-    first_cells = re.findall(r"^\| ([^|]+) \|", (ROOT / "docs" / "settings.md").read_text(), re.M)
+    first_cells = re.findall(r"^\| ([^|]+) \|", (ROOT / "docs/settings.md").read_text(), re.M)
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
     missing = sorted(read - documented)
     assert not missing, f"read from the environment but not in docs/settings.md: {missing}"

@@ -1,4 +1,4 @@
-"""POST /api/callevent with an array (events.md §1), per-customer idempotency, and who may report for whom."""
+"""POST /api/callevent with an array (docs/callevents.md §1), per-customer idempotency, and who may report for whom."""
 
 from __future__ import annotations
 

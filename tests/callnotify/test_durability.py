@@ -1,4 +1,4 @@
-"""A real Celery worker SIGKILLed in the middle of 1,000 deliveries, and a broker that restarts empty (events.md §6).
+"""A real Celery worker SIGKILLed in the middle of 1,000 deliveries, and a broker that restarts empty (docs/callevents.md §6).
 
 Both on the batch path (claim, send, record). Every delivery must end DELIVERED; the sink must
 have received each event exactly once, or more than once only where the log records the

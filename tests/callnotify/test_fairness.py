@@ -1,4 +1,4 @@
-"""A dead endpoint holds neither the healthy endpoints of its batch nor the worker (events.md §5)."""
+"""A dead endpoint holds neither the healthy endpoints of its batch nor the worker (docs/callevents.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Kept-alive connections (events.md §3): reused per checked address, never across a changed DNS answer."""
+"""Kept-alive connections (docs/callevents.md §3): reused per checked address, never across a changed DNS answer."""
 
 from __future__ import annotations
 
