@@ -290,7 +290,7 @@ def test_a_tls_target_the_shipped_file_cannot_send_to_is_skipped(api, caller, pe
     assert (call.status, reached(peers["TDC"], call.call_id)) == (200, True)
 
 
-# ---- the edge: who is calling (routing.md §7) ---------------------------------------------
+# ---- the edge: who is calling (docs/switch.md, "Trunks") ------------------------------------
 
 def test_a_call_from_an_unknown_source_gets_403_and_the_refusal_is_remembered(kamailio, door, peers):
     stranger = caller_at(kamailio, "127.0.0.9")
