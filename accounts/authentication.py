@@ -23,7 +23,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
-from telecomx.errors import ApiError
+from core.errors import ApiError
 
 # A token's expiry is pushed forward at most this often, so a busy client does not write a row
 # on every request; the expiry it sees is at most this much shorter than the full window.

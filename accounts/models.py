@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from telecomx.ids import new_id
+from core.ids import new_id
 
 FEATURE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 

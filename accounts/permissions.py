@@ -12,8 +12,8 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.models import AccessLevel, Customer, Employee, descendant_reseller_ids
-from telecomx.errors import ApiError
-from telecomx.ids import normalize_id
+from core.errors import ApiError
+from core.ids import normalize_id
 
 # Levels that reach a customer because it is their own.
 OWN_CUSTOMER_LEVELS = {AccessLevel.VIEWER, AccessLevel.MANAGER, AccessLevel.OWNER}

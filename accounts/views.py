@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 from accounts.authentication import resolve_token
 from accounts.models import AccessLevel, ApiKey, Employee, Token
 from accounts.permissions import Access
-from telecomx.api import SuccessSerializer
-from telecomx.errors import ApiError
-from telecomx.ids import normalize_id
+from core.api import SuccessSerializer
+from core.errors import ApiError
+from core.ids import normalize_id
 
 SessionSerializer = inline_serializer(
     "Session",

@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Customer
-from callnotify import store
+from callnotify import ingest
 from callnotify.models import CallNotify
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule
@@ -42,8 +42,8 @@ def route(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def callevent(request: HttpRequest) -> JsonResponse:
     body = json.loads(request.body)
-    info = store.customers_with_endpoints([body["customer"]])[body["customer"]]
-    new = store.NewEvent(body["customer"], body["callId"], {
+    info = ingest.customers_with_endpoints([body["customer"]])[body["customer"]]
+    new = ingest.NewEvent(body["customer"], body["callId"], {
         "type": body["type"], "direction": body["direction"], "state": body["state"], "a_number": body["aNumber"],
         "b_number": body["bNumber"], "timestamp": body["timestamp"]})
-    return JsonResponse(store.store_one(new, info).as_dict(), status=202)
+    return JsonResponse(ingest.store_one(new, info).as_dict(), status=202)

@@ -78,10 +78,10 @@ def main() -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from callnotify import health
+    from callnotify import endpoint_health as health
     from callnotify.models import Attempt, Delivery
     from console import dashboard
-    from telecomx.metrics import delivery_counters
+    from console.metrics import delivery_counters
 
     print(f"database: {connection.vendor}; filling {args.deliveries:,} deliveries …", flush=True)
     endpoints = fill(args.deliveries)

@@ -3,6 +3,7 @@ read-only logs of call events and deliveries with their retry and test actions."
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -14,13 +15,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from accounts.models import Customer
-from callnotify import health
+from callnotify import endpoint_health
 from callnotify.delivery import retry_now, send_test_event
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 from callnotify.signing import generate_secret
-from console.filters import AUTOCOMPLETE_MEDIA, AutocompleteFilter
-from telecomx.ids import normalize_id
-from telecomx.messages import DocumentedForm
+from core.admin_filters import AUTOCOMPLETE_MEDIA, AutocompleteFilter
+from core.ids import normalize_id
+from core.messages import DocumentedForm
 
 
 class CallNotifyForm(DocumentedForm):
@@ -72,7 +73,7 @@ class CallNotifyAdmin(admin.ModelAdmin):
     def health_figures(self, obj: CallNotify) -> str:
         if not obj.pk:
             return "—"
-        h = health.health_of([obj])[obj.pk]
+        h = endpoint_health.health_of([obj])[obj.pk]
         when = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "never"  # noqa: E731
         rows = [
             ("last hour", f"{h['lastHour']['delivered']} delivered, {h['lastHour']['failed']} failed"),
@@ -109,6 +110,10 @@ class CallNotifyAdmin(admin.ModelAdmin):
     @admin.action(description="Send a test event to the selected call notify items")
     def send_test_events(self, request: HttpRequest, queryset: QuerySet[CallNotify]) -> None:
         _send_tests(self, request, queryset[:20])
+
+
+# The logs' own look (a delivery's state in colour), besides the filters' scripts.
+LOG_MEDIA = forms.Media(css={"screen": ["callnotify/admin.css"]})
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -153,7 +158,7 @@ class CallEventAdmin(ReadOnlyAdmin):
 
     @property
     def media(self):  # type: ignore[override]
-        return super().media + AUTOCOMPLETE_MEDIA
+        return super().media + AUTOCOMPLETE_MEDIA + LOG_MEDIA
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[CallEvent], search_term: str) -> tuple[QuerySet[CallEvent], bool]:
         term = search_term.strip()
@@ -229,7 +234,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @property
     def media(self):  # type: ignore[override]
-        return super().media + AUTOCOMPLETE_MEDIA
+        return super().media + AUTOCOMPLETE_MEDIA + LOG_MEDIA
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Delivery], search_term: str) -> tuple[QuerySet[Delivery], bool]:
         term = search_term.strip()

@@ -6,4 +6,4 @@ class CallnotifyConfig(AppConfig):
     verbose_name = "Call notify"
 
     def ready(self) -> None:
-        from callnotify import health  # noqa: F401  (connects its receiver: an endpoint set ACTIVE starts afresh)
+        from callnotify import endpoint_health  # noqa: F401  (connects its receiver: an endpoint set ACTIVE starts afresh)

@@ -4,7 +4,7 @@ The database is the truth. A batch is claimed in one short transaction (claims a
 SQLite's write lock, a transaction-scoped advisory lock on PostgreSQL), which sets a lease on
 each delivery and counts the attempt; the batch is sent concurrently, outside any transaction;
 its outcomes are written by `record`, the one place outcomes are written, in one transaction
-with bulk statements. Queue messages and wake-ups (dispatch.py) are only hints, so a lost or
+with bulk statements. Queue messages and wake-ups (hints.py) are only hints, so a lost or
 duplicated one can neither lose nor double a delivery; a worker that dies mid-batch leaves
 leases that run out, and the next claim logs those attempts INTERRUPTED and tries again.
 
@@ -41,11 +41,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Customer
-from callnotify import dispatch, health, transports
+from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 from callnotify.validators import parse_target
-from telecomx.ids import new_id
+from core.ids import new_id
 
 logger = logging.getLogger("callnotify.delivery")
 
@@ -288,7 +288,7 @@ def _outcomes(lanes: list[Future]) -> list[Outcome]:
 def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
 
-    One transaction, 3 statements (4 with a 410) plus endpoint health's (health.record), however many outcomes. Only deliveries still
+    One transaction, 3 statements (4 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
@@ -296,7 +296,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     changes: dict[str, dict[str, object]] = {}
     said: dict[str, str] = {}
     gone: set[str] = set()
-    health_rows: dict[str, health.Outcome] = {}  # endpoint health (callnotify/health.py), for attempts that counted
+    health_rows: dict[str, endpoint_health.Outcome] = {}  # endpoint health (callnotify/endpoint_health.py), for attempts that counted
     for o in outcomes:
         job, result = o.job, o.result
         if result is None:
@@ -317,7 +317,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         error = (result.error or "")[:200]
         attempts.append(Attempt(delivery_id=job.delivery_id, number=job.number, started_at=o.started,
                                 duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error))
-        health_rows[job.delivery_id] = health.Outcome(job.endpoint_id, None, outcome.value, result.duration_ms, ended)
+        health_rows[job.delivery_id] = endpoint_health.Outcome(job.endpoint_id, None, outcome.value, result.duration_ms, ended)
         change: dict[str, object] = {"last_status": result.status, "last_error": error}
         if outcome == Attempt.Outcome.RETRY:
             change["next_attempt_at"] = o.started + timedelta(seconds=retry_delay(job.number, result.retry_after))
@@ -333,7 +333,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         if attempts:
             Attempt.objects.bulk_create(attempts)
         ours = _apply(changes, batch.lease_until)
-        health.record([row for pk, row in health_rows.items() if pk in ours])
+        endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
             CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
     for pk in set(changes) - set(ours):
@@ -341,7 +341,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     retries = sorted({c["next_attempt_at"] for pk, c in changes.items() if pk in ours and c.get("state") is None
                       and c.get("next_attempt_at")})
     for at in _spread(retries):
-        dispatch.wake(at=at)
+        hints.wake(at=at)
     return said
 
 
@@ -417,7 +417,7 @@ def _finish_later(batch: Batch, slow: list[tuple[_Endpoint, list[Future]]]) -> N
             lanes = [f for _, fs in slow for f in fs]
             wait(lanes)
             record(batch, [o for f in lanes for o in f.result()])
-            dispatch.wake(coalesce=False)  # the endpoints' slots are free again
+            hints.wake(coalesce=False)  # the endpoints' slots are free again
         except Exception:  # noqa: BLE001 - the leases run out and the attempts are retried
             logger.exception("recording slow attempts failed")
         finally:
@@ -449,7 +449,7 @@ def retry_now(ids: list[str], now: datetime | None = None) -> int:
     count = Delivery.objects.filter(pk__in=ids, state=Delivery.State.FAILED).update(
         state=Delivery.State.PENDING, attempts=0, next_attempt_at=now, finished_at=None, lease_until=None)
     if count:
-        transaction.on_commit(dispatch.wake)
+        transaction.on_commit(hints.wake)
     return count
 
 

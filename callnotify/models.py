@@ -10,8 +10,8 @@ from django.utils.deconstruct import deconstructible
 from accounts.models import Customer
 from callnotify.signing import validate_secret
 from callnotify.validators import MAX_URL_LENGTH, validate_callnotify_url
-from telecomx.ids import new_id
-from telecomx.messages import documented
+from core.ids import new_id
+from core.messages import documented
 
 
 SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
@@ -219,7 +219,7 @@ class Attempt(models.Model):
         return f"attempt {self.number}: {self.outcome}"
 
 
-# Endpoint health and the dashboard's per-minute counters, kept by callnotify/health.py.
+# Endpoint health, kept by callnotify/endpoint_health.py.
 # Upper bounds (ms) of the duration histogram's buckets; the last bucket is everything slower.
 BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 BUCKET_FIELDS = tuple(f"h{n}" for n in range(len(BUCKETS_MS) + 1))
@@ -266,14 +266,3 @@ class EndpointMinute(models.Model):
         app_label = "callnotify"
         constraints = [models.UniqueConstraint(fields=["endpoint", "minute"], name="callnotify_endpointminute_key")]
         indexes = [models.Index(fields=["minute"], name="callnotify_endpointminute_age")]
-
-
-class MinuteCount(models.Model):
-    name = models.CharField(max_length=40)
-    minute = models.DateTimeField()
-    count = models.PositiveBigIntegerField(default=0)
-
-    class Meta:
-        app_label = "callnotify"
-        constraints = [models.UniqueConstraint(fields=["name", "minute"], name="callnotify_minutecount_key")]
-        indexes = [models.Index(fields=["minute"], name="callnotify_minutecount_age")]

@@ -4,7 +4,7 @@ Started by telecomx/wsgi.py (so `manage.py runserver` and any WSGI server delive
 service); management commands never import it, and under pytest it starts only when a test
 sets CALLNOTIFY_IN_PROCESS="on" and calls `start()`. It polls
 the database for due deliveries (so retries keep their schedule and a restart picks up where
-the last process stopped) and is woken early (dispatch.on_wake) when an event is stored.
+the last process stopped) and is woken early (hints.on_wake) when an event is stored.
 Several processes may each run one: the leases set by delivery.claim decide who attempts.
 """
 
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callnotify import delivery, dispatch, scheduler
+from callnotify import delivery, hints, sweep
 
 logger = logging.getLogger("callnotify.runner")
 MAX_PAUSE = 2.0  # seconds; also how soon deliveries stored by other processes are noticed
@@ -36,11 +36,11 @@ class Runner:
         self.thread = threading.Thread(target=self._loop, name="callnotify-runner", daemon=True)
 
     def start(self) -> None:
-        dispatch.on_wake(self.woken.set)
+        hints.on_wake(self.woken.set)
         self.thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
-        dispatch.off_wake(self.woken.set)
+        hints.off_wake(self.woken.set)
         self.stopping.set()
         self.woken.set()
         self.thread.join(timeout)
@@ -64,7 +64,7 @@ class Runner:
         """One batch; answers how long to wait before looking again (0: at once)."""
         if delivery.run(limit=settings.CALLNOTIFY_BATCH_SIZE, wait_seconds=settings.CALLNOTIFY_BATCH_WAIT):
             return 0.0
-        wait = scheduler.seconds_until_next_due(timezone.now())
+        wait = sweep.seconds_until_next_due(timezone.now())
         return MAX_PAUSE if wait is None else min(max(wait, 0.05), MAX_PAUSE)
 
 

@@ -9,11 +9,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from callnotify import health
+from callnotify import endpoint_health
 from callnotify.models import ADDITIONAL_KEYS, CallEvent, CallNotify, Delivery
 from callnotify.signing import GeneratedSecret, generate_secret
-from telecomx.ids import normalize_id
-from telecomx.serializers import ModelCleanSerializer, StrictCharField, StrictChoiceField
+from core.ids import normalize_id
+from core.serializers import ModelCleanSerializer, StrictCharField, StrictChoiceField
 
 
 class SecretField(StrictCharField):
@@ -101,7 +101,7 @@ class CallEventSerializer(ModelCleanSerializer):
     additional = AdditionalField(required=False, help_text="divertedBy, sbcServer, sourcePeer, destinationPeer, mvno, startedAt, answeredAt")
     sequence = serializers.IntegerField(read_only=True)
 
-    # The other fields' messages are the model fields' (telecomx.messages.documented).
+    # The other fields' messages are the model fields' (core.messages.documented).
     invalid_messages = {"customer": "Invalid customer"}
     # (customer, callId, state) repeats are answered with the stored event, not refused; the id is new.
     full_clean_options = {"validate_constraints": False, "validate_unique": False}
@@ -200,7 +200,7 @@ class CallNotifySerializer(ModelCleanSerializer):
     def get_health(self, instance: CallNotify) -> dict:
         known = self.context.get("health")  # the list view reads every item's health at once
         found = known.get(instance.pk) if known else None
-        return EndpointHealthSerializer(found or health.health_of([instance])[instance.pk]).data
+        return EndpointHealthSerializer(found or endpoint_health.health_of([instance])[instance.pk]).data
 
     def to_representation(self, instance: CallNotify) -> dict:
         return with_generated_secret(super().to_representation(instance), instance)

@@ -1,4 +1,4 @@
-"""Celery tasks: thin carriers of delivery.py and scheduler.py (the engine decides; tasks carry hints)."""
+"""Celery tasks: thin carriers of delivery.py and sweep.py (the engine decides; tasks carry hints)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from celery import shared_task
 from celery.signals import worker_process_shutdown
 from django.conf import settings
 
-from callnotify import delivery, dispatch, scheduler
+from callnotify import delivery, hints, sweep
 
 
-@shared_task(name=dispatch.DELIVER, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=hints.DELIVER, acks_late=True, reject_on_worker_lost=True)
 def deliver() -> int:
     """Claim, send and record one batch; while there was work, ask for the next batch."""
     done = delivery.run(limit=settings.CALLNOTIFY_BATCH_SIZE, wait_seconds=settings.CALLNOTIFY_BATCH_WAIT)
     if done:
-        dispatch.wake(coalesce=False)
+        hints.wake(coalesce=False)
     return len(done)
 
 
@@ -24,10 +24,10 @@ def attempt(delivery_id: str = "") -> int:
     return deliver()
 
 
-@shared_task(name="callnotify.sweep", acks_late=True)
-def sweep() -> int:
+@shared_task(name=sweep.SWEEP, acks_late=True)
+def sweep_overdue() -> int:
     """Hints for deliveries that are overdue: their message was lost, or their worker died."""
-    return scheduler.sweep()
+    return sweep.sweep()
 
 
 @worker_process_shutdown.connect

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 
-from telecomx.errors import ApiError
+from core.errors import ApiError
 
 _lock = threading.Lock()
 _running: set[str] = set()  # customers with a test send in flight in this process

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from callnotify import replay
-from callnotify.views import CallEventView, CallNotifyViewSet, DeliveryListView, TestEventView
-from telecomx.api import resource_urls
+from callnotify.views import (CallEventListView, CallEventView, CallNotifyViewSet, DeliveryListView, RecoverView, RetryView,
+                              TestEventView)
+from core.api import resource_urls
 
 ITEM = "customer/<str:customer_id>/callnotify/<str:pk>"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     *resource_urls("customer/<str:customer_id>/callnotify", CallNotifyViewSet, "callnotify"),
     path(f"{ITEM}/deliveries", DeliveryListView.as_view(), name="callnotify-deliveries"),
     path(f"{ITEM}/test", TestEventView.as_view(), name="callnotify-test"),
-    *replay.urls,  # customers' replay and recovery, and their call events
+    path(f"{ITEM}/deliveries/<str:delivery_id>/retry", RetryView.as_view(), name="callnotify-delivery-retry"),
+    path(f"{ITEM}/recover", RecoverView.as_view(), name="callnotify-recover"),
+    path("customer/<str:customer_id>/callevent", CallEventListView.as_view(), name="customer-callevents"),
 ]

@@ -1,29 +1,46 @@
 """Call notify items of one customer (docs/api.md §5), call event ingestion (docs/callevents.md §1),
-and the delivery log and test of one endpoint (docs/callevents.md §5)."""
+the delivery log and test of one endpoint (docs/callevents.md §5), replay and recovery, and the
+customer's call events (docs/callevents.md §5a).
+
+- `POST …/callnotify/<ID>/deliveries/<DELIVERY_ID>/retry`: one FAILED delivery starts a new round now.
+- `POST …/callnotify/<ID>/recover` `{"since": …}`: every FAILED delivery of the endpoint created since then.
+- `GET /api/customer/<ID>/callevent`: the customer's call events, newest first, paged, by callId and time.
+
+Retry and recover need MANAGER or above for a customer in reach, count against API_RATE_REPLAY
+per employee, and go through the engine's one "retry now" transition (delivery.retry_now); the new
+attempts are added to the delivery's attempt log next to the earlier ones.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer,
                                    extend_schema, extend_schema_view)
-from rest_framework import serializers as drf_serializers
+from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Customer
 from accounts.permissions import Access, customer_for, event_reach
-from callnotify import health, store
-from callnotify.delivery import send_test_event
-from callnotify.models import CallNotify, Delivery
-from callnotify.testsend import sending_slot
+from callnotify import endpoint_health, ingest
+from callnotify.delivery import retry_now, send_test_event
+from callnotify.models import CallEvent, CallNotify, Delivery
 from callnotify.serializers import (CallEventAcceptedSerializer, CallEventSerializer, CallNotifySerializer,
                                     DeliveryPageSerializer, DeliverySerializer, TestResultSerializer)
-from telecomx.api import OffsetPage, ResourceViewSet, paged_list_schema
-from telecomx.errors import ApiError, error_body, validation_body
-from telecomx.ids import normalize_id
+from callnotify.testsend import sending_slot
+from core.api import OffsetPage, ResourceViewSet, page_bounds, paged_list_schema
+from core.errors import ApiError, error_body, validation_body
+from core.ids import normalize_id
 
 
 class CustomerScopedMixin:
@@ -64,7 +81,7 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = OffsetPage(request, self.get_queryset()) if OffsetPage.requested(request) else None
         items = page.items if page else list(self.get_queryset())
-        context = {**self.get_serializer_context(), "health": health.health_of(items)}
+        context = {**self.get_serializer_context(), "health": endpoint_health.health_of(items)}
         data = CallNotifySerializer(items, many=True, context=context).data
         return page.array_response(data) if page else Response(data)
 
@@ -77,7 +94,7 @@ class CallEventView(GenericAPIView):
 
     permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
-    service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
+    service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(
@@ -90,48 +107,48 @@ class CallEventView(GenericAPIView):
     def post(self, request: Request) -> Response:
         data = request.data
         if isinstance(data, list):
-            if len(data) > store.MAX_BATCH or not all(isinstance(item, dict) for item in data):
+            if len(data) > ingest.MAX_BATCH or not all(isinstance(item, dict) for item in data):
                 raise ApiError(400, "bad_request", f"The request body must be a JSON object or an array of at most "
-                                                   f"{store.MAX_BATCH} objects")
+                                                   f"{ingest.MAX_BATCH} objects")
             return Response(self._store_batch(data), status=202)
         if not isinstance(data, dict):
             raise ApiError(400, "bad_request", "The request body must be a JSON object or an array of at most "
-                                               f"{store.MAX_BATCH} objects")
+                                               f"{ingest.MAX_BATCH} objects")
         customers = self._customers([data])
         new = self._validate(data, self._checker(customers))  # raises the documented 422
-        return Response(store.store_one(new, customers[new.customer_id]).as_dict(), status=202)
+        return Response(ingest.store_one(new, customers[new.customer_id]).as_dict(), status=202)
 
-    def _customers(self, items: list[dict]) -> dict[str, store.CustomerInfo]:
+    def _customers(self, items: list[dict]) -> dict[str, ingest.CustomerInfo]:
         """The customers named in the request that the poster may report for, with their active endpoints."""
         wanted = {pk for item in items if (pk := normalize_id(item.get("customer")))}
-        found = store.customers_with_endpoints(wanted)
+        found = ingest.customers_with_endpoints(wanted)
         reach = event_reach(self.request.user, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
         return {pk: info for pk, info in found.items() if pk in reach}
 
-    def _checker(self, customers: dict[str, store.CustomerInfo]) -> CallEventSerializer:
+    def _checker(self, customers: dict[str, ingest.CustomerInfo]) -> CallEventSerializer:
         """One serializer checks every event of the request (its fields are built once)."""
         return CallEventSerializer(context={"reachable": customers, "request": self.request})
 
     @staticmethod
-    def _validate(item: dict, checker: CallEventSerializer) -> store.NewEvent:
+    def _validate(item: dict, checker: CallEventSerializer) -> ingest.NewEvent:
         fields = dict(checker.run_validation(item))
-        return store.NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
+        return ingest.NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
     def _store_batch(self, items: list[dict]) -> list[dict[str, Any]]:
         customers = self._customers(items)
         checker = self._checker(customers)
-        events: list[store.NewEvent | None] = []
+        events: list[ingest.NewEvent | None] = []
         errors: dict[int, dict] = {}
         for index, item in enumerate(items):
             try:
                 events.append(self._validate(item, checker))
-            except drf_serializers.ValidationError as exc:
+            except serializers.ValidationError as exc:
                 events.append(None)
                 errors[index] = validation_body(exc.detail)
             except ApiError as exc:
                 events.append(None)
                 errors[index] = error_body(exc.status_code, exc.code, exc.message, exc.path)
-        stored = store.store_many(events, customers)
+        stored = ingest.store_many(events, customers)
         return [errors[i] if answer is None else answer.as_dict() for i, answer in enumerate(stored)]
 
 
@@ -185,3 +202,135 @@ class TestEventView(EndpointView):
             result = send_test_event(endpoint)
         return Response({"delivered": result.delivered, "status": result.status, "error": result.error,
                          "durationMs": result.duration_ms})
+
+
+logger = logging.getLogger("callnotify.replay")
+# Deliveries one recover call queues at most; the answer's `more` says to call again.
+RECOVER_BATCH = 10_000
+
+
+class ReplayRateThrottle(UserRateThrottle):
+    scope = "replay"
+
+    def get_rate(self) -> str:
+        return settings.API_RATE_REPLAY
+
+
+class ReplayView(EndpointView):
+    def get_throttles(self) -> list[Any]:
+        return [*super().get_throttles(), ReplayRateThrottle()]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # signed in, and the customer in reach (404 `customer`)
+        if not Access.CALL_NOTIFY_REPLAY().has_permission(request, self):
+            raise ApiError(403, "access_denied", "Insufficient access level")
+
+    def get_active_endpoint(self) -> CallNotify:
+        endpoint = self.get_endpoint()
+        if endpoint.state != CallNotify.State.ACTIVE:
+            raise ApiError(409, "state", "Call notify is DISABLED: set it ACTIVE first")
+        return endpoint
+
+
+class RetryView(ReplayView):
+    serializer_class = DeliverySerializer
+
+    @extend_schema(summary="Retry one FAILED delivery now (MANAGER and up)", request=None, responses={202: DeliverySerializer})
+    def post(self, request: Request, customer_id: str, pk: str, delivery_id: str) -> Response:
+        endpoint = self.get_endpoint()
+        key = normalize_id(delivery_id)
+        delivery = Delivery.objects.filter(endpoint=endpoint, pk=key).first() if key else None
+        if delivery is None:
+            raise ApiError(404, "not_found", "Delivery not found")
+        if delivery.state != Delivery.State.FAILED:
+            raise ApiError(409, "state", f"Delivery is {delivery.state}: only a FAILED delivery can be retried")
+        self.get_active_endpoint()
+        retry_now([delivery.pk])
+        logger.info("%s retried delivery %s of call notify %s", request.user, delivery.pk, endpoint.pk)
+        delivery = Delivery.objects.select_related("event").get(pk=delivery.pk)
+        return Response(DeliverySerializer(delivery).data, status=202)
+
+
+class RecoverRequest(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="ISO 8601; FAILED deliveries created at or after it are retried")
+
+
+class RecoverAnswer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="FAILED deliveries queued again by this call")
+    more = serializers.BooleanField(help_text=f"true when more than {RECOVER_BATCH} matched: call again for the next ones")
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime, or None (not a string, not a time, out of range)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return None
+        return (parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt_timezone.utc)).astimezone(dt_timezone.utc)
+    except (ValueError, OverflowError):  # well formed but no such time ("2026-13-40"), or past year 1 / 9999
+        return None
+
+
+def _when(name: str, value: object) -> datetime:
+    parsed = parse_time(value)
+    if parsed is None:
+        raise ApiError(422, name, f"Invalid {name}", path=name)
+    return parsed
+
+
+class RecoverView(ReplayView):
+    serializer_class = RecoverAnswer
+
+    @extend_schema(summary="Retry every FAILED delivery of a call notify item since a time (MANAGER and up)",
+                   request=RecoverRequest, responses={202: RecoverAnswer},
+                   examples=[OpenApiExample("since", value={"since": "2026-11-23T08:00:00Z"}, request_only=True),
+                             OpenApiExample("queued", value={"queued": 42, "more": False}, response_only=True)])
+    def post(self, request: Request, customer_id: str, pk: str) -> Response:
+        endpoint = self.get_endpoint()
+        body = request.data if isinstance(request.data, dict) else {}
+        since = _when("since", body.get("since"))
+        self.get_active_endpoint()
+        ids = list(Delivery.objects.filter(endpoint=endpoint, state=Delivery.State.FAILED, created_at__gte=since)
+                   .order_by("created_at", "id").values_list("id", flat=True)[: RECOVER_BATCH + 1])
+        queued = retry_now(ids[:RECOVER_BATCH])
+        logger.info("%s recovered %d deliveries of call notify %s since %s", request.user, queued, endpoint.pk, since.isoformat())
+        return Response({"queued": queued, "more": len(ids) > RECOVER_BATCH}, status=202)
+
+
+class CallEventPageSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+    callEvents = CallEventSerializer(many=True)
+
+
+class CallEventListView(CustomerScopedMixin, GenericAPIView):
+    """The customer's call events, newest first (by timestamp), paged; who: as for call notify items."""
+
+    serializer_class = CallEventPageSerializer
+
+    @extend_schema(
+        summary="List the customer's call events (newest first)",
+        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
+                    OpenApiParameter("callId", str, description="only this call's events"),
+                    OpenApiParameter("since", str, description="ISO 8601: events whose timestamp is at or after it"),
+                    OpenApiParameter("until", str, description="ISO 8601: events whose timestamp is before it")],
+        responses={200: CallEventPageSerializer},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        offset, limit = page_bounds(request)
+        events = CallEvent.objects.filter(customer=self.customer)
+        params = request.query_params
+        if params.get("callId"):
+            events = events.filter(call_id=params["callId"])
+        for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
+            if params.get(name):
+                value = parse_time(params[name])
+                if value is None:
+                    raise ApiError(400, "bad_request", f"{name} must be an ISO 8601 time", path=name)
+                events = events.filter(**{lookup: value})
+        page = events.order_by("-timestamp", "-id")[offset : offset + limit]
+        return Response({"offset": offset, "limit": limit, "total": events.count(),
+                         "callEvents": CallEventSerializer(page, many=True).data})

@@ -1,7 +1,7 @@
 """The figures of the admin's dashboard, each from a bounded query (docs/console.md lists the cost of each).
 
 Nothing here scans the delivery table: attempt counts per minute and endpoint health come from
-the counters the delivery engine keeps (callnotify/health.py); the backlog reads the
+the counters the delivery engine keeps (callnotify/endpoint_health.py); the backlog reads the
 (state, next_attempt_at) index, counting at most BACKLOG_CAP rows.
 """
 
@@ -14,9 +14,11 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from callnotify.health import EndpointHealth, MinuteCount, minute_of, window_figures
-from callnotify.models import CallEvent, Delivery
+from callnotify.endpoint_health import window_figures
+from callnotify.models import CallEvent, Delivery, EndpointHealth
 from console.plots import Series, stacked_bars
+from core.counters import minute_of
+from core.models import MinuteCount
 from sbcrules.models import Peer
 
 BACKLOG_CAP = 100_000

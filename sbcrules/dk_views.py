@@ -13,13 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access
-from sbcrules.answers import DkNumberPageSerializer, DkNumberSerializer
+from core.api import OffsetPage, ReadWritePermissions, ReadWriteViewSet
+from core.errors import ApiError
 from sbcrules.lookup import serving_operator
 from sbcrules.models import DkOperator, PortedNumber
-from sbcrules.serializers import DkOperatorSerializer
+from sbcrules.serializers import DkNumberPageSerializer, DkNumberSerializer, DkOperatorSerializer
 from sbcrules.validators import is_operator_code, normalize_dk_number
-from telecomx.api import OffsetPage, ReadWritePermissions, ReadWriteViewSet
-from telecomx.errors import ApiError
 
 
 def paged(request: Request, queryset: QuerySet, key: str, render: Any) -> Response:

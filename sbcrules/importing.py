@@ -19,10 +19,10 @@ from django.db import models, transaction
 
 import ipaddress
 
+from core.messages import message_of
 from sbcrules.index import mark_routing_changed
 from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
 from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix
-from telecomx.messages import message_of
 
 # A row's parser answers (key, object) or the list of its documented messages.
 Parsed = tuple[Any, models.Model] | list[str]

@@ -1,30 +1,24 @@
 """The route look-up shared by `GET /api/sbc/route`, `manage.py route` and the admin's test page.
 
 Bad input is a Django ValidationError with a message per parameter (docs/api.md §9): the API
-answers it as 422 (telecomx.errors), the admin shows it on its form, the command prints it.
+answers it as 422 (core.errors), the admin shows it on its form, the command prints it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from callnotify.health import routing_counts
+from core.ids import normalize_id
+from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
 from sbcrules.routing import Decision, decide
 from sbcrules.validators import NUMBER_RE
-from telecomx.ids import normalize_id
 
 NUMBER_INVALID = "Number is invalid"
-
-# Decisions this process made, by reason (for /api/metrics).
-decisions: Counter[str] = Counter()
-_decisions_lock = threading.Lock()
 
 
 @lru_cache(maxsize=16)
@@ -89,7 +83,5 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
         routing_index.current(), bnumber=numbers["bnumber"], anumber=numbers["anumber"],
         customer=customer_id, operator_of=serving_operator, explain=explain,
     )
-    with _decisions_lock:
-        decisions[decision.reason] += 1
-    routing_counts.add(decision.reason)  # every process's decisions, for the dashboard
+    routing_counts.add(decision.reason)  # for /api/metrics and the dashboard
     return decision

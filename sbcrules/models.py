@@ -16,9 +16,9 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from accounts.models import Customer
+from core.ids import new_id
+from core.messages import documented
 from sbcrules.validators import OPERATOR_CODE_RE, PEER_ID_RE, condition_format_error, normalize_condition
-from telecomx.ids import new_id
-from telecomx.messages import documented
 
 
 class OneMessagePerField(models.Model):

@@ -2,9 +2,9 @@
 
 from django.urls import URLPattern, path
 
+from core.api import resource_urls
 from sbcrules.dk_views import DkNumberListView, DkNumberView, DkOperatorViewSet
 from sbcrules.views import PeerHostView, PeerViewSet, RouteView, RuleViewSet
-from telecomx.api import resource_urls
 
 urlpatterns: list[URLPattern] = [
     path("sbc/route", RouteView.as_view(), name="sbc-route"),  # first: a switch asks it for every call

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from telecomx.ids import normalize_id
+from core.ids import normalize_id
 
 PEER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")
 OPERATOR_CODE_RE = re.compile(r"^[0-9]{5}\Z")

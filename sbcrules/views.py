@@ -15,16 +15,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access, route_reach, rule_scope
-from sbcrules.answers import RouteAnswerSerializer
+from core.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
+from core.errors import ApiError
+from core.ids import normalize_id
+from core.messages import message_of
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
 from sbcrules.models import Host, Peer, Rule
-from sbcrules.serializers import HostStateSerializer, PeerSerializer, RuleSerializer, find_peer_id
+from sbcrules.serializers import HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, find_peer_id
 from sbcrules.validators import is_peer_id
-from telecomx.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
-from telecomx.errors import ApiError
-from telecomx.ids import normalize_id
-from telecomx.messages import message_of
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
 ETAG_PARAMETERS = [
@@ -160,7 +159,7 @@ class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [Access.ROUTE_LOOKUP]
-    service_view = True  # API_RATE_SERVICE for switches (telecomx/throttling.py)
+    service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
     api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @extend_schema(

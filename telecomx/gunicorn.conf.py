@@ -16,7 +16,7 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = 10000  # recycle workers now and then (a slow leak never becomes an outage)
 max_requests_jitter = 1000
-accesslog = None  # telecomx.requestlog says more, without tokens
+accesslog = None  # core.requestlog says more, without tokens
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The workers' heartbeat file is touched on every turn of their loop: in memory, not on a disk
@@ -31,7 +31,7 @@ def _json_error(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
 
     from gunicorn.util import write_nonblock
 
-    from telecomx.errors import error_body  # the worker has loaded the app by now
+    from core.errors import error_body  # the worker has loaded the app by now
 
     code = "too_large" if status_int in (413, 414, 431) else "bad_request" if status_int < 500 else "internal_error"
     body = json.dumps(error_body(status_int, code, reason)).encode()

@@ -112,6 +112,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The layers, bottom to top (README, "Layout"): core, accounts, callnotify and sbcrules, console.
+    "core",
     "accounts",
     "callnotify",
     "sbcrules",
@@ -121,9 +123,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "telecomx.requestlog.RequestLogMiddleware",
-    "telecomx.requestlog.BodySizeLimitMiddleware",
-    "telecomx.errors.ApiErrorMiddleware",
+    "core.requestlog.RequestLogMiddleware",
+    "core.requestlog.BodySizeLimitMiddleware",
+    "core.errors.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,7 +136,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "telecomx.urls"
 WSGI_APPLICATION = "telecomx.wsgi.application"
-APPEND_SLASH = False  # /api/ paths take an optional trailing slash (telecomx.errors middleware)
+APPEND_SLASH = False  # /api/ paths take an optional trailing slash (core.errors middleware)
 
 TEMPLATES = [
     {
@@ -215,13 +217,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["telecomx.parsers.StrictJSONParser"],
-    "EXCEPTION_HANDLER": "telecomx.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "telecomx.schema.TelecomXAutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.TelecomXAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": [
-        "telecomx.throttling.EmployeeRateThrottle",
-        "telecomx.throttling.AnonymousRateThrottle",
+        "core.throttling.EmployeeRateThrottle",
+        "core.throttling.AnonymousRateThrottle",
     ],
 }
 
@@ -239,7 +241,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "telecomx.schema.add_error_responses",
+        "core.schema.add_error_responses",
         "telecomx.openapi_docs.document_operations",
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
@@ -357,5 +359,5 @@ CALLNOTIFY_TEST_TIMEOUT = float(os.environ.get("CALLNOTIFY_TEST_TIMEOUT") or 3)
 CALLNOTIFY_TEST_CONCURRENCY = env_int("CALLNOTIFY_TEST_CONCURRENCY", 2)
 CALLNOTIFY_TEST_RATE = env_int("CALLNOTIFY_TEST_RATE", 10)
 
-# The API renders JSON only: skip parsing Accept when the client takes JSON (telecomx/negotiation.py).
-REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "telecomx.negotiation.JsonFirstNegotiation"
+# The API renders JSON only: skip parsing Accept when the client takes JSON (core/negotiation.py).
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "core.negotiation.JsonFirstNegotiation"

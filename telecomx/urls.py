@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from telecomx.health import HealthView
-from telecomx.metrics import MetricsView
+from console.metrics import MetricsView
+from core.readiness import HealthView
 
 api = [
     path("", include("accounts.urls")),

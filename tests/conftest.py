@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Employee
 from callnotify.addresses import use_resolver
-from sbcrules import lookup
+from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from tests.accounts.factories import EmployeeFactory, issue_token
 from tests.schema_validation import SchemaValidatingMixin
@@ -91,10 +91,10 @@ def dns() -> Iterator[dict[str, list[str]]]:
 def _clear_cache() -> Iterator[None]:
     from django.core.cache import cache
 
-    from telecomx.throttling import reset
+    from core.throttling import reset
 
     cache.clear()
-    reset()  # the rate limit's per-process windows (telecomx/throttling.py)
+    reset()  # the rate limit's per-process windows (core/throttling.py)
     yield
     cache.clear()
     reset()
@@ -147,7 +147,7 @@ def _no_routing_count_flush(settings) -> None:
 def _fresh_routing_index() -> Iterator[None]:
     """Each test starts with no routing index built and no decisions counted, as a fresh process."""
     routing_index.reset()
-    lookup.decisions.clear()
+    routing_counts.reset()
     yield
     routing_index.reset()
-    lookup.decisions.clear()
+    routing_counts.reset()

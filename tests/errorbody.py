@@ -1,4 +1,4 @@
-"""The Telecom X error body as the tests expect it (docs/api.md §2), written out independently of telecomx.errors."""
+"""The Telecom X error body as the tests expect it (docs/api.md §2), written out independently of core.errors."""
 
 from __future__ import annotations
 

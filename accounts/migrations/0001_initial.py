@@ -2,7 +2,7 @@
 
 import accounts.models
 import django.db.models.deletion
-import telecomx.ids
+import core.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Customer',
             fields=[
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=200)),
                 ('state', models.CharField(choices=[('ACTIVE', 'Active'), ('BLOCKED', 'Blocked'), ('DELETED', 'Deleted')], default='ACTIVE', max_length=10)),
                 ('is_reseller', models.BooleanField(default=False, help_text='A reseller can own customers.')),
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 ('password', models.CharField(max_length=128, verbose_name='password')),
                 ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
                 ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('email', models.EmailField(max_length=254, unique=True)),
                 ('name', models.CharField(blank=True, max_length=200)),
                 ('access_level', models.CharField(choices=[('NO_LOGIN', 'No Login'), ('PERSONAL', 'Personal'), ('VIEWER', 'Viewer'), ('MANAGER', 'Manager'), ('OWNER', 'Owner'), ('RESELLER', 'Reseller'), ('RESELLER_ADMIN', 'Reseller Admin'), ('ADMIN', 'Admin')], default='VIEWER', max_length=16)),

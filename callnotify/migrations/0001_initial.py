@@ -2,7 +2,7 @@
 
 import callnotify.validators
 import django.db.models.deletion
-import telecomx.ids
+import core.ids
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CallNotify',
             fields=[
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('url', models.CharField(error_messages={'blank': 'Invalid URL', 'max_length': 'Invalid URL', 'null': 'Invalid URL'}, max_length=2048, validators=[callnotify.validators.validate_callnotify_url])),
                 ('method', models.CharField(choices=[('POSTARGS', 'Postargs'), ('POSTXML1', 'Postxml1'), ('POSTXML2', 'Postxml2'), ('POSTJSON', 'Postjson'), ('GET1', 'Get1'), ('GET2', 'Get2')], error_messages={'blank': 'Invalid method', 'invalid_choice': 'Invalid method', 'max_length': 'Invalid method', 'null': 'Invalid method'}, max_length=8)),
                 ('selection', models.CharField(choices=[('SIP', 'Sip'), ('MVNO', 'Mvno'), ('ALL', 'All')], error_messages={'blank': 'Invalid selection', 'invalid_choice': 'Invalid selection', 'max_length': 'Invalid selection', 'null': 'Invalid selection'}, max_length=4)),

@@ -4,7 +4,7 @@ import callnotify.models
 import callnotify.signing
 import django.core.validators
 import django.db.models.deletion
-import telecomx.ids
+import core.ids
 from django.db import migrations, models
 
 
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CallEvent',
             fields=[
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('call_id', models.CharField(error_messages={'blank': 'Invalid callId', 'invalid_choice': 'Invalid callId', 'max_length': 'Invalid callId', 'null': 'Invalid callId'}, max_length=255, validators=[callnotify.models.PrintableValidator('Invalid callId')])),
                 ('type', models.CharField(choices=[('SIP', 'Sip'), ('MVNO', 'Mvno')], error_messages={'blank': 'Invalid type', 'invalid_choice': 'Invalid type', 'max_length': 'Invalid type', 'null': 'Invalid type'}, max_length=4)),
                 ('direction', models.CharField(choices=[('INBOUND', 'Inbound'), ('OUTBOUND', 'Outbound')], error_messages={'blank': 'Invalid direction', 'invalid_choice': 'Invalid direction', 'max_length': 'Invalid direction', 'null': 'Invalid direction'}, max_length=8)),
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Delivery',
             fields=[
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('call_id', models.CharField(max_length=255)),
                 ('sequence', models.PositiveIntegerField()),
                 ('state', models.CharField(choices=[('PENDING', 'Pending'), ('DELIVERED', 'Delivered'), ('FAILED', 'Failed')], default='PENDING', max_length=9)),

@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 import django.db.models.functions.text
 import re
-import telecomx.ids
+import core.ids
 from django.db import migrations, models
 
 
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Rule',
             fields=[
-                ('id', models.CharField(default=telecomx.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
+                ('id', models.CharField(default=core.ids.new_id, editable=False, max_length=24, primary_key=True, serialize=False)),
                 ('type', models.CharField(choices=[('PREFIX', 'Prefix'), ('ANUMBER', 'Anumber'), ('CUSTOMER', 'Customer'), ('DKCPS', 'Dkcps')], error_messages={'blank': 'Type is invalid', 'invalid': 'Type is invalid', 'invalid_choice': 'Type is invalid', 'max_length': 'Type is invalid', 'null': 'Type is invalid', 'required': 'Type is invalid'}, max_length=8)),
                 ('condition', models.CharField(max_length=64)),
                 ('note', models.CharField(blank=True, default='', error_messages={'blank': 'Note is invalid', 'invalid': 'Note is invalid', 'invalid_choice': 'Note is invalid', 'max_length': 'Note is invalid', 'null': 'Note is invalid', 'required': 'Note is invalid'}, max_length=1000)),

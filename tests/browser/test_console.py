@@ -13,14 +13,14 @@ from pytest_httpserver import HTTPServer
 
 from accounts.models import AccessLevel
 from callnotify.delivery import attempt_delivery
-from callnotify.health import MinuteCount
 from callnotify.models import CallNotify, Delivery
+from core.models import MinuteCount
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule
 from tests.accounts.factories import PASSWORD, CustomerFactory, EmployeeFactory
 from tests.browser.conftest import shot
-from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import post_event
 from tests.sbcrules.factories import PeerFactory, RuleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

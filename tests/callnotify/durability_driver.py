@@ -21,7 +21,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db.models import Count, Q  # noqa: E402
 
 from accounts.models import Customer  # noqa: E402
-from callnotify.store import record_call_event  # noqa: E402
+from callnotify.ingest import record_call_event  # noqa: E402
 from callnotify.models import CallNotify, Delivery  # noqa: E402
 
 

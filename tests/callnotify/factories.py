@@ -7,7 +7,7 @@ import factory
 from django.contrib.auth.models import Permission
 
 from accounts.models import AccessLevel, Customer, Employee
-from callnotify.store import Recorded, record_call_event
+from callnotify.ingest import Recorded, record_call_event
 from callnotify.models import CallNotify
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 

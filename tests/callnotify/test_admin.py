@@ -45,7 +45,7 @@ def test_item_page_shows_secret_status_health_and_deliveries_and_rotates_the_sec
     from django.test import Client
     from django.utils import timezone
 
-    from callnotify import health
+    from callnotify import endpoint_health as health
     from callnotify.signing import secret_key
     from tests.accounts.factories import EmployeeFactory
 

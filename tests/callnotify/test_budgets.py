@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessLevel, Customer
-from callnotify import store
+from callnotify import ingest as store
 from callnotify.delivery import run
 from callnotify.models import Attempt, CallEvent, Delivery
 from callnotify.views import CallEventView

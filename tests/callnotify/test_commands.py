@@ -72,7 +72,7 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
     CallEvent.objects.filter(call_id__startswith="old").update(created_at=long_ago)
     Delivery.objects.filter(call_id="old-pending").update(created_at=long_ago)
 
-    from callnotify import health
+    from callnotify import endpoint_health as health
 
     health.record([health.Outcome(customer.callnotify_items.get().pk, None, "DELIVERED", 5, long_ago)])
     assert run("prunedeliveries") == ("removed 1 deliveries and 1 events older than 30 days\n"
@@ -84,7 +84,7 @@ def test_prunedeliveries_removes_only_old_finished_rows(settings) -> None:
 
 
 def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
-    from callnotify import demo
+    from console import demo
 
     CallNotifyFactory(customer=CustomerFactory(name="Hansen VVS A/S"), url="tcp://127.0.0.1:5070")
     out = StringIO()
@@ -99,7 +99,7 @@ def test_demo_seed_is_idempotent_and_never_leaves_work_pending() -> None:
 def test_simulatecalls_routes_outbound_calls_and_counts_the_decisions_for_the_dashboard(settings) -> None:
     from django.db.models import Sum
 
-    from callnotify.health import MinuteCount
+    from core.models import MinuteCount
     from sbcrules.index import routing_index
     from tests.sbcrules.factories import PeerFactory
 

@@ -1,4 +1,4 @@
-"""Endpoint health and the per-minute counters the engine keeps (callnotify/health.py), and the API's `health`."""
+"""Endpoint health and the per-minute counters the engine keeps (callnotify/endpoint_health.py), and the API's `health`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
 from accounts.models import AccessLevel
-from callnotify import health
+from callnotify import endpoint_health as health
 from callnotify.delivery import attempt_delivery
-from callnotify.health import EndpointHealth, EndpointMinute, MinuteCount, Outcome
+from callnotify.endpoint_health import EndpointHealth, EndpointMinute, Outcome
 from callnotify.models import CallNotify, Delivery
+from core.models import MinuteCount
 from tests.accounts.factories import EmployeeFactory
-from tests.callnotify.factories import post_event
 from tests.callnotify.factories import CallNotifyFactory
+from tests.callnotify.factories import post_event
 
 pytestmark = pytest.mark.django_db
 

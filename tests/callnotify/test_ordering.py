@@ -10,8 +10,8 @@ from django.utils import timezone
 from pytest_httpserver import HTTPServer
 
 from callnotify.delivery import attempt_delivery, claim, record, run, send
-from callnotify.scheduler import sweep
 from callnotify.models import CallNotify, Delivery
+from callnotify.sweep import sweep
 from tests.accounts.factories import CustomerFactory
 from tests.callnotify.factories import CallNotifyFactory, post_event
 

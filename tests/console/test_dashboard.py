@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from callnotify import health
+from callnotify import endpoint_health as health
 from callnotify.models import CallEvent, CallNotify, Delivery
 from console import dashboard
 from tests.accounts.factories import CustomerFactory, EmployeeFactory

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Customer
-from telecomx.ids import normalize_id
+from core.ids import normalize_id
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from callnotify import health
+from callnotify import endpoint_health
 
 from callnotify.models import CallEvent, Delivery
 
@@ -38,4 +38,4 @@ class Command(BaseCommand):
         deliveries = _delete_in_batches(Delivery.objects.exclude(state=Delivery.State.PENDING).filter(finished_at__lt=cutoff))
         events = _delete_in_batches(CallEvent.objects.filter(created_at__lt=cutoff, deliveries__isnull=True))
         self.stdout.write(f"removed {deliveries} deliveries and {events} events older than {days} days")
-        self.stdout.write(f"removed {health.prune()} per-minute health and dashboard rows older than two days")
+        self.stdout.write(f"removed {endpoint_health.prune()} per-minute health and dashboard rows older than two days")

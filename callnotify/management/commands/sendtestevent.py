@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from callnotify.delivery import send_test_event
 from callnotify.models import CallNotify
-from telecomx.ids import normalize_id
+from core.ids import normalize_id
 
 
 class Command(BaseCommand):

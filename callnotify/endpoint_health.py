@@ -1,0 +1,182 @@
+"""Endpoint health and the delivery counters, kept by the delivery engine.
+
+The engine calls `record(outcomes)` once per batch of finished attempts, inside the transaction
+that stores them, so the figures can never disagree with the delivery log. `record` writes with
+a fixed number of statements whatever the batch size (three upserts, plus one look-up and at most
+two updates when an endpoint has been failing long enough to be disabled): nothing is read or
+written per row, and the dashboard and the API read these small tables instead of scanning the
+delivery table.
+
+- `EndpointHealth`: one row per endpoint that ever had an attempt — last success and failure,
+  the current run of consecutive failures and when it began, and why it was disabled.
+- `EndpointMinute`: per endpoint and minute, attempts delivered and failed and a histogram of
+  their durations (p50/p95 are read from it, as the upper bound of the bucket they fall in).
+- `core.models.MinuteCount`: per minute, the named counters `delivery.<OUTCOME>` (attempts by outcome).
+
+An endpoint that has failed every attempt for CALLNOTIFY_DISABLE_AFTER_DAYS is disabled with the
+reason kept on its health row (as Svix does); setting it ACTIVE again starts the count afresh.
+Rows older than two days are deleted by `prune()` (run by `manage.py prunedeliveries`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
+from core.counters import add_counts, minute_of, prune_counts, upsert
+
+logger = logging.getLogger("callnotify.endpoint_health")
+
+KEEP = timedelta(days=2)
+FAILED_OUTCOMES = {"RETRY", "FAILED", "INTERRUPTED"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished attempt, as the engine records it."""
+
+    endpoint_id: str
+    customer_id: str | None  # carried for callers' convenience; not stored
+    outcome: str  # an Attempt.Outcome value: DELIVERED, RETRY, FAILED, INTERRUPTED
+    duration_ms: int
+    at: datetime  # when the attempt ended
+
+
+def bucket_of(duration_ms: int) -> int:
+    return bisect.bisect_left(BUCKETS_MS, duration_ms)
+
+
+def record(outcomes: Iterable[Outcome], *, now: datetime | None = None) -> list[str]:
+    """Fold a batch of finished attempts into the health rows and counters; call it inside the
+    transaction that records the attempts. Answers the ids of endpoints it disabled."""
+    outcomes = sorted(outcomes, key=lambda o: o.at)
+    if not outcomes:
+        return []
+    minutes: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0] * (2 + len(BUCKET_FIELDS)))
+    counts: Counter[tuple[str, datetime]] = Counter()
+    # Per endpoint: last success, last failure, failures since the batch's last success, when they began.
+    streak: dict[str, list] = {}
+    for o in outcomes:
+        ok = o.outcome == "DELIVERED"
+        row = minutes[(o.endpoint_id, minute_of(o.at))]
+        row[0 if ok else 1] += 1
+        row[2 + bucket_of(o.duration_ms)] += 1
+        counts[(f"delivery.{o.outcome}", minute_of(o.at))] += 1
+        s = streak.setdefault(o.endpoint_id, [None, None, 0, None])
+        if ok:
+            s[0], s[2], s[3] = o.at, 0, None
+        else:
+            s[1], s[2] = o.at, s[2] + 1
+            s[3] = s[3] or o.at
+    upsert(EndpointMinute, ("endpoint_id", "minute"),
+            [(endpoint, minute, *values) for (endpoint, minute), values in minutes.items()],
+            ["delivered", "failed", *BUCKET_FIELDS])
+    add_counts(counts)
+    table = connection.ops.quote_name(EndpointHealth._meta.db_table)
+    # A success in the batch restarts the run at the failures after it; otherwise the run goes on.
+    upsert(EndpointHealth, ("endpoint_id",), [(pk, s[2], s[0], s[1], s[3]) for pk, s in streak.items()], [], {
+        "consecutive_failures": f"CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.consecutive_failures"
+                                f" ELSE {table}.consecutive_failures + excluded.consecutive_failures END",
+        "last_success_at": f"COALESCE(excluded.last_success_at, {table}.last_success_at)",
+        "last_failure_at": f"COALESCE(excluded.last_failure_at, {table}.last_failure_at)",
+        "failing_since": f"CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.failing_since"
+                         f" ELSE COALESCE({table}.failing_since, excluded.failing_since) END",
+    })
+    failing = [pk for pk, s in streak.items() if s[0] is None]
+    return _disable_long_failing(failing, now or outcomes[-1].at) if failing else []
+
+
+def _disable_long_failing(endpoint_ids: list[str], now: datetime) -> list[str]:
+    days = settings.CALLNOTIFY_DISABLE_AFTER_DAYS
+    if days <= 0:
+        return []
+    since = now - timedelta(days=days)
+    ids = list(EndpointHealth.objects.filter(endpoint_id__in=endpoint_ids, failing_since__lte=since,
+                                             endpoint__state=CallNotify.State.ACTIVE).values_list("endpoint_id", flat=True))
+    if ids:
+        reason = f"every attempt failed for {days} days (CALLNOTIFY_DISABLE_AFTER_DAYS)"
+        CallNotify.objects.filter(pk__in=ids).update(state=CallNotify.State.DISABLED)
+        EndpointHealth.objects.filter(pk__in=ids).update(disabled_at=now, disabled_reason=reason)
+        logger.warning("disabled %d call notify endpoints failing for %d days: %s", len(ids), days, ", ".join(ids))
+    return ids
+
+
+@receiver(post_save, sender=CallNotify)
+def _fresh_start_when_enabled(sender: type, instance: CallNotify, **kwargs: object) -> None:
+    """Enabled again (API or admin): the failure run that disabled it no longer counts."""
+    if instance.state == CallNotify.State.ACTIVE and not kwargs.get("created"):
+        EndpointHealth.objects.filter(pk=instance.pk, disabled_at__isnull=False).update(
+            disabled_at=None, disabled_reason="", failing_since=None, consecutive_failures=0)
+
+
+# --- reading ---
+
+def percentile(histogram: Sequence[int], p: float) -> int | None:
+    """Upper bound (ms) of the bucket holding the p-th fraction of attempts; the slowest bucket
+    answers the request timeout. None without attempts."""
+    total = sum(histogram)
+    if not total:
+        return None
+    wanted, seen = p * total, 0
+    for index, n in enumerate(histogram):
+        seen += n
+        if seen >= wanted and n:
+            return BUCKETS_MS[index] if index < len(BUCKETS_MS) else int(settings.CALLNOTIFY_REQUEST_TIMEOUT * 1000)
+    return None
+
+
+def window_figures(endpoint_ids: Sequence[str], since: datetime) -> dict[str, dict[str, object]]:
+    """Per endpoint since `since`: delivered, failed, p50/p95 duration. One grouped query on the
+    (endpoint, minute) key: at most 1,440 rows per endpoint for a day."""
+    sums = {f: Sum(f) for f in ("delivered", "failed", *BUCKET_FIELDS)}
+    rows = (EndpointMinute.objects.filter(endpoint_id__in=list(endpoint_ids), minute__gte=minute_of(since))
+            .values("endpoint_id").annotate(**{f"s_{k}": v for k, v in sums.items()}).order_by())
+    found = {}
+    for row in rows:
+        histogram = [row[f"s_{f}"] or 0 for f in BUCKET_FIELDS]
+        found[row["endpoint_id"]] = {
+            "delivered": row["s_delivered"] or 0, "failed": row["s_failed"] or 0,
+            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95),
+        }
+    empty = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+    return {pk: found.get(pk, dict(empty)) for pk in endpoint_ids}
+
+
+def health_of(endpoints: Sequence[CallNotify], now: datetime | None = None) -> dict[str, dict[str, object]]:
+    """The API's `health` object for each endpoint: three queries whatever their number."""
+    now = now or timezone.now()
+    ids = [e.pk for e in endpoints]
+    rows = {h.pk: h for h in EndpointHealth.objects.filter(pk__in=ids)}
+    hour, day = window_figures(ids, now - timedelta(hours=1)), window_figures(ids, now - timedelta(days=1))
+    answer = {}
+    for pk in ids:
+        h = rows.get(pk)
+        answer[pk] = {
+            "lastHour": hour[pk],
+            "lastDay": day[pk],
+            "lastSuccessAt": h.last_success_at if h else None,
+            "lastFailureAt": h.last_failure_at if h else None,
+            "consecutiveFailures": h.consecutive_failures if h else 0,
+            "failingSince": h.failing_since if h else None,
+            "disabledReason": (h.disabled_reason or None) if h else None,
+        }
+    return answer
+
+
+def prune(now: datetime | None = None) -> int:
+    """Delete per-minute rows older than two days; answers how many."""
+    cutoff = (now or timezone.now()) - KEEP
+    deleted = EndpointMinute.objects.filter(minute__lt=cutoff).delete()[0]
+    return deleted + prune_counts(cutoff)

@@ -1,0 +1,219 @@
+"""Storing call events and their deliveries (docs/callevents.md §1): one event, or a batch of up to 1,000.
+
+The database is the truth: an event and its deliveries are written in one transaction before
+anything is sent; the only thing said to the delivery side afterwards is a hint that work may
+be due (hints.wake), so a lost hint only delays (the sweep finds the work).
+
+Statement budget (tests/callnotify/test_budgets.py): one event is 3 statements — the customers
+with their active endpoints, the event with its sequence (INSERT ... SELECT), its deliveries —
+and one commit. A batch is 5 bulk statements however many events it holds (more only where
+SQLite's bound-parameter limit splits a bulk insert).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import FilteredRelation, Q
+from django.utils import timezone
+
+from accounts.models import Customer
+from callnotify import hints
+from callnotify.models import CallEvent, CallNotify, Delivery
+from core.ids import new_id
+
+MAX_BATCH = 1000
+RETRIES = 5
+EVENT_FIELDS = ("type", "direction", "state", "a_number", "b_number", "timestamp", "duration", "cause", "additional")
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    state: str
+    is_reseller: bool
+    parent_reseller_id: str | None
+    endpoints: tuple[tuple[str, str], ...] = ()  # (id, selection) of its ACTIVE endpoints
+
+
+def customers_with_endpoints(ids: Iterable[str]) -> dict[str, CustomerInfo]:
+    """The customers among `ids` that exist, each with its active endpoints: one query."""
+    found: dict[str, dict] = {}
+    rows = (Customer.objects.filter(pk__in=set(ids))
+            .annotate(active=FilteredRelation("callnotify_items", condition=Q(callnotify_items__state=CallNotify.State.ACTIVE)))
+            .order_by().values_list("id", "state", "is_reseller", "parent_reseller_id", "active__id", "active__selection"))
+    for pk, state, is_reseller, parent, endpoint_id, selection in rows:
+        info = found.setdefault(pk, {"state": state, "is_reseller": is_reseller, "parent_reseller_id": parent, "endpoints": []})
+        if endpoint_id is not None:
+            info["endpoints"].append((endpoint_id, selection))
+    return {pk: CustomerInfo(i["state"], i["is_reseller"], i["parent_reseller_id"], tuple(sorted(i["endpoints"])))
+            for pk, i in found.items()}
+
+
+def _targets(info: CustomerInfo, event_type: str) -> list[str]:
+    """The endpoints that get a delivery: an ACTIVE customer's ACTIVE endpoints selecting the event's type."""
+    if info.state != Customer.State.ACTIVE:
+        return []  # stored, not delivered (docs/callevents.md §1)
+    return [pk for pk, selection in info.endpoints if selection in (event_type, CallNotify.Selection.ALL)]
+
+
+@dataclass
+class Stored:
+    """What the API answers for one stored (or already known) event."""
+
+    id: str
+    sequence: int
+    deliveries: int  # queued by this request; 0 when the event was already stored
+    created: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return {"_id": self.id, "sequence": self.sequence, "deliveries": self.deliveries}
+
+
+@dataclass
+class NewEvent:
+    """A validated event: the customer exists and the poster may report for it."""
+
+    customer_id: str
+    call_id: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.customer_id, self.call_id, str(self.fields["state"]))
+
+
+def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequence[str], now: datetime) -> list[Delivery]:
+    return [Delivery(id=new_id(), event_id=event_id, endpoint_id=pk, call_id=call_id, sequence=sequence,
+                     next_attempt_at=now, created_at=now) for pk in endpoints]
+
+
+def _insert_deliveries(rows: list[Delivery]) -> None:
+    if rows:
+        Delivery.objects.bulk_create(rows)
+        transaction.on_commit(hints.wake)
+
+
+def _adapt(value: object) -> object:
+    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+def _insert_next_in_call(event_id: str, new: NewEvent, now: datetime) -> int | None:
+    """INSERT the event with the next sequence of its call in one statement; None if (customer, call,
+    state) or the sequence is taken (a repeat, or a concurrent post of the same call won the number)."""
+    f = new.fields
+    q = connection.ops.quote_name
+    table = q(CallEvent._meta.db_table)
+    columns = ", ".join(q(c) for c in ("id", "customer_id", "call_id", "type", "direction", "state", "a_number", "b_number",
+                                       "timestamp", "duration", "cause", "additional", "created_at", "sequence"))
+    json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    # (WHERE keeps SQLite from reading ON CONFLICT as a join's ON.)
+    sql = (
+        f"INSERT INTO {table} ({columns})"
+        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
+        f" FROM {table} WHERE {q('customer_id')} = %s AND {q('call_id')} = %s"
+        f" ON CONFLICT DO NOTHING RETURNING {q('sequence')}"
+    )
+    params = [event_id, new.customer_id, new.call_id, f["type"], f["direction"], f["state"], f["a_number"], f["b_number"],
+              _adapt(f["timestamp"]), f.get("duration"), f.get("cause") or "", json.dumps(f.get("additional") or {}),
+              _adapt(now), new.customer_id, new.call_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def store_one(new: NewEvent, info: CustomerInfo) -> Stored:
+    """One event: 2 statements in one transaction (the caller read `info` with the customers' query)."""
+    targets = _targets(info, str(new.fields["type"]))
+    for _ in range(RETRIES):
+        now = timezone.now()
+        event_id = new_id()
+        with transaction.atomic():
+            sequence = _insert_next_in_call(event_id, new, now)
+            if sequence is not None:
+                _insert_deliveries(_delivery_rows(event_id, new.call_id, sequence, targets, now))
+                return Stored(event_id, sequence, len(targets))
+        known = CallEvent.objects.filter(customer_id=new.customer_id, call_id=new.call_id,
+                                         state=new.fields["state"]).values_list("id", "sequence").first()
+        if known is not None:
+            return Stored(known[0], known[1], 0, False)
+        # the sequence number was taken by a concurrent post of another state of this call: take the next
+    raise IntegrityError(f"could not store an event for call {new.call_id!r}")
+
+
+def store_many(events: Sequence[NewEvent | None], customers: dict[str, CustomerInfo]) -> list[Stored | None]:
+    """A batch in one transaction with bulk statements; None items (refused events) stay None.
+
+    Idempotency and the per-call sequence hold inside the batch (a repeat answers the first
+    one's event) and across concurrent batches: the unique constraints decide, and the loser
+    reads again and retries the whole batch.
+    """
+    valid = [e for e in events if e is not None]
+    if not valid:
+        return [None] * len(events)
+    for _ in range(RETRIES):
+        try:
+            with transaction.atomic():
+                answers = _store_many(events, valid, customers)
+            return answers
+        except IntegrityError:
+            continue
+    raise IntegrityError("could not store a batch of call events")
+
+
+def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
+                customers: dict[str, CustomerInfo]) -> list[Stored | None]:
+    now = timezone.now()
+    known: dict[tuple[str, str, str], Stored] = {}
+    last: dict[tuple[str, str], int] = {}
+    for customer_id, call_id, state, sequence, pk in (
+        CallEvent.objects.filter(customer_id__in={e.customer_id for e in valid}, call_id__in={e.call_id for e in valid})
+        .order_by().values_list("customer_id", "call_id", "state", "sequence", "id")
+    ):
+        known[(customer_id, call_id, state)] = Stored(pk, sequence, 0, False)
+        last[(customer_id, call_id)] = max(last.get((customer_id, call_id), 0), sequence)
+    answers: list[Stored | None] = []
+    new_events: list[CallEvent] = []
+    new_deliveries: list[Delivery] = []
+    for event in events:
+        if event is None:
+            answers.append(None)
+            continue
+        if event.key in known:
+            seen = known[event.key]
+            answers.append(Stored(seen.id, seen.sequence, 0, False))
+            continue
+        call = (event.customer_id, event.call_id)
+        sequence = last[call] = last.get(call, 0) + 1
+        row = CallEvent(id=new_id(), customer_id=event.customer_id, call_id=event.call_id, sequence=sequence,
+                        created_at=now, **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
+        new_events.append(row)
+        targets = _targets(customers[event.customer_id], str(event.fields["type"]))
+        new_deliveries += _delivery_rows(row.id, row.call_id, sequence, targets, now)
+        stored = Stored(row.id, sequence, len(targets))
+        known[event.key] = stored
+        answers.append(stored)
+    if new_events:
+        CallEvent.objects.bulk_create(new_events)
+    _insert_deliveries(new_deliveries)
+    return answers
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """record_call_event's answer (management commands, the demo and tests store through it)."""
+
+    event: CallEvent
+    deliveries: int
+    created: bool
+
+
+def record_call_event(*, call_id: str, customer: Customer, **fields: object) -> Recorded:
+    """Store one event for `customer` (no poster check: callers are the operator's own code)."""
+    info = customers_with_endpoints([customer.pk])[customer.pk]
+    stored = store_one(NewEvent(customer.pk, call_id, dict(fields)), info)
+    return Recorded(CallEvent.objects.get(pk=stored.id), stored.deliveries, stored.created)

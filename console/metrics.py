@@ -1,0 +1,90 @@
+"""GET /api/metrics: delivery and routing counters for operators (ADMIN), as one JSON object.
+
+Delivery figures come from the database (all processes); routing figures are this process's
+own (its index and the decisions it made since it started): poll each web process, or read
+them through the load balancer as a sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import Access
+from callnotify.models import Delivery
+from sbcrules.counts import routing_counts
+from sbcrules.index import routing_index
+from sbcrules.serializers import REASONS
+
+
+def delivery_counters() -> dict[str, object]:
+    now = timezone.now()
+    by_state = dict(Delivery.objects.order_by().values_list("state").annotate(n=Count("id")))
+    finished = dict(
+        Delivery.objects.order_by().filter(finished_at__gte=now - timedelta(hours=1))
+        .values_list("state").annotate(n=Count("id"))
+    )
+    overdue = Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lt=now - timedelta(minutes=1)).count()
+    return {
+        "byState": {state: by_state.get(state, 0) for state in Delivery.State.values},
+        "finishedLastHour": {state: finished.get(state, 0) for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)},
+        "overduePending": overdue,
+    }
+
+
+def routing_counters() -> dict[str, object]:
+    index = routing_index.current()
+    built_at = routing_index.built_at
+    return {
+        "process": os.getpid(),
+        "rules": index.rule_count,
+        "rulesByType": {"ANUMBER": len(index.anumber), "CUSTOMER": len(index.customer), "DKCPS": len(index.dkcps), "PREFIX": len(index.prefix)},
+        "peers": len(index.peers),
+        "unusablePeers": sorted(peer.id for peer in index.peers.values() if not peer.usable),
+        "defaultPeer": index.default_peer,
+        "indexRebuilds": routing_index.rebuilds,
+        "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
+        "decisions": {reason: routing_counts.totals.get(reason, 0) for reason in REASONS},
+    }
+
+
+def _counts(component: str, names: list[str], help_text: str) -> serializers.Serializer:
+    return inline_serializer(component, {n: serializers.IntegerField() for n in names}, help_text=help_text)
+
+
+DeliveryStates = list(Delivery.State.values)
+MetricsSerializer = inline_serializer("Metrics", {
+    "deliveries": inline_serializer("DeliveryMetrics", {
+        "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
+        "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
+        "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
+    }),
+    "routing": inline_serializer("RoutingMetrics", {
+        "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
+        "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
+        "rulesByType": _counts("RuleCounts", ["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
+        "peers": serializers.IntegerField(),
+        "unusablePeers": serializers.ListField(child=serializers.CharField(), help_text="Peers down or without a usable host"),
+        "defaultPeer": serializers.CharField(allow_null=True),
+        "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
+        "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
+        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
+    }),
+})
+
+
+class MetricsView(APIView):
+    permission_classes = [Access.METRICS]
+
+    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"deliveries": delivery_counters(), "routing": routing_counters()})

@@ -1,0 +1,84 @@
+"""One structured log line per API request: method, path, status, duration, employee.
+
+Never the query string (`validateToken?token=…`), headers or bodies: tokens and passwords stay out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from core.errors import API_PREFIX, error_body
+
+logger = logging.getLogger("telecomx.requests")
+
+
+class RequestLogMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if request.path.startswith(API_PREFIX) and logger.isEnabledFor(logging.INFO):
+            # DRF authenticates inside the view; its user is left on the Django request.
+            user = getattr(request, "_telecomx_employee", None)
+            line = {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                "employee": getattr(user, "pk", None),
+            }
+            key = getattr(request, "_telecomx_api_key", None)
+            if key is not None:  # a service account: which of its keys (by id and name), never the key
+                line["apiKey"], line["apiKeyName"] = key.pk, key.name
+            logger.info(json.dumps(line))
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 in the error body for an /api/ request whose body is over API_MAX_BODY_BYTES.
+
+    A chunked body has no Content-Length, and Django would read none of it (a chunked PATCH
+    answered 200 having ignored its body): it is read here, at most the limit, and handed on
+    with its length, or answered 413.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX):
+            too_large = JsonResponse(error_body(413, "too_large", "Request body too large"), status=413)
+            if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get("CONTENT_LENGTH"):
+                body = _read_at_most(request.environ["wsgi.input"], settings.API_MAX_BODY_BYTES + 1)
+                if len(body) > settings.API_MAX_BODY_BYTES:
+                    return too_large
+                request.META["CONTENT_LENGTH"] = str(len(body))
+                request._stream = LimitedStream(io.BytesIO(body), len(body))  # what WSGIRequest reads the body from
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.API_MAX_BODY_BYTES:
+                return too_large
+        return self.get_response(request)
+
+
+def _read_at_most(stream: io.RawIOBase, limit: int) -> bytes:
+    parts, size = [], 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
