@@ -98,18 +98,33 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
     return customer
 
 
+def trunk_customer_for(employee: Employee, customer_id: str) -> Customer:
+    """The customer behind a trunk URL (docs/api.md §3, trunks): ADMIN for any customer;
+    RESELLER_ADMIN with TELE for customers that belong to its customer (below it, not its own).
+    Out of reach (or unknown, or DELETED): 404 `customer`; in reach but not allowed: 403."""
+    customer = customer_for(employee, customer_id)  # reach, as for call notify
+    if employee.access_level == AccessLevel.ADMIN:
+        return customer
+    allowed = (employee.access_level == AccessLevel.RESELLER_ADMIN and employee.customer.has_feature("TELE")
+               and customer.pk != employee.customer_id)
+    if not allowed:
+        raise ApiError(403, "access_denied", "Insufficient access level")
+    return customer
+
+
 def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]]) -> set[str]:
     """Which of `customers` (id -> (is_reseller, parent_reseller_id)) `employee` may report call events for.
 
-    docs/callevents.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
-    no parent: the root of the reseller tree) reach every customer; a service account of any
-    other customer reaches that customer and, for a reseller, its whole subtree. No query
-    unless the poster is a reseller below the root.
+    docs/callevents.md §1: ADMIN and the service accounts of the operator (the one customer marked
+    `is_operator`) reach every customer; a service account of any other customer reaches that
+    customer and, for a reseller, its whole subtree — a reseller without a parent too, which is
+    an ordinary reseller unless it is the operator. No query unless the poster is a reseller
+    other than the operator.
     """
     if employee.access_level == AccessLevel.ADMIN:
         return set(customers)
     own = employee.customer
-    if own.is_reseller and own.parent_reseller_id is None:
+    if own.is_operator:
         return set(customers)
     if not own.is_reseller:
         return {own.pk} & set(customers)
@@ -193,6 +208,10 @@ class Access:
     SBC_PEER_READ = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
     SBC_PEER_WRITE = IsAdmin
     ROUTE_LOOKUP = SBC_PEER_READ | django_perm("sbcrules.lookup_route")
+    # trunks of a customer: everything under /api/customer/<ID>/trunk. Any employee may ask; the
+    # URL's customer then decides (trunk_customer_for: in reach, then RESELLER_ADMIN with TELE
+    # for a customer below its own, or ADMIN).
+    TRUNK = IsAuthenticated
     # DK operators and number portability data
     DK_READ = level(AccessLevel.VIEWER)
     DK_WRITE = IsAdmin

@@ -11,6 +11,7 @@ Python loop (a trie of dicts costs ~10x the memory for 200,000 prefixes).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,9 @@ class Decision:
     chain: tuple[str, ...] = ()
     why: tuple[str, ...] = field(default=(), compare=False)
     targets: tuple[dict[str, object], ...] = ()
+    # A look-up by source: whose call it is, and the trunk it came from.
+    customer: str | None = None
+    trunk: TrunkData | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The wire form of docs/api.md §9."""
@@ -62,7 +66,69 @@ class Decision:
             body["operator"] = self.operator
         body["chain"] = list(self.chain)
         body["targets"] = list(self.targets)
+        if self.trunk is not None:
+            body["customer"] = self.customer
+            body["trunk"] = self.trunk.as_dict()
         return body
+
+
+# --- trunks: who is calling (docs/sbcrules.md, "Trunks") ---
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkData:
+    id: str
+    customer: str
+    max_calls: int | None = None
+    calls_per_second: int | None = None
+    trust_customer_header: bool = False
+    # Customers a trusted trunk's customer reaches (its X-Customer may name them); None: every
+    # customer (the operator's own trunk). Only filled for trusted trunks.
+    reach: frozenset[str] | None = frozenset()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"_id": self.id, "maxCalls": self.max_calls, "callsPerSecond": self.calls_per_second}
+
+
+@dataclass(slots=True)
+class SourceIndex:
+    """Trunk sources by address family: for each prefix length present (longest first), a hash
+    map from the network's integer to its trunk. A look-up masks the address once per length
+    present and probes: at most 33 probes (IPv4) or 129 (IPv6), however many trunks there are."""
+
+    by_family: dict[int, tuple[tuple[int, dict[int, TrunkData]], ...]] = field(default_factory=dict)
+    count: int = 0
+
+    def find(self, address: str) -> TrunkData | None:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        bits = 32 if ip.version == 4 else 128
+        value = int(ip)
+        for length, networks in self.by_family.get(ip.version, ()):
+            trunk = networks.get(value >> (bits - length))
+            if trunk is not None:
+                return trunk
+        return None
+
+
+def compile_sources(sources: Iterable[tuple[str, TrunkData]]) -> SourceIndex:
+    """(CIDR, trunk) pairs in, the index out. Overlaps are the database's to forbid; should two
+    equal networks come in anyway, the later wins."""
+    tables: dict[int, dict[int, dict[int, TrunkData]]] = {4: {}, 6: {}}
+    count = 0
+    for cidr, trunk in sources:
+        network = ipaddress.ip_network(cidr, strict=False)
+        bits = network.max_prefixlen
+        tables[network.version].setdefault(network.prefixlen, {})[int(network.network_address) >> (bits - network.prefixlen)] = trunk
+        count += 1
+    return SourceIndex(
+        by_family={family: tuple(sorted(lengths.items(), reverse=True)) for family, lengths in tables.items() if lengths},
+        count=count,
+    )
 
 
 @dataclass(slots=True)
@@ -78,9 +144,11 @@ class RoutingIndex:
     # By lower-case peer id: that peer's usable hosts, then those of the usable peers its
     # failover chain leads to (docs/api.md §9), computed once per index, not per call.
     targets: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict)
+    # The active trunks' sources: who is calling, by the address a call comes from.
+    sources: SourceIndex = field(default_factory=SourceIndex)
 
 
-def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> RoutingIndex:
+def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData], sources: Iterable[tuple[str, TrunkData]] = ()) -> RoutingIndex:
     """Build the index. Later duplicates of one (type, condition) win (the database forbids them)."""
     maps: dict[str, dict[str, RuleData]] = {ANUMBER: {}, CUSTOMER: {}, DKCPS: {}, PREFIX: {}}
     count = 0
@@ -95,7 +163,7 @@ def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> Routi
     return RoutingIndex(
         anumber=maps[ANUMBER], customer=maps[CUSTOMER], dkcps=maps[DKCPS], prefix=maps[PREFIX],
         prefix_lengths=lengths, peers=peer_map, default_peer=default, rule_count=count,
-        targets={key: failover_targets(peer_map, key) for key in peer_map},
+        targets={key: failover_targets(peer_map, key) for key in peer_map}, sources=compile_sources(sources),
     )
 
 

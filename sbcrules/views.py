@@ -14,15 +14,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import Access, route_reach, rule_scope
+from accounts.models import Customer
+from accounts.permissions import Access, route_reach, rule_scope, trunk_customer_for
 from core.api import ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from core.errors import ApiError
 from core.ids import normalize_id
 from core.messages import message_of
 from sbcrules.index import read_stamp
 from sbcrules.lookup import route_call
-from sbcrules.models import Host, Peer, Rule
-from sbcrules.serializers import HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, find_peer_id
+from sbcrules.models import Host, Peer, Rule, Trunk
+from sbcrules.serializers import (HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, TrunkSerializer,
+                                  find_peer_id)
+from sbcrules.trunks import SOURCE_TAKEN, SourceTaken, delete_trunk, save_trunk
 from sbcrules.validators import is_peer_id
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
@@ -167,14 +170,63 @@ class RouteView(APIView):
         parameters=[
             OpenApiParameter("bnumber", str, required=True, description="destination, E.164"),
             OpenApiParameter("anumber", str, description="caller, E.164"),
-            OpenApiParameter("customer", str, description="calling customer's id"),
+            OpenApiParameter("source", str, description="the address the call came from (IPv4 or IPv6): the trunk holding "
+                             "it decides whose call it is; none holds it: `unknown_source`"),
+            OpenApiParameter("customer", str, description="calling customer's id; with `source`, honoured only for a trunk "
+                             "with `trustCustomerHeader`, for customers its customer reaches"),
         ],
         responses=RouteAnswerSerializer,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        customer = params.get("customer")
-        if not route_reach(request.user, customer):
+        customer, source = params.get("customer"), params.get("source")
+        if source is None and not route_reach(request.user, customer):
             customer = None  # out of the caller's reach: routed as an unknown customer id is
-        decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer)
+        decision = route_call(
+            bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer, source=source,
+            reaches=lambda trunk_customer: route_reach(request.user, trunk_customer),
+        )
         return Response(decision.as_dict())
+
+
+@extend_schema_view(
+    list=paged_list_schema("List the customer's trunks"),
+    create=extend_schema(summary="Create a trunk"),
+    retrieve=extend_schema(summary="Get a trunk"),
+    partial_update=extend_schema(summary="Update a trunk (PATCH)"),
+    destroy=extend_schema(summary="Delete a trunk"),
+)
+class TrunkViewSet(ResourceViewSet):
+    """A customer's trunks: where its calls come from, and its limits there."""
+
+    serializer_class = TrunkSerializer
+    not_found = (404, "id", "Trunk not found")
+    permission_classes = [Access.TRUNK]
+    customer: Customer
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.customer = trunk_customer_for(request.user, kwargs["customer_id"])
+
+    def get_queryset(self) -> QuerySet[Trunk]:
+        return Trunk.objects.filter(customer=self.customer).order_by("id")
+
+    def normalize_lookup(self, value: str) -> str | None:
+        return normalize_id(value)
+
+    def serializer_context_defaults(self) -> dict[str, Any]:
+        return {"customer": self.customer} if hasattr(self, "customer") else {}
+
+    def perform_save(self, serializer: Any) -> None:
+        changed = [name for name in serializer.validated_data]
+        trunk = serializer.instance if serializer.instance is not None else Trunk(customer=self.customer)
+        for name, value in serializer.validated_data.items():
+            setattr(trunk, name, value)
+        try:
+            save_trunk(trunk, update_fields=[*changed, "updated_at"] if serializer.instance is not None else None)
+        except SourceTaken:
+            raise ApiError(409, "sources", SOURCE_TAKEN, path="sources") from None
+        serializer.instance = trunk
+
+    def perform_destroy(self, instance: Any) -> None:
+        delete_trunk(instance)

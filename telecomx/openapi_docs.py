@@ -67,6 +67,17 @@ RULE_FIELDS = _errors(
     (409, "rule", "Rule already exists"),
 )
 NO_RULE = (404, "id", "Rule not found")
+TRUNK_FIELDS = _errors(
+    (422, "name", "Name is invalid"),
+    (422, "sources", "Source is invalid"),
+    (422, "maxCalls", "Max calls is invalid"),
+    (422, "callsPerSecond", "Calls per second is invalid"),
+    (422, "trustCustomerHeader", "Trust customer header is invalid"),
+    (422, "state", "State is invalid"),
+    MULTIPLE,
+    (409, "sources", "Source is used by another trunk"),
+)
+NO_TRUNK = (404, "id", "Trunk not found")
 PEER_FIELDS = _errors(
     (422, "id", "Peer id is invalid"),
     (422, "name", "Name is invalid"),
@@ -141,6 +152,12 @@ CN_WHO = ("Who: VIEWER, MANAGER or OWNER of the customer; RESELLER or RESELLER_A
 UPDATE = "Only the properties sent change (POST and PATCH do the same)."
 RULE_WRITE = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the FINANCE feature for CUSTOMER rules of customers it "
               "reaches (PREFIX, ANUMBER and DKCPS rules route everyone's calls and are ADMIN's: 403).")
+
+TRUNK = {"_id": "6b0442c4d5e6f7a8b9c0d1e2", "customer": CUSTOMER, "name": "Hansen PBX",
+         "sources": ["203.0.113.7", "198.51.100.0/28"], "maxCalls": 30, "callsPerSecond": 5, "trustCustomerHeader": False,
+         "state": "ACTIVE"}
+TRUNK_WHO = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the TELE feature, for customers below its own. A customer "
+             "the caller cannot reach answers 404 `customer`, as an unknown one does.")
 
 APIKEY = {"_id": "6b0440a1b2c3d4e5f6a7b8c9", "name": "kamailio-1", "account": "6b0440a1b2c3d4e5f6a7b8c8",
           "prefix": "txk_Q2x9aB", "createdAt": "2026-11-23T09:00:00Z", "createdBy": EMPLOYEE, "revokedAt": None}
@@ -217,6 +234,31 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "customer_callnotify_destroy": Operation(
         f"Delete a call notify item and its delivery log. {CN_WHO}", {"success": True}, errors=[NO_ITEM, NO_CUSTOMER, DENIED],
+    ),
+    "customer_trunk_list": Operation(
+        f"The customer's trunks: where its calls come from (`sources`) and its limits there, oldest first. {PAGING} {TRUNK_WHO}",
+        [TRUNK], errors=[NO_CUSTOMER, DENIED, BAD_PAGE],
+    ),
+    "customer_trunk_create": Operation(
+        "Add a trunk: calls the switch receives from any of its `sources` (1..100 IPv4/IPv6 addresses or CIDR blocks) are "
+        "the customer's, within `maxCalls` calls at once and `callsPerSecond` new calls per second (null or absent: no "
+        "limit). No address may be in two trunks' sources (409, also when two requests race). `trustCustomerHeader`: a "
+        f"border element whose X-Customer header names the customer of each call, among the customers this one reaches. {TRUNK_WHO}",
+        TRUNK, {"name": "Hansen PBX", "sources": ["203.0.113.7", "198.51.100.0/28"], "maxCalls": 30, "callsPerSecond": 5},
+        [*TRUNK_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    "customer_trunk_retrieve": Operation(f"One trunk. {TRUNK_WHO}", TRUNK, errors=[NO_TRUNK, NO_CUSTOMER, DENIED]),
+    "customer_trunk_update_by_post": Operation(
+        f"Update a trunk. {UPDATE} `sources`, when sent, replaces the whole list. {TRUNK_WHO}", {**TRUNK, "maxCalls": 60},
+        {"maxCalls": 60}, [*TRUNK_FIELDS, NO_TRUNK, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    "customer_trunk_partial_update": Operation(
+        f"Update a trunk. {UPDATE} `sources`, when sent, replaces the whole list. {TRUNK_WHO}", {**TRUNK, "state": "DISABLED"},
+        {"state": "DISABLED"}, [*TRUNK_FIELDS, NO_TRUNK, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    "customer_trunk_destroy": Operation(
+        f"Delete a trunk: its sources are strangers to the switch again. {TRUNK_WHO}", {"success": True},
+        errors=[NO_TRUNK, NO_CUSTOMER, DENIED],
     ),
     "customer_callnotify_deliveries_retrieve": Operation(
         "The delivery log of one call notify item, newest first, paged (`offset`, `limit` 1..500), optionally only "
@@ -297,7 +339,7 @@ OPERATIONS: dict[str, Operation] = {
          "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
                      "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
                      "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
-                                   "no_route": 0, "no_usable_peer": 1}}},
+                                   "no_route": 0, "no_usable_peer": 1, "unknown_source": 0}}},
         errors=[DENIED],
     ),
     "sbc_peer_list": Operation(f"The SBC peers (carrier trunks), by id. {ETAG}{PAGING} {ROUTE_READ}", [PEER], errors=[DENIED, BAD_PAGE]),
@@ -338,13 +380,16 @@ OPERATIONS: dict[str, Operation] = {
         "The routing decision for an outbound call, answered from memory: the first of ANUMBER (the caller), "
         "CUSTOMER (the calling customer), DKCPS (the operator serving the destination), the longest PREFIX, and the "
         "default peer that matches; an unusable peer (down, or every host down) hands over to its failover peer. "
+        "With `source` (the address the call came from) the trunk holding that address decides whose call it is: the "
+        "answer adds `customer` and `trunk`, and `customer` counts only for a trusted trunk (`trustCustomerHeader`), for "
+        "customers its customer reaches; an address no active trunk holds answers `reason: unknown_source`. "
         f"{ROUTE_READ} Also service accounts with the `sbcrules.lookup_route` permission (the switches).",
         {"peer": "TDC", "rule": {"_id": RULE, "type": "PREFIX", "condition": "+4570"}, "reason": "prefix",
          "operator": "01011", "chain": ["TELENOR", "TDC"],
          "targets": [{"peer": "TDC", "host": "192.0.2.10", "port": 5060, "transport": "udp"},
                      {"peer": "TDC", "host": "2001:db8::10", "port": 5061, "transport": "tls"}]},
         errors=[(422, "bnumber", "Number is invalid"), (422, "anumber", "Number is invalid"),
-                (422, "customer", "Customer is invalid"), MULTIPLE, DENIED],
+                (422, "customer", "Customer is invalid"), (422, "source", "Source is invalid"), MULTIPLE, DENIED],
     ),
     "sbc_rule_list": Operation(
         f"The SBC rules, by id; `type` and `peer` narrow the list. {ETAG}{PAGING} Who: ADMIN (every rule); RESELLER_ADMIN "

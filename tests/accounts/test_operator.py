@@ -36,7 +36,7 @@ def test_createcustomer_operator_makes_the_operator_once(capsys):
     assert (operator.is_operator, operator.is_reseller, operator.parent_reseller_id) == (True, True, None)
     with pytest.raises(CommandError, match=f"An operator exists already: {operator.pk}"):
         call_command("createcustomer", "Second", "--operator")
-    with pytest.raises(CommandError, match="The operator has no parent"):
+    with pytest.raises(CommandError, match="The operator is a reseller without a parent"):
         call_command("createcustomer", "Third", "--operator", "--parent", operator.pk)
     assert Customer.objects.filter(is_operator=True).count() == 1
 

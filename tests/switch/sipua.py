@@ -96,7 +96,7 @@ class Peer:
         self.sock.bind((self.host, self.port))
         self.port = self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
-        self.call_ids: set[str] = set()
+        self.call_ids: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -116,9 +116,10 @@ class Peer:
             if not message.is_request:
                 continue
             if message.method == "INVITE":
-                if message.get("Call-ID") in self.call_ids:
+                call = (message.get("Call-ID"), message.get("From"))  # a reused Call-ID is another call
+                if call in self.call_ids:
                     continue  # a retransmission
-                self.call_ids.add(message.get("Call-ID"))
+                self.call_ids.add(call)
                 self.invites.append(message)
                 self._answer_invite(message, source)
             elif message.method == "BYE":
