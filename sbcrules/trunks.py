@@ -87,25 +87,34 @@ def taken_by_others(trunk: Any, networks: list[Network], also_exclude: Any = ())
     return False
 
 
-def save_trunk(trunk: Any, *, update_fields: list[str] | None = None) -> None:
+def save_trunk(trunk: Any, *, update_fields: list[str] | None = None, checked: bool = False) -> None:
     """Save `trunk` and claim its sources, serialised with every other trunk write; SourceTaken
-    (nothing stored) when another trunk holds one of them."""
+    (nothing stored) when another trunk holds one of them. `checked`: the caller holds the lock
+    and has checked the sources already, in the transaction it is in (importtrunks)."""
     from sbcrules.index import mark_routing_changed
-    from sbcrules.models import TrunkSource
 
     networks = [parse_source(source) for source in trunk.sources]
+    sources_change = update_fields is None or "sources" in update_fields
+    if checked:
+        _store(trunk, networks, update_fields, sources_change)
+        return
     with transaction.atomic():
         mark_routing_changed()  # first: the lock (and the news for every serving process)
-        if update_fields is None or "sources" in update_fields:
-            if taken_by_others(trunk, networks):
-                raise SourceTaken(SOURCE_TAKEN)
-        trunk.sources = [spell(n) for n in networks]
-        trunk.save(update_fields=update_fields)
-        if update_fields is None or "sources" in update_fields:
-            TrunkSource.objects.filter(trunk=trunk).delete()
-            TrunkSource.objects.bulk_create(
-                [TrunkSource(trunk=trunk, network=spell(n), family=f, first=a, last=b) for n in networks for f, a, b in [bounds(n)]]
-            )
+        if sources_change and taken_by_others(trunk, networks):
+            raise SourceTaken(SOURCE_TAKEN)
+        _store(trunk, networks, update_fields, sources_change)
+
+
+def _store(trunk: Any, networks: list[Network], update_fields: list[str] | None, sources_change: bool) -> None:
+    from sbcrules.models import TrunkSource
+
+    trunk.sources = [spell(n) for n in networks]
+    trunk.save(update_fields=update_fields)
+    if sources_change:
+        TrunkSource.objects.filter(trunk=trunk).delete()
+        TrunkSource.objects.bulk_create(
+            [TrunkSource(trunk=trunk, network=spell(n), family=f, first=a, last=b) for n in networks for f, a, b in [bounds(n)]]
+        )
 
 
 def delete_trunk(trunk: Any) -> None:
