@@ -6,9 +6,7 @@ answers it as 422 (core.errors), the admin shows it on its form, the command pri
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from dataclasses import replace
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -18,7 +16,7 @@ from core.ids import normalize_id
 from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
-from sbcrules.routing import Decision, decide
+from sbcrules.routing import Decision, decide, parse_address
 from sbcrules.trunks import SOURCE_INVALID
 from sbcrules.validators import NUMBER_RE
 
@@ -88,7 +86,7 @@ def route_call(
             errors.update(exc.message_dict)
     customer_id = None
     if source is not None:
-        if not _is_address(source):
+        if parse_address(source) is None:
             errors["source"] = [SOURCE_INVALID]
     elif customer:
         customer_id = normalize_id(customer)
@@ -111,17 +109,8 @@ def route_call(
             customer_id = wanted
     decision = decide(
         index, bnumber=numbers["bnumber"], anumber=numbers["anumber"],
-        customer=customer_id, operator_of=serving_operator, explain=explain,
+        customer=customer_id, operator_of=serving_operator, explain=explain, trunk=trunk,
     )
-    if trunk is not None:
-        decision = replace(decision, customer=customer_id, trunk=trunk)
     routing_counts.add(decision.reason)  # for /api/metrics and the dashboard
     return decision
 
-
-def _is_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
