@@ -150,8 +150,8 @@ ROUTE_READ = "Who: RESELLER_ADMIN whose customer has the TELE feature, ADMIN."
 CN_WHO = ("Who: VIEWER, MANAGER or OWNER of the customer; RESELLER or RESELLER_ADMIN above it; ADMIN. "
           "A customer the caller cannot reach answers 404 `customer`, as an unknown one does.")
 UPDATE = "Only the properties sent change (POST and PATCH do the same)."
-RULE_WRITE = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the FINANCE feature for CUSTOMER rules of customers it "
-              "reaches (PREFIX, ANUMBER and DKCPS rules route everyone's calls and are ADMIN's: 403).")
+RULE_WRITE = ("Who: RESELLER_ADMIN whose customer has the FINANCE feature, or ADMIN, for every rule type; a CUSTOMER "
+              "rule only for a customer the caller reaches (any other is 422 `condition` \"Customer not found\").")
 
 TRUNK = {"_id": "6b0442c4d5e6f7a8b9c0d1e2", "customer": CUSTOMER, "name": "Hansen PBX",
          "sources": ["203.0.113.7", "198.51.100.0/28"], "maxCalls": 30, "callsPerSecond": 5, "trustCustomerHeader": False,
@@ -393,7 +393,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "sbc_rule_list": Operation(
         f"The SBC rules, by id; `type` and `peer` narrow the list. {ETAG}{PAGING} Who: ADMIN (every rule); RESELLER_ADMIN "
-        "(the operator-wide rules and the CUSTOMER rules of customers it reaches).",
+        "(every rule but the CUSTOMER rules of customers it does not reach).",
         [RULE_BODY], errors=[DENIED, BAD_PAGE, (422, "type", "Type is invalid"), (400, "bad_request", "peer must be a peer id")],
     ),
     "sbc_rule_create": Operation(
