@@ -26,6 +26,7 @@ def validate_features(value: object) -> None:
 
 
 OPERATOR_SHAPE = "The operator is a reseller without a parent"
+ADMIN_IS_THE_OPERATORS = "ADMIN is the operator's level: only the operator's employees may hold it"
 
 
 class Customer(models.Model):
@@ -181,6 +182,13 @@ class Employee(AbstractBaseUser, PermissionsMixin):
             # Disabling (or NO_LOGIN) ends its tokens for good: enabling it again brings none back.
             Token.objects.filter(employee_id=self.pk).delete()
             ApiKey.objects.filter(employee_id=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def clean(self) -> None:
+        super().clean()
+        # docs/api.md §3: ADMIN reaches everything, so only the operator's own employees hold it.
+        if (self.access_level == AccessLevel.ADMIN and self.customer_id is not None
+                and not Customer.objects.filter(pk=self.customer_id, is_operator=True).exists()):
+            raise ValidationError({"access_level": ADMIN_IS_THE_OPERATORS})
 
     def may_use_api(self) -> bool:
         """The one rule for a token's holder (docs/api.md §3): enabled, may log in, and nothing above

@@ -149,3 +149,29 @@ def test_a_second_root_reseller_admin_reaches_no_foreign_call_notify_or_trunk(cl
         assert reseller_admin.get(f"/api/customer/{foreign.pk}/callnotify").json() == error(404, "customer", "Customer not found")
         assert reseller_admin.get(f"/api/customer/{foreign.pk}/trunk").json() == error(404, "customer", "Customer not found")
     assert reseller_admin.get(f"/api/customer/{two_roots['own'].pk}/trunk").json() == []
+
+
+def test_admin_is_the_operators_level_only(capsys):
+    from accounts.models import Employee
+
+    operator = CustomerFactory(reseller=True, is_operator=True)
+    other_root = CustomerFactory(reseller=True)
+    call_command("createemployee", "ops@operator.example", "--customer", operator.pk, "--access-level", "ADMIN")
+    assert Employee.objects.get(email="ops@operator.example").access_level == AccessLevel.ADMIN
+    with pytest.raises(CommandError, match="ADMIN is the operator's level: only the operator's employees may hold it"):
+        call_command("createemployee", "boss@other.example", "--customer", other_root.pk, "--access-level", "ADMIN")
+    assert not Employee.objects.filter(email="boss@other.example").exists()
+    call_command("createemployee", "boss@other.example", "--customer", other_root.pk, "--access-level", "RESELLER_ADMIN")
+
+
+def test_the_admin_refuses_admin_for_anyone_but_the_operators_employees(admin_client):
+    from accounts.models import Employee
+
+    CustomerFactory(reseller=True, is_operator=True)
+    other = CustomerFactory(reseller=True)
+    employee = EmployeeFactory(customer=other, access_level=AccessLevel.RESELLER_ADMIN)
+    response = admin_client.post(f"/admin/accounts/employee/{employee.pk}/change/", {
+        "email": employee.email, "name": employee.name, "customer": other.pk, "access_level": "ADMIN", "state": "ENABLED",
+    })
+    assert response.status_code == 200 and "ADMIN is the operator&#x27;s level" in response.content.decode()
+    assert Employee.objects.get(pk=employee.pk).access_level == AccessLevel.RESELLER_ADMIN

@@ -97,6 +97,7 @@ class Peer:
         self.port = self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
         self.call_ids: set[tuple[str, str]] = set()
+        self.to_tags: dict[str, str] = {}  # Call-ID -> the tag this peer answered with
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -132,8 +133,22 @@ class Peer:
                 self.requests.append(message)
                 self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
 
+    def hang_up(self, call_id: str) -> None:
+        """The called party hangs up: BYE towards the caller along the proxy's Record-Route."""
+        invite = next(m for m in self.invites if m.get("Call-ID") == call_id)
+        routes = [r.strip() for value in invite.all("Record-Route") for r in value.split(",")]
+        target = invite.get("Contact").strip("<>").split(">")[0]
+        headers = [
+            ("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport"),
+            ("Max-Forwards", "70"),
+            ("From", f"{invite.get('To')};tag={self.to_tags[call_id]}"), ("To", invite.get("From")), ("Call-ID", call_id),
+            ("CSeq", "1 BYE"), *(("Route", r) for r in routes),
+        ]
+        self.sock.sendto(Message(f"BYE {target} SIP/2.0", headers).encode(), _uri_address(routes[0]))
+
     def _answer_invite(self, invite: Message, source: tuple[str, int]) -> None:
         tag = secrets.token_hex(4)
+        self.to_tags[invite.get("Call-ID")] = tag
         if self.mode == "silent":
             return
         if self.mode == "busy":
@@ -246,6 +261,21 @@ class Caller:
             *(("Route", r.strip()) for r in routes),
         ]
         self.sock.sendto(Message(f"{method} {target} SIP/2.0", headers).encode(), _uri_address(routes[0]) if routes else self.proxy)
+
+    def answer_request(self, call_id: str, method: str, timeout: float = 5) -> Message | None:
+        """Wait for a request of `call_id` (the proxy relaying the other side's BYE) and answer it 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data, source = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            message = Message.parse(data)
+            if message.is_request and message.get("Call-ID") == call_id and message.method == method:
+                self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
+                return message
+        return None
 
     def _wait_for(self, call_id: str, method: str, deadline: float) -> Message | None:
         while time.monotonic() < deadline:

@@ -424,6 +424,17 @@ def test_a_forged_bye_and_a_request_for_an_unknown_dialog_are_refused_and_post_n
     assert reused == ["RINGING", "ANSWERED", "HANGUP"]  # the other call is another call, of its own customer
 
 
+def test_the_called_party_hanging_up_reaches_the_caller_and_posts_the_hangup(world, caller, receiver, peers):
+    call = caller.invite("+4570121212", hang_up_after=None)
+    assert call.status == 200
+    peers["TDC"].hang_up(call.call_id)  # from the peer host that answered: a known end of the dialog
+    bye = caller.answer_request(call.call_id, "BYE")
+    assert bye is not None and not bye.get("X-Customer")
+    assert receiver.wait_for(lambda bodies: any(b.get("callId") == call.call_id and b["state"] == "HANGUP" for b in bodies), timeout=20)
+    [hangup] = [e for e in events_of(receiver, call.call_id) if e["state"] == "HANGUP"]
+    assert (hangup["customer"], hangup["cause"]) == (world["hansen"], "NORMAL_CLEARING")
+
+
 def test_a_flood_from_a_stranger_is_dropped_before_any_look_up(workdir, api, world):
     door = Door(api.port)
     proxy = Kamailio(workdir, "flood", {"API_URL": f'"{door.url}"', "API_KEY": f'"{world["key"]["key"]}"'})
