@@ -12,8 +12,10 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.models import AccessLevel, Customer, Employee, descendant_reseller_ids
-from core.errors import ApiError
+from core.errors import DENIED, ApiError, Error
 from core.ids import normalize_id
+
+NO_CUSTOMER: Error = (404, "customer", "Customer not found")
 
 # Levels that reach a customer because it is their own.
 OWN_CUSTOMER_LEVELS = {AccessLevel.VIEWER, AccessLevel.MANAGER, AccessLevel.OWNER}
@@ -87,14 +89,14 @@ def customer_for(employee: Employee, customer_id: str) -> Customer:
         customers = customers.filter(scope)
     customer = customers.filter(pk=pk).first() if pk else None
     if customer is None:
-        raise ApiError(404, "customer", "Customer not found")
+        raise ApiError(*NO_CUSTOMER)
     allowed = (
         employee.access_level == AccessLevel.ADMIN
         or employee.access_level in RESELLER_LEVELS
         or employee.access_level in OWN_CUSTOMER_LEVELS
     )
     if not allowed:
-        raise ApiError(403, "access_denied", "Insufficient access level")
+        raise ApiError(*DENIED)
     return customer
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.db.models import Count
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +21,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import Access
 from callnotify.models import Delivery
+from core.docs import documented
+from core.errors import DENIED
 from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.serializers import REASONS
@@ -62,13 +64,14 @@ def _counts(component: str, names: list[str], help_text: str) -> serializers.Ser
 
 
 DeliveryStates = list(Delivery.State.values)
-MetricsSerializer = inline_serializer("Metrics", {
-    "deliveries": inline_serializer("DeliveryMetrics", {
+@extend_schema_serializer(description="Delivery and routing counters.")
+class MetricsSerializer(serializers.Serializer):
+    deliveries = inline_serializer("DeliveryMetrics", {
         "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
         "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
         "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
-    }),
-    "routing": inline_serializer("RoutingMetrics", {
+    })
+    routing = inline_serializer("RoutingMetrics", {
         "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
         "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
         "rulesByType": _counts("RuleCounts", ["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
@@ -78,13 +81,24 @@ MetricsSerializer = inline_serializer("Metrics", {
         "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
         "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
         "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
-    }),
-})
+    })
 
 
 class MetricsView(APIView):
     permission_classes = [Access.METRICS]
 
-    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
+    @documented(
+        summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer,
+        description="Delivery counters (from the database, all processes) and routing counters (of the process that answered). "
+        "Who: ADMIN.",
+        response_example={
+            "deliveries": {"byState": {"PENDING": 3, "DELIVERED": 1520, "FAILED": 4},
+                           "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0},
+            "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
+                        "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
+                        "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
+                                      "no_route": 0, "no_usable_peer": 1}}},
+        errors=[DENIED],
+    )
     def get(self, request: Request) -> Response:
         return Response({"deliveries": delivery_counters(), "routing": routing_counters()})

@@ -11,19 +11,31 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.db.models import F, Model, ProtectedError, QuerySet, RestrictedError, UniqueConstraint
 from django.urls import URLPattern, path
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
-from core.errors import ApiError
+from core.docs import documented
+from core.errors import NOT_FOUND, ApiError, Error
 
-SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
+
+@extend_schema_serializer(description="The action was done.")
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+
 
 # Paged lists: ?offset=0&limit=100, limit 1..500.
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 500, 10**9
+
+
+def not_a_whole_number(name: str, low: int, high: int) -> Error:
+    return (400, "bad_request", f"{name} must be a whole number from {low} to {high}")
+
+
+BAD_PAGE = not_a_whole_number("limit", 1, MAX_LIMIT)  # (its twin for offset has the same words)
 
 
 def _whole_number(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -32,7 +44,7 @@ def _whole_number(request: Request, name: str, default: int, low: int, high: int
         return default
     # isdigit on ASCII only, and a bound: "١٢" or 30 digits must not reach the database.
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from {low} to {high}", path=name)
+        raise ApiError(*not_a_whole_number(name, low, high), path=name)
     return int(raw)
 
 
@@ -98,8 +110,8 @@ ARRAY_PAGE_HEADERS = [
 
 
 def paged_list_schema(summary: str, parameters: list[OpenApiParameter] | None = None, **kwargs: Any) -> Any:
-    """extend_schema for a plain-array list that pages on request."""
-    return extend_schema(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
+    """core.docs.documented for a plain-array list that pages on request."""
+    return documented(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
 def constraint_fields(constraint: UniqueConstraint) -> list[str]:
     """The model fields a unique constraint is about (`Lower("id")` is about `id`)."""
     if constraint.fields:
@@ -139,8 +151,8 @@ class ResourceViewSet(GenericViewSet):
     """Subclasses set `serializer_class`, `get_queryset()`, and `not_found` (status, code, message);
     `in_use` (status, code, message) answers a delete refused because other rows point to the item."""
 
-    not_found: tuple[int, str, str] = (404, "not_found", "Not found")
-    in_use: tuple[int, str, str] | None = None
+    not_found: Error = NOT_FOUND
+    in_use: Error | None = None
     pagination_class = None
 
     def normalize_lookup(self, value: str) -> Any:
@@ -190,6 +202,10 @@ class ResourceViewSet(GenericViewSet):
     @extend_schema(description="Update (Telecom X style): the same as PATCH, only the properties sent change.")
     def update_by_post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.partial_update(request, *args, **kwargs)
+
+    # A view method carrying `mapping` (as DRF's extra actions do) can be documented per viewset
+    # with extend_schema_view, as list or create can; the URL is resource_urls'.
+    update_by_post.mapping = {"post": "update_by_post"}  # type: ignore[attr-defined]
 
     @extend_schema(responses={200: SuccessSerializer})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
