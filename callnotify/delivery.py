@@ -288,7 +288,7 @@ def _outcomes(lanes: list[Future]) -> list[Outcome]:
 def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
 
-    One transaction, 3 statements (4 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
+    One transaction, 3 statements (5 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
@@ -335,7 +335,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
-            CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
+            endpoint_health.disable(gone, reason=endpoint_health.GONE, now=batch.now)
     for pk in set(changes) - set(ours):
         said[pk] = "superseded"
     retries = sorted({c["next_attempt_at"] for pk, c in changes.items() if pk in ours and c.get("state") is None
