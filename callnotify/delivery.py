@@ -37,13 +37,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer
 from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery, behind_an_earlier_event
 from callnotify.validators import parse_target
 from core.ids import new_id
 
@@ -132,11 +132,9 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
     that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
     in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
-    earlier = Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
-                                      state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence"))
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=in_flight).filter(~Exists(earlier)))
+            .exclude(endpoint_id__in=in_flight).filter(~behind_an_earlier_event()))
     if only is not None:
         rows = rows.filter(pk__in=only)
     found = []

@@ -205,6 +205,15 @@ class Delivery(models.Model):
         return f"{self.call_id} #{self.sequence} → {self.endpoint_id}: {self.state}"
 
 
+def behind_an_earlier_event() -> models.Exists:
+    """For a query on Delivery: an earlier event of the same call is still PENDING for the same
+    endpoint, so this delivery waits its turn (a call's events reach an endpoint in order)."""
+    return models.Exists(Delivery.objects.filter(
+        endpoint_id=models.OuterRef("endpoint_id"), call_id=models.OuterRef("call_id"),
+        state=Delivery.State.PENDING, sequence__lt=models.OuterRef("sequence"),
+    ))
+
+
 class Attempt(models.Model):
     """One try of one delivery: when, how long, and what came of it."""
 

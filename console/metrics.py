@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access
+from callnotify import sweep
 from callnotify.models import Delivery
 from core.docs import documented
 from core.errors import DENIED
@@ -35,11 +36,11 @@ def delivery_counters() -> dict[str, object]:
         Delivery.objects.order_by().filter(finished_at__gte=now - timedelta(hours=1))
         .values_list("state").annotate(n=Count("id"))
     )
-    overdue = Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lt=now - timedelta(minutes=1)).count()
     return {
         "byState": {state: by_state.get(state, 0) for state in Delivery.State.values},
         "finishedLastHour": {state: finished.get(state, 0) for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)},
-        "overduePending": overdue,
+        "overduePending": sweep.overdue(now).count(),
+        "heldPending": sweep.held(now).count(),
     }
 
 
@@ -69,7 +70,12 @@ class MetricsSerializer(serializers.Serializer):
     deliveries = inline_serializer("DeliveryMetrics", {
         "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
         "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
-        "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
+        "overduePending": serializers.IntegerField(
+            help_text="PENDING deliveries past their due time by more than CALLNOTIFY_SWEEP_GRACE_SECONDS (60 s) that "
+            "nothing holds: no attempt under way, no earlier event of their call before them"),
+        "heldPending": serializers.IntegerField(
+            help_text="PENDING deliveries as late, held behind an earlier event of the same call to the same endpoint "
+            "(a call's events arrive in order): they go as soon as that one is done"),
     })
     routing = inline_serializer("RoutingMetrics", {
         "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
@@ -93,7 +99,7 @@ class MetricsView(APIView):
         "Who: ADMIN.",
         response_example={
             "deliveries": {"byState": {"PENDING": 3, "DELIVERED": 1520, "FAILED": 4},
-                           "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0},
+                           "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0, "heldPending": 2},
             "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
                         "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
                         "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
