@@ -165,6 +165,8 @@ class ValidateTokenView(APIView):
 
 
 class LogoutView(APIView):
+    permission_classes = [Access.LOGOUT]
+
     @documented(description="End every token of the caller (all sessions).", response_example={"success": True},
                 responses={200: SuccessSerializer})
     def get(self, request: Request) -> Response:

@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Customer
-from accounts.permissions import NO_CUSTOMER, Access, customer_for, event_reach
+from accounts.permissions import Access, event_reach, reachable_customer
 from callnotify import endpoint_health, ingest
 from callnotify.delivery import retry_now, send_test_event
 from callnotify.models import SECRET_NOT_SIGNABLE, CallEvent, CallNotify, Delivery
@@ -45,6 +45,8 @@ from core.errors import DENIED, MULTIPLE, ApiError, Error, error_body, validatio
 from core.ids import normalize_id
 from core.parsers import BAD_JSON
 from core.serializers import NOT_OBJECT
+
+NO_CUSTOMER: Error = (404, "customer", "Customer not found")
 
 # --- what the schema tells clients (core.docs) ---
 ITEM_ID = "6b0435fcdbc6a327465cc9cb"
@@ -72,14 +74,19 @@ WAITING = {"_id": "6b043b02d1e5a70019cc0a10", "event": "6b043b01d1e5a70019cc0a0f
 
 
 class CustomerScopedMixin:
-    """Resolves the URL's customer before anything else: 404 `customer` or 403 as docs/api.md §3 says."""
+    """Resolves the URL's customer before anything else: 404 `customer` when it is not in reach,
+    then the Access entry's decision on it (403), as docs/api.md §3 says."""
 
     permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        self.customer = customer_for(request.user, kwargs["customer_id"])
+        customer = reachable_customer(request.user, kwargs["customer_id"])
+        if customer is None:
+            raise ApiError(*NO_CUSTOMER)
+        self.check_object_permissions(request, customer)  # type: ignore[attr-defined]
+        self.customer = customer
 
 
 @extend_schema_view(
@@ -153,7 +160,6 @@ class CallEventView(GenericAPIView):
     permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
     service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
-    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @documented(
         description="A switch reports one state change of a call. The event and one delivery per matching active call "
@@ -304,13 +310,10 @@ def not_retryable(state: str) -> Error:
 
 
 class ReplayView(EndpointView):
+    permission_classes = [Access.CALL_NOTIFY_REPLAY]  # MANAGER and up, on a customer in reach
+
     def get_throttles(self) -> list[Any]:
         return [*super().get_throttles(), ReplayRateThrottle()]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # signed in, and the customer in reach (404 `customer`)
-        if not Access.CALL_NOTIFY_REPLAY().has_permission(request, self):
-            raise ApiError(*DENIED)
 
     def get_active_endpoint(self) -> CallNotify:
         endpoint = self.get_endpoint()

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import Access, route_reach, rule_scope
+from accounts.permissions import Access, may_route_customer, route_reach, rule_scope
 from core.api import BAD_PAGE, ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from core.docs import PAGING, UPDATE, conflict, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error
@@ -147,6 +147,10 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        user = getattr(self.request, "user", None)
+        return {**super().get_serializer_context(), "may_name_customer": lambda customer: may_route_customer(user, customer)}
+
 
 PEER_UPDATE = (f"Update a peer. {UPDATE} `hosts`, when sent, replaces the whole list (a host sent without `state` keeps "
                "its own). Who: ADMIN.")
@@ -242,7 +246,6 @@ class RouteView(APIView):
 
     permission_classes = [Access.ROUTE_LOOKUP]
     service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
-    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
     @documented(
         description="The routing decision for an outbound call, answered from memory: the first of ANUMBER (the caller), "
