@@ -31,12 +31,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Customer
-from accounts.permissions import Access, event_reach, reachable_customer
+from accounts.permissions import Access, reachable_customer
 from callnotify import endpoint_health, ingest
 from callnotify.delivery import retry_now, send_test_event
 from callnotify.models import SECRET_NOT_SIGNABLE, CallEvent, CallNotify, Delivery
 from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSerializer, CallEventSerializer,
-                                    CallNotifySerializer, DeliveryPageSerializer, DeliverySerializer, TestResultSerializer)
+                                    CallNotifySerializer, DeliveryPageSerializer, DeliverySerializer, TestResultSerializer,
+                                    accepted)
 from callnotify.testsend import sending_slot
 from callnotify.validators import URL_MESSAGES
 from core.api import BAD_PAGE, OffsetPage, ResourceViewSet, page_bounds, paged_list_schema
@@ -151,9 +152,6 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         return {"customer": self.customer} if hasattr(self, "customer") else {}
 
 
-NOT_AN_EVENT: Error = (400, "bad_request", f"The request body must be a JSON object or an array of at most {ingest.MAX_BATCH} objects")
-
-
 class CallEventView(GenericAPIView):
     """A switch reports call state changes: one event (an object) or up to 1,000 (an array); answers 202."""
 
@@ -170,7 +168,7 @@ class CallEventView(GenericAPIView):
         response_example={"_id": EVENT_ID, "sequence": 2, "deliveries": 1}, request_example=CALL_EVENT,
         errors=[*field_errors(CallEventSerializer, "callId", "type", "direction", "state", "aNumber", "bNumber", "timestamp",
                               "duration", "cause", "additional", "customer"),
-                (422, "customer", CUSTOMER_NOT_FOUND), MULTIPLE, DENIED, BAD_JSON, NOT_AN_EVENT],
+                (422, "customer", CUSTOMER_NOT_FOUND), MULTIPLE, DENIED, BAD_JSON, ingest.NOT_AN_EVENT],
         batch=ingest.MAX_BATCH,
         summary="Report a call event, or a batch of up to 1,000",
         request=PolymorphicProxySerializer(component_name="CallEventOrBatch", resource_type_field_name=None, many=False,
@@ -179,49 +177,10 @@ class CallEventView(GenericAPIView):
                                         description="the stored event; for an array, an array of these or {error} items")},
     )
     def post(self, request: Request) -> Response:
-        data = request.data
-        if isinstance(data, list):
-            if len(data) > ingest.MAX_BATCH or not all(isinstance(item, dict) for item in data):
-                raise ApiError(*NOT_AN_EVENT)
-            return Response(self._store_batch(data), status=202)
-        if not isinstance(data, dict):
-            raise ApiError(*NOT_AN_EVENT)
-        customers = self._customers([data])
-        new = self._validate(data, self._checker(customers))  # raises the documented 422
-        return Response(ingest.store_one(new, customers[new.customer_id]).as_dict(), status=202)
-
-    def _customers(self, items: list[dict]) -> dict[str, ingest.CustomerInfo]:
-        """The customers named in the request that the poster may report for, with their active endpoints."""
-        wanted = {pk for item in items if (pk := normalize_id(item.get("customer")))}
-        found = ingest.customers_with_endpoints(wanted)
-        reach = event_reach(self.request.user, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
-        return {pk: info for pk, info in found.items() if pk in reach}
-
-    def _checker(self, customers: dict[str, ingest.CustomerInfo]) -> CallEventSerializer:
-        """One serializer checks every event of the request (its fields are built once)."""
-        return CallEventSerializer(context={"reachable": customers, "request": self.request})
-
-    @staticmethod
-    def _validate(item: dict, checker: CallEventSerializer) -> ingest.NewEvent:
-        fields = dict(checker.run_validation(item))
-        return ingest.NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
-
-    def _store_batch(self, items: list[dict]) -> list[dict[str, Any]]:
-        customers = self._customers(items)
-        checker = self._checker(customers)
-        events: list[ingest.NewEvent | None] = []
-        errors: dict[int, dict] = {}
-        for index, item in enumerate(items):
-            try:
-                events.append(self._validate(item, checker))
-            except serializers.ValidationError as exc:
-                events.append(None)
-                errors[index] = validation_body(exc.detail)
-            except ApiError as exc:
-                events.append(None)
-                errors[index] = error_body(exc.status_code, exc.code, exc.message, exc.path)
-        stored = ingest.store_many(events, customers)
-        return [errors[i] if answer is None else answer.as_dict() for i, answer in enumerate(stored)]
+        answer = ingest.ingest(request.data, poster=request.user)
+        if isinstance(answer, list):
+            return Response([accepted(item) if isinstance(item, ingest.Stored) else item for item in answer], status=202)
+        return Response(accepted(answer), status=202)
 
 
 class EndpointView(CustomerScopedMixin, GenericAPIView):

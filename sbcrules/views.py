@@ -26,7 +26,8 @@ from sbcrules.index import read_stamp
 from sbcrules.lookup import CUSTOMER_INVALID, NUMBER_INVALID, route_call
 from sbcrules.models import Host, Peer, Rule
 from sbcrules.serializers import (HOST_INVALID, HOST_PORT_INVALID, HOST_STATE_INVALID, HOST_TRANSPORT_INVALID, HOST_TWICE,
-                                  HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, find_peer_id)
+                                  HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, find_peer_id,
+                                  route_answer)
 from sbcrules.validators import PREFIX_INVALID, is_peer_id
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
@@ -272,4 +273,4 @@ class RouteView(APIView):
         if not route_reach(request.user, customer):
             customer = None  # out of the caller's reach: routed as an unknown customer id is
         decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer)
-        return Response(decision.as_dict())
+        return Response(route_answer(decision))
