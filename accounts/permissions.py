@@ -152,11 +152,10 @@ def route_reach(employee: Employee, customer: str | None) -> bool:
     return row is not None and pk in event_reach(employee, {pk: row})
 
 
-# --- SBC rules (docs/api.md §3 [decided], "SBC rules") ---
-# Rules of these types route every customer's calls: operator-wide, so ADMIN's alone. A
-# RESELLER_ADMIN with FINANCE writes CUSTOMER rules of the customers it reaches, and sees those
-# besides the operator-wide rules; CUSTOMER rules of anyone else are not found.
-OPERATOR_WIDE_RULE_TYPES = ("PREFIX", "ANUMBER", "DKCPS")
+# --- SBC rules (docs/api.md §3, "SBC rules: what a reseller may route") ---
+# A RESELLER_ADMIN with FINANCE writes every rule type, as the published rule pages say. It sees
+# every rule but the CUSTOMER rules of customers it cannot reach (those are not found), and a
+# CUSTOMER rule it writes must name a customer it reaches (else "Customer not found").
 
 
 def _reachable_customer_ids(employee: Employee):  # type: ignore[no-untyped-def]
@@ -169,7 +168,7 @@ def rule_scope(employee: Employee) -> Q | None:
     """The SBC rules `employee` may see, as a filter on Rule; None means all of them."""
     if employee.access_level == AccessLevel.ADMIN:
         return None
-    return Q(type__in=OPERATOR_WIDE_RULE_TYPES) | Q(type="CUSTOMER", condition__in=_reachable_customer_ids(employee))
+    return ~Q(type="CUSTOMER") | Q(type="CUSTOMER", condition__in=_reachable_customer_ids(employee))
 
 
 def may_route_customer(employee: Employee, customer_id: object) -> bool:
@@ -178,23 +177,6 @@ def may_route_customer(employee: Employee, customer_id: object) -> bool:
         return True  # the model has checked that it exists and is not DELETED
     pk = normalize_id(customer_id) if isinstance(customer_id, str) else None
     return pk is not None and _reachable_customer_ids(employee).filter(pk=pk).exists()
-
-
-class RuleTypeAllowed(BasePermission):
-    """Operator-wide rule types are ADMIN's to create, change and delete: 403 for anyone else."""
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
-            return True
-        if getattr(view, "action", None) == "create":
-            data = request.data if isinstance(request.data, dict) else {}
-            return data.get("type") not in OPERATOR_WIDE_RULE_TYPES
-        return True
-
-    def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
-        if not isinstance(request.user, Employee) or request.user.access_level == AccessLevel.ADMIN:
-            return True
-        return getattr(view, "action", None) in ("retrieve", "list") or getattr(obj, "type", None) not in OPERATOR_WIDE_RULE_TYPES
 
 
 class Access:
@@ -208,8 +190,8 @@ class Access:
     CALL_NOTIFY_REPLAY = people(acting_for_customer(AccessLevel.MANAGER))
     # SBC rules
     SBC_RULE_READ = people(level(AccessLevel.RESELLER_ADMIN))
-    # (which rules a reseller sees and writes: rule_scope, RuleTypeAllowed, may_route_customer above)
-    SBC_RULE_WRITE = people(((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin) & RuleTypeAllowed)
+    # every rule type (the published rule pages); which rules a reseller sees and names: rule_scope, may_route_customer
+    SBC_RULE_WRITE = people((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin)
     # SBC peers and their hosts; the route look-up (a switch's, so its key is taken)
     SBC_PEER_READ = people((exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin)
     SBC_PEER_WRITE = people(IsAdmin)

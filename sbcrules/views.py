@@ -44,8 +44,8 @@ ETAG_RESPONSES = {304: OpenApiResponse(description="Not modified: the list is th
 ETAG = ("The answer carries an `ETag` that changes whenever rules, peers or hosts change; send it back in "
         "`If-None-Match` to get 304 and no body while nothing changed. ")
 ROUTE_READ = "Who: RESELLER_ADMIN whose customer has the TELE feature, ADMIN."
-RULE_WRITE = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the FINANCE feature for CUSTOMER rules of customers it "
-              "reaches (PREFIX, ANUMBER and DKCPS rules route everyone's calls and are ADMIN's: 403).")
+RULE_WRITE = ("Who: RESELLER_ADMIN whose customer has the FINANCE feature, or ADMIN, for every rule type; a CUSTOMER "
+              "rule only for a customer the caller reaches (any other is 422 `condition` \"Customer not found\").")
 RULE = {"_id": "6b043a1e8c2f4d0012ab34cd", "type": "PREFIX", "condition": "+4570", "peer": "TDC", "note": "Danish service numbers"}
 PEER = {"_id": "TDC", "name": "TDC A/S", "default": False,
         "hosts": [{"host": "192.0.2.10", "state": "up", "port": 5060, "transport": "udp"}],
@@ -98,7 +98,7 @@ class RoutingListETag(ResourceViewSet):
          *ETAG_PARAMETERS],
         responses={200: RuleSerializer(many=True), **ETAG_RESPONSES},
         description=f"The SBC rules, by id; `type` and `peer` narrow the list. {ETAG}{PAGING} Who: ADMIN (every rule); "
-        "RESELLER_ADMIN (the operator-wide rules and the CUSTOMER rules of customers it reaches).",
+        "RESELLER_ADMIN (every rule but the CUSTOMER rules of customers it does not reach).",
         response_example=[RULE], errors=[DENIED, BAD_PAGE, *field_errors(RuleSerializer, "type"), NOT_A_PEER_ID],
     ),
     create=documented(

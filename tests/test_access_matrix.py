@@ -274,13 +274,13 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("callevent", "POST"): Row(has_perm("callnotify.add_callevent", admin), lambda w: "/api/callevent", 202, event_answer,
                                {**EVENT, "customer": "<own>"}),
     ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN), lambda w: "/api/sbc/rule", 200, lambda w, b: [rule_body(w.rule)]),
-    # operator-wide rules (the world's PREFIX rule) are ADMIN's; CUSTOMER rules: test_customer_rules below
-    ("sbc-rule-list", "POST"): Row(admin, lambda w: "/api/sbc/rule", 201, created_rule,
+    # every rule type, as the published rule pages say (the world's rule is a PREFIX rule); CUSTOMER rules: test_customer_rules below
+    ("sbc-rule-list", "POST"): Row(reseller_admin_with("FINANCE"), lambda w: "/api/sbc/rule", 201, created_rule,
                                    {"type": "PREFIX", "condition": "+47", "peer": "tdc"}),
     ("sbc-rule-detail", "GET"): Row(at_least(L.RESELLER_ADMIN), RULE, 200, lambda w, b: rule_body(w.rule)),
-    ("sbc-rule-detail", "POST"): Row(admin, RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
-    ("sbc-rule-detail", "PATCH"): Row(admin, RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
-    ("sbc-rule-detail", "DELETE"): Row(admin, RULE, 200, gone(Rule, lambda w: w.rule.pk)),
+    ("sbc-rule-detail", "POST"): Row(reseller_admin_with("FINANCE"), RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
+    ("sbc-rule-detail", "PATCH"): Row(reseller_admin_with("FINANCE"), RULE, 200, lambda w, b: rule_body(w.rule, note="x"), {"note": "x"}),
+    ("sbc-rule-detail", "DELETE"): Row(reseller_admin_with("FINANCE"), RULE, 200, gone(Rule, lambda w: w.rule.pk)),
     ("sbc-peer-list", "GET"): Row(reseller_admin_with("TELE"), lambda w: "/api/sbc/peer", 200, lambda w, b: [SPARE, TDC]),
     ("sbc-peer-list", "POST"): Row(admin, lambda w: "/api/sbc/peer", 201, lambda w, b: {**SPARE, "_id": Peer.objects.get(pk="NEW").pk},
                                    {"_id": "NEW"}),

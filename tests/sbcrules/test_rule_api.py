@@ -212,17 +212,22 @@ def test_a_reseller_cannot_repoint_its_rule_at_a_foreign_customer(reseller, peer
 
 
 @pytest.mark.parametrize(("rule_type", "condition"), [("PREFIX", "+45"), ("ANUMBER", "+4512345678"), ("DKCPS", "01011")])
-def test_operator_wide_rules_are_the_admins(reseller, peer, rule_type, condition):
+def test_a_reseller_with_finance_writes_every_rule_type(reseller, peer, rule_type, condition):
+    """The published rule pages: "RESELLER_ADMIN with FINANCE feature, or ADMIN", whatever the type."""
     client, _own, _deeper = reseller
     DkOperatorFactory(id="01011")
-    response = client.post(URL, {"type": rule_type, "condition": condition, "peer": "TELENOR"}, format="json")
-    assert (response.status_code, response.json()) == (403, DENIED)
-    rule = RuleFactory(type=rule_type, condition=condition, peer=peer)
-    for method in ("post", "patch", "delete"):
-        response = getattr(client, method)(f"{URL}/{rule.id}", {"peer": "TELENOR", "note": "taken"}, format="json")
-        assert (response.status_code, response.json()) == (403, DENIED)
-    assert client.get(f"{URL}/{rule.id}").status_code == 200  # reading them is allowed
-    assert Rule.objects.get().note == rule.note
+    response = client.post(URL, {"type": rule_type, "condition": condition, "peer": "telenor"}, format="json")
+    rule = Rule.objects.get()
+    assert (response.status_code, response.json()) == (201, {"_id": rule.id, "type": rule_type, "condition": condition,
+                                                              "peer": "TELENOR", "note": ""})
+    for method, note in (("post", "by post"), ("patch", "by patch")):
+        response = getattr(client, method)(f"{URL}/{rule.id}", {"note": note}, format="json")
+        assert (response.status_code, response.json()["note"]) == (200, note)
+        rule.refresh_from_db()
+        assert rule.note == note
+    response = client.delete(f"{URL}/{rule.id}")
+    assert (response.status_code, response.json()) == (200, {"success": True})
+    assert not Rule.objects.exists()
 
 
 def test_a_reseller_sees_no_customer_rule_of_customers_out_of_its_reach(reseller, peer):
