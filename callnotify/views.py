@@ -142,11 +142,12 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         return normalize_id(value)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = OffsetPage(request, self.get_queryset()) if OffsetPage.requested(request) else None
-        items = page.items if page else list(self.get_queryset())
+        queryset = self.get_queryset()
+        page = self.paginate_queryset(queryset)
+        items = page if page is not None else list(queryset)
         context = {**self.get_serializer_context(), "health": endpoint_health.health_of(items)}
-        data = CallNotifySerializer(items, many=True, context=context).data
-        return page.array_response(data) if page else Response(data)
+        data = self.get_serializer(items, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}

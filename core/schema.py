@@ -107,6 +107,12 @@ class TelecomXAutoSchema(AutoSchema):
             found += getattr(authenticator, "documented_errors", [])
         return [*found, RATE_LIMITED]
 
+    def _get_paginator(self):  # type: ignore[no-untyped-def]
+        # A plain-array list that pages on request stays a plain array: paged_list_schema documents
+        # its parameters and headers, not DRF's page object.
+        paginator = super()._get_paginator()
+        return None if getattr(paginator, "answers_plain_array", False) else paginator
+
     def _map_basic_serializer(self, serializer, direction):  # type: ignore[no-untyped-def]
         schema = super()._map_basic_serializer(serializer, direction)
         if get_override(serializer, "description", None) is None:

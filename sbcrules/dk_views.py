@@ -75,6 +75,7 @@ OPERATOR_UPDATE = f"Update a DK operator (its code cannot change). {UPDATE} Who:
 )
 class DkOperatorViewSet(ReadWriteViewSet):
     serializer_class = DkOperatorSerializer
+    unrouted_actions = ("destroy",)  # listed, read, created and updated: docs/api.md §8 offers no delete
     not_found = NO_OPERATOR
     read_permission = Access.DK_READ
     write_permission = Access.DK_WRITE
