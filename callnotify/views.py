@@ -50,16 +50,16 @@ from core.serializers import NOT_OBJECT
 NO_CUSTOMER: Error = (404, "customer", "Customer not found")
 
 # --- what the schema tells clients (core.docs) ---
-ITEM_ID = "6b0435fcdbc6a327465cc9cb"
+ENDPOINT_ID = "6b0435fcdbc6a327465cc9cb"
 EVENT_ID = "6b043b02d1e5a70019cc0a11"
-NO_ITEM: Error = (404, "not_found", "Call notify not found")
-ITEM_FIELDS = [*errors_of(422, "url", *URL_MESSAGES), *field_errors(CallNotifySerializer, "method", "selection", "state", "secret"),
+NO_ENDPOINT: Error = (404, "not_found", "Call notify not found")
+ENDPOINT_FIELDS = [*errors_of(422, "url", *URL_MESSAGES), *field_errors(CallNotifySerializer, "method", "selection", "state", "secret"),
                (422, "secret", SECRET_NOT_SIGNABLE), MULTIPLE]
 HEALTH = {"lastHour": {"delivered": 310, "failed": 2, "p50DurationMs": 40, "p95DurationMs": 160},
           "lastDay": {"delivered": 7020, "failed": 31, "p50DurationMs": 40, "p95DurationMs": 320},
           "lastSuccessAt": "2026-11-22T10:15:00Z", "lastFailureAt": "2026-11-22T09:02:11Z", "consecutiveFailures": 0,
           "failingSince": None, "disabledReason": None}
-ITEM = {"_id": ITEM_ID, "customer": EXAMPLE_CUSTOMER, "url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON",
+ENDPOINT = {"_id": ENDPOINT_ID, "customer": EXAMPLE_CUSTOMER, "url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON",
         "selection": "ALL", "state": "ACTIVE", "health": HEALTH}
 WHO = ("Who: VIEWER, MANAGER or OWNER of the customer; RESELLER or RESELLER_ADMIN above it; ADMIN. "
        "A customer the caller cannot reach answers 404 `customer`, as an unknown one does.")
@@ -94,24 +94,24 @@ class CustomerScopedMixin:
     list=paged_list_schema(
         "List the customer's call notify items",
         description=f"The customer's call notify items (endpoints told about its calls), oldest first. {PAGING} {WHO}",
-        response_example=[ITEM], errors=[NO_CUSTOMER, DENIED, BAD_PAGE],
+        response_example=[ENDPOINT], errors=[NO_CUSTOMER, DENIED, BAD_PAGE],
     ),
     create=documented(
         summary="Create a call notify item",
         description="Register an endpoint for the customer's call events. `url`, `method` and `selection` are required. "
         "Send `\"secret\": \"generate\"` to have deliveries signed with a new secret: that answer shows it, once. "
         f"{WHO}",
-        response_example={**ITEM, "secret": "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
+        response_example={**ENDPOINT, "secret": "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
         request_example={"url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON", "selection": "ALL",
                          "secret": "generate"},
-        errors=[*ITEM_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+        errors=[*ENDPOINT_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     update_by_post=documented(
-        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ITEM, "selection": "SIP"},
-        request_example={"selection": "SIP"}, errors=[*ITEM_FIELDS, NO_ITEM, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ENDPOINT, "selection": "SIP"},
+        request_example={"selection": "SIP"}, errors=[*ENDPOINT_FIELDS, NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     retrieve=documented(
-        description=f"One call notify item. {WHO}", response_example=ITEM, errors=[NO_ITEM, NO_CUSTOMER, DENIED],
+        description=f"One call notify item. {WHO}", response_example=ENDPOINT, errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
         summary="Get a call notify item, with its delivery health", examples=[OpenApiExample(
         "An endpoint that recovered", response_only=True, value={
             "_id": "6740a1b2c3d4e5f6a7b8c9d1", "customer": "6740a1b2c3d4e5f6a7b8c9d0", "url": "https://hooks.example.com/calls",
@@ -122,18 +122,18 @@ class CustomerScopedMixin:
                        "consecutiveFailures": 0, "failingSince": None, "disabledReason": None}})]),
     partial_update=documented(
         summary="Update a call notify item (PATCH)",
-        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ITEM, "state": "DISABLED"},
-        request_example={"state": "DISABLED"}, errors=[*ITEM_FIELDS, NO_ITEM, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ENDPOINT, "state": "DISABLED"},
+        request_example={"state": "DISABLED"}, errors=[*ENDPOINT_FIELDS, NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     destroy=documented(
         summary="Delete a call notify item",
         description=f"Delete a call notify item and its delivery log. {WHO}", response_example={"success": True},
-        errors=[NO_ITEM, NO_CUSTOMER, DENIED],
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
     ),
 )
 class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
     serializer_class = CallNotifySerializer
-    not_found = NO_ITEM
+    not_found = NO_ENDPOINT
 
     def get_queryset(self) -> QuerySet[CallNotify]:
         return CallNotify.objects.filter(customer=self.customer).order_by("id")
@@ -191,7 +191,7 @@ class EndpointView(CustomerScopedMixin, GenericAPIView):
         pk = normalize_id(self.kwargs["pk"])
         endpoint = CallNotify.objects.filter(customer=self.customer, pk=pk).first() if pk else None
         if endpoint is None:
-            raise ApiError(*NO_ITEM)
+            raise ApiError(*NO_ENDPOINT)
         return endpoint
 
 
@@ -208,7 +208,7 @@ class DeliveryListView(EndpointView):
         "only one `state`. Properties without a value yet (`lastStatus`, `lastError`, `nextAttemptAt`, `finishedAt`) are "
         f"left out. {WHO}",
         response_example={"offset": 0, "limit": 100, "total": 2, "deliveries": [DELIVERED, WAITING]},
-        errors=[NO_ITEM, NO_CUSTOMER, DENIED, BAD_PAGE, BAD_STATE],
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_PAGE, BAD_STATE],
         summary="Delivery log of a call notify item (newest first)",
         parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
                     OpenApiParameter("state", str, enum=Delivery.State.values)],
@@ -238,7 +238,7 @@ class TestEventView(EndpointView):
         description="Send one sample event (state RINGING, a callId starting with `test-`) to the endpoint now, outside the "
         f"queue, and answer with the attempt's outcome. Nothing is stored. {WHO}",
         response_example={"delivered": True, "status": 204, "error": None, "durationMs": 38},
-        errors=[NO_ITEM, NO_CUSTOMER, DENIED],
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
         summary="Send a sample event to a call notify item now", request=None, responses={200: TestResultSerializer},
     )
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
@@ -261,7 +261,7 @@ class ReplayRateThrottle(UserRateThrottle):
         return settings.API_RATE_REPLAY
 
 
-ITEM_DISABLED: Error = (409, "state", f"Call notify is {CallNotify.State.DISABLED}: set it {CallNotify.State.ACTIVE} first")
+ENDPOINT_DISABLED: Error = (409, "state", f"Call notify is {CallNotify.State.DISABLED}: set it {CallNotify.State.ACTIVE} first")
 NO_DELIVERY: Error = (404, "not_found", "Delivery not found")
 
 
@@ -278,7 +278,7 @@ class ReplayView(EndpointView):
     def get_active_endpoint(self) -> CallNotify:
         endpoint = self.get_endpoint()
         if endpoint.state != CallNotify.State.ACTIVE:
-            raise ApiError(*ITEM_DISABLED)
+            raise ApiError(*ENDPOINT_DISABLED)
         return endpoint
 
 
@@ -289,7 +289,7 @@ class RetryView(ReplayView):
         description="Retry one FAILED delivery now: it becomes PENDING and is attempted at once, with a fresh round of "
         f"attempts. Who: MANAGER and up of the customer (as for call notify items otherwise). {WHO}",
         response_example={**WAITING, "state": "PENDING", "attempts": 0},
-        errors=[NO_ITEM, NO_DELIVERY, NO_CUSTOMER, DENIED, not_retryable(Delivery.State.DELIVERED), ITEM_DISABLED],
+        errors=[NO_ENDPOINT, NO_DELIVERY, NO_CUSTOMER, DENIED, not_retryable(Delivery.State.DELIVERED), ENDPOINT_DISABLED],
         summary="Retry one FAILED delivery now (MANAGER and up)", request=None, responses={202: DeliverySerializer},
     )
     def post(self, request: Request, customer_id: str, pk: str, delivery_id: str) -> Response:
@@ -353,7 +353,7 @@ class RecoverView(ReplayView):
         description="Retry every FAILED delivery of the endpoint created at or after `since` (at most 10,000 a call; "
         f"`more` says to call again). Who: MANAGER and up. {WHO}",
         response_example={"queued": 42, "more": False}, request_example={"since": "2026-11-23T08:00:00Z"},
-        errors=[NO_ITEM, NO_CUSTOMER, DENIED, invalid_time("since"), ITEM_DISABLED, BAD_JSON, NOT_OBJECT],
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, invalid_time("since"), ENDPOINT_DISABLED, BAD_JSON, NOT_OBJECT],
         summary="Retry every FAILED delivery of a call notify item since a time (MANAGER and up)",
         request=RecoverRequest, responses={202: RecoverAnswer},
     )
