@@ -37,13 +37,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer
 from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery, behind_an_earlier_event
 from callnotify.validators import parse_target
 from core.ids import new_id
 
@@ -132,11 +132,9 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
     that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
     in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
-    earlier = Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
-                                      state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence"))
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=in_flight).filter(~Exists(earlier)))
+            .exclude(endpoint_id__in=in_flight).filter(~behind_an_earlier_event()))
     if only is not None:
         rows = rows.filter(pk__in=only)
     found = []
@@ -288,7 +286,7 @@ def _outcomes(lanes: list[Future]) -> list[Outcome]:
 def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
 
-    One transaction, 3 statements (4 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
+    One transaction, 3 statements (5 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
@@ -335,7 +333,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
-            CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
+            endpoint_health.disable(gone, reason=endpoint_health.GONE, now=batch.now)
     for pk in set(changes) - set(ours):
         said[pk] = "superseded"
     retries = sorted({c["next_attempt_at"] for pk, c in changes.items() if pk in ours and c.get("state") is None

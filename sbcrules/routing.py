@@ -56,22 +56,6 @@ class Decision:
     customer: str | None = None
     trunk: TrunkData | None = None
 
-    def as_dict(self) -> dict[str, object]:
-        """The wire form of docs/api.md §9."""
-        body: dict[str, object] = {
-            "peer": self.peer,
-            "rule": {"_id": self.rule.id, "type": self.rule.type, "condition": self.rule.condition} if self.rule else None,
-            "reason": self.reason,
-        }
-        if self.operator is not None:
-            body["operator"] = self.operator
-        body["chain"] = list(self.chain)
-        body["targets"] = list(self.targets)
-        if self.trunk is not None:
-            body["customer"] = self.customer
-            body["trunk"] = self.trunk.as_dict()
-        return body
-
 
 # --- trunks: who is calling (docs/sbcrules.md, "Trunks") ---
 

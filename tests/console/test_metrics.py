@@ -38,6 +38,7 @@ def test_metrics_count_deliveries_and_routing(client_for, settings):
         "byState": {"PENDING": 2, "DELIVERED": 1, "FAILED": 0},
         "finishedLastHour": {"DELIVERED": 1, "FAILED": 0},
         "overduePending": 1,
+        "heldPending": 0,
     }
     routing = body["routing"]
     assert routing["rules"] == 2 and routing["rulesByType"] == {"ANUMBER": 1, "CUSTOMER": 0, "DKCPS": 0, "PREFIX": 1}
