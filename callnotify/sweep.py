@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from celery import bootsteps, current_app
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from callnotify import hints
@@ -29,10 +29,44 @@ MAX_HINTS = 32
 SWEEP = "callnotify.sweep"  # the task (tasks.py) a worker step publishes
 
 
+# --- what is due: the one definition (the sweep, the dashboard, /api/metrics, GET /metrics) ------
+#
+# A PENDING delivery is HELD while an earlier event of the same call is still PENDING at the same
+# endpoint (events of a call arrive in order, docs/callevents.md): it waits by design, not because
+# anything is late. It is DUE when its time has come and it is not held, and OVERDUE when it has
+# been due for more than CALLNOTIFY_SWEEP_GRACE_SECONDS and nobody holds its lease: the sweep
+# re-queues those, and an alert watches how long the oldest due one has waited.
+
+BACKLOG_CAP = 100_000  # counts stop here: a backlog this large is an incident whatever its size
+
+
+def held() -> Exists:
+    """True for a delivery behind an earlier PENDING event of its call at its endpoint (the
+    (endpoint, call_id, sequence) index, one probe per row)."""
+    return Exists(Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
+                                          state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence")))
+
+
 def overdue(now: datetime, *, before: datetime | None = None) -> int:
-    """PENDING deliveries due by `before` (default: now) that nobody holds."""
+    """PENDING deliveries due by `before` (default: now), not held, that nobody holds."""
     return (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=before or now)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now)).count())
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now)).filter(~held()).count())
+
+
+def backlog(now: datetime) -> dict[str, float]:
+    """pending, held, due, overdue and the oldest due delivery's age in seconds (0: none due), in one
+    statement over the (state, next_attempt_at) index, at most BACKLOG_CAP rows (the earliest)."""
+    grace = now - timedelta(seconds=settings.CALLNOTIFY_SWEEP_GRACE_SECONDS)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    rows = (Delivery.objects.filter(state=Delivery.State.PENDING).annotate(is_held=held())
+            .order_by("next_attempt_at")[:BACKLOG_CAP])
+    due = Q(is_held=False, next_attempt_at__lte=now)
+    figures = rows.aggregate(
+        pending=Count("id"), held=Count("id", filter=Q(is_held=True)), due=Count("id", filter=due),
+        overdue=Count("id", filter=due & Q(next_attempt_at__lte=grace) & free), oldest=Min("next_attempt_at", filter=due),
+    )
+    oldest = figures.pop("oldest")
+    return {**figures, "oldestDueAgeSeconds": max(0.0, (now - oldest).total_seconds()) if oldest else 0.0}
 
 
 def sweep(*, now: datetime | None = None) -> int:

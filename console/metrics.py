@@ -1,8 +1,8 @@
 """GET /api/metrics: delivery and routing counters for operators (ADMIN), as one JSON object.
 
-Delivery figures come from the database (all processes); routing figures are this process's
-own (its index and the decisions it made since it started): poll each web process, or read
-them through the load balancer as a sample.
+Delivery figures come from the database (all processes); routing decisions are counted over
+every process of the node that answers (the Prometheus counters of GET /metrics); the index
+figures are the answering process's own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import Access
 from callnotify.models import Delivery
-from sbcrules.counts import routing_counts
+from callnotify.sweep import backlog
+from core import metrics
 from sbcrules.index import routing_index
 from sbcrules.serializers import REASONS
 
@@ -33,16 +34,18 @@ def delivery_counters() -> dict[str, object]:
         Delivery.objects.order_by().filter(finished_at__gte=now - timedelta(hours=1))
         .values_list("state").annotate(n=Count("id"))
     )
-    overdue = Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lt=now - timedelta(minutes=1)).count()
+    waiting = backlog(now)  # the one definition of due, held and overdue (callnotify/sweep.py)
     return {
         "byState": {state: by_state.get(state, 0) for state in Delivery.State.values},
         "finishedLastHour": {state: finished.get(state, 0) for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)},
-        "overduePending": overdue,
+        "overduePending": waiting["overdue"],
+        "heldPending": waiting["held"],
     }
 
 
 def routing_counters() -> dict[str, object]:
     index = routing_index.current()
+    decided = metrics.counter_values("telecomx_route_lookups")  # every process of this node
     built_at = routing_index.built_at
     return {
         "process": os.getpid(),
@@ -53,7 +56,7 @@ def routing_counters() -> dict[str, object]:
         "defaultPeer": index.default_peer,
         "indexRebuilds": routing_index.rebuilds,
         "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
-        "decisions": {reason: routing_counts.totals.get(reason, 0) for reason in REASONS},
+        "decisions": {reason: int(decided.get((("reason", reason),), 0)) for reason in REASONS},
     }
 
 
@@ -66,7 +69,10 @@ MetricsSerializer = inline_serializer("Metrics", {
     "deliveries": inline_serializer("DeliveryMetrics", {
         "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
         "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
-        "overduePending": serializers.IntegerField(help_text="PENDING deliveries more than a minute past their due time"),
+        "overduePending": serializers.IntegerField(help_text="PENDING deliveries due for more than CALLNOTIFY_SWEEP_GRACE_SECONDS "
+                                                   "(a minute) that nobody is attempting; held ones are not overdue"),
+        "heldPending": serializers.IntegerField(help_text="PENDING deliveries held behind an earlier event of the same call at the "
+                                                "same endpoint: waiting by design"),
     }),
     "routing": inline_serializer("RoutingMetrics", {
         "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
@@ -77,7 +83,7 @@ MetricsSerializer = inline_serializer("Metrics", {
         "defaultPeer": serializers.CharField(allow_null=True),
         "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
         "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
-        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
+        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by every web process of this node, by reason"),
     }),
 })
 

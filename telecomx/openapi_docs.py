@@ -290,10 +290,10 @@ OPERATIONS: dict[str, Operation] = {
         {"status": "ok", "database": "ok", "broker": "not configured"}, authenticated=False,
     ),
     "metrics_retrieve": Operation(
-        "Delivery counters (from the database, all processes) and routing counters (of the process that answered). "
-        "Who: ADMIN.",
+        "Delivery counters (from the database, all processes), routing decisions (every web process of the node that "
+        "answered) and the answering process's routing index. Who: ADMIN.",
         {"deliveries": {"byState": {"PENDING": 3, "DELIVERED": 1520, "FAILED": 4},
-                        "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0},
+                        "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0, "heldPending": 2},
          "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
                      "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
                      "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
