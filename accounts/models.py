@@ -261,8 +261,8 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 class ApiKey(models.Model):
     """A long-lived key of a service account (a switch): it never expires, it is revoked.
 
-    It authenticates only for what a switch does: route look-ups and call event posts (the views
-    that set `api_key_access`); every other call answers 403 whatever the account's level.
+    It serves only what a switch does: route look-ups and call event posts (the two Access entries
+    that take keys, accounts/permissions.py); every other call answers 403 whatever the account's level.
     """
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)

@@ -43,8 +43,7 @@ from django.utils import timezone
 from accounts.models import Customer
 from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
-from callnotify.sweep import held
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery, behind_an_earlier_event
 from callnotify.validators import parse_target
 from core import metrics
 from core.ids import new_id
@@ -138,7 +137,7 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
     in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=in_flight).filter(~held()))
+            .exclude(endpoint_id__in=in_flight).filter(~behind_an_earlier_event()))
     if only is not None:
         rows = rows.filter(pk__in=only)
     found = []
@@ -305,7 +304,7 @@ def _outcomes(lanes: list[Future]) -> list[Outcome]:
 def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
 
-    One transaction, 3 statements (4 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
+    One transaction, 3 statements (5 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
@@ -354,7 +353,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
-            CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
+            endpoint_health.disable(gone, reason=endpoint_health.GONE, now=batch.now)
     _report(done, [o.job for o in outcomes if o.result is None and o.job.close], ours)
     for pk in set(changes) - set(ours):
         said[pk] = "superseded"

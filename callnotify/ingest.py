@@ -1,4 +1,6 @@
-"""Storing call events and their deliveries (docs/callevents.md §1): one event, or a batch of up to 1,000.
+"""Call event ingestion (docs/callevents.md §1): `ingest` takes a switch's request body, one event
+or a batch of up to 1,000, checks who may report for whom and what each event says, and stores
+the events and their deliveries.
 
 The database is the truth: an event and its deliveries are written in one transaction before
 anything is sent; the only thing said to the delivery side afterwards is a hint that work may
@@ -22,14 +24,20 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
-from accounts.models import Customer
+from rest_framework.exceptions import ValidationError
+
+from accounts.models import Customer, Employee
+from accounts.permissions import event_reach
 from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
+from callnotify.serializers import CallEventSerializer
 from core import metrics
-from core.ids import new_id
+from core.errors import ApiError, Error, error_body, validation_body
+from core.ids import new_id, normalize_id
 from core.logs import request_id
 
 MAX_BATCH = 1000
+NOT_AN_EVENT: Error = (400, "bad_request", f"The request body must be a JSON object or an array of at most {MAX_BATCH} objects")
 RETRIES = 5
 EVENT_FIELDS = ("type", "direction", "state", "a_number", "b_number", "timestamp", "duration", "cause", "additional")
 
@@ -65,15 +73,12 @@ def _targets(info: CustomerInfo, event_type: str) -> list[str]:
 
 @dataclass
 class Stored:
-    """What the API answers for one stored (or already known) event."""
+    """One stored (or already known) event; its wire form is callnotify.serializers.accepted."""
 
     id: str
     sequence: int
     deliveries: int  # queued by this request; 0 when the event was already stored
     created: bool = True
-
-    def as_dict(self) -> dict[str, object]:
-        return {"_id": self.id, "sequence": self.sequence, "deliveries": self.deliveries}
 
 
 @dataclass
@@ -214,6 +219,57 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         transaction.on_commit(lambda: _count_ingested(len(new_events)))
     _insert_deliveries(new_deliveries)
     return answers
+
+
+def ingest(body: object, *, poster: Employee) -> Stored | list[Stored | dict[str, object]]:
+    """A switch's POST /api/callevent body, whole: one event (an object) or up to MAX_BATCH (an
+    array), for the customers `poster` may report for (accounts.permissions.event_reach).
+
+    One event: the stored event, or its documented error raised (a 422 ValidationError). An
+    array: in the same order, each stored event or that item's own error body; the valid ones are
+    stored together. Anything else: ApiError NOT_AN_EVENT.
+    """
+    if isinstance(body, list):
+        if len(body) > MAX_BATCH or not all(isinstance(item, dict) for item in body):
+            raise ApiError(*NOT_AN_EVENT)
+        customers = _reachable(body, poster)
+        checker = _checker(customers)
+        events: list[NewEvent | None] = []
+        errors: dict[int, dict[str, object]] = {}
+        for index, item in enumerate(body):
+            try:
+                events.append(_validate(item, checker))
+            except ValidationError as exc:
+                events.append(None)
+                errors[index] = validation_body(exc.detail)
+            except ApiError as exc:
+                events.append(None)
+                errors[index] = error_body(exc.status_code, exc.code, exc.message, exc.path)
+        stored = store_many(events, customers)
+        return [errors[i] if answer is None else answer for i, answer in enumerate(stored)]
+    if not isinstance(body, dict):
+        raise ApiError(*NOT_AN_EVENT)
+    customers = _reachable([body], poster)
+    new = _validate(body, _checker(customers))
+    return store_one(new, customers[new.customer_id])
+
+
+def _reachable(items: list[dict], poster: Employee) -> dict[str, CustomerInfo]:
+    """The customers the items name that the poster may report for, with their active endpoints: one query."""
+    wanted = {pk for item in items if (pk := normalize_id(item.get("customer")))}
+    found = customers_with_endpoints(wanted)
+    reach = event_reach(poster, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
+    return {pk: info for pk, info in found.items() if pk in reach}
+
+
+def _checker(customers: dict[str, CustomerInfo]) -> CallEventSerializer:
+    """One serializer checks every event of the request (its fields are built once)."""
+    return CallEventSerializer(context={"reachable": customers})
+
+
+def _validate(item: dict, checker: CallEventSerializer) -> NewEvent:
+    fields = dict(checker.run_validation(item))
+    return NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from callnotify import sweep
 from callnotify.endpoint_health import window_figures
-from callnotify.models import CallEvent, EndpointHealth
-from callnotify.sweep import BACKLOG_CAP
-from callnotify.sweep import backlog as waiting
+from callnotify.models import CallEvent, Delivery, EndpointHealth
 from console.plots import Series, stacked_bars
 from core.counters import minute_of
 from core.models import MinuteCount
 from sbcrules.models import Peer
 
+BACKLOG_CAP = 100_000
 OUTCOMES = (("DELIVERED", "#2e7d32"), ("RETRY", "#f9a825"), ("FAILED", "#c62828"), ("INTERRUPTED", "#6a1b9a"))
 ROUTE_COLORS = ("#1565c0", "#00838f", "#6d4c41", "#558b2f", "#8e24aa", "#ef6c00", "#c62828", "#546e7a")
 FAILING_SHOWN = 10
@@ -67,17 +67,21 @@ def delivery_plots(now: datetime) -> dict[str, Any]:
     }
 
 
+def _capped(queryset: Any) -> int:
+    return queryset.order_by()[: BACKLOG_CAP + 1].count()
+
+
 def backlog(now: datetime) -> dict[str, Any]:
-    """Pending deliveries (counted up to BACKLOG_CAP), those held behind an earlier event of their
-    call (waiting by design), those overdue, and the oldest due one: callnotify.sweep.backlog, the
-    one definition, in one read of the (state, next_attempt_at) index."""
-    figures = waiting(now)
-    age = figures["oldestDueAgeSeconds"]
-    due = figures["due"] > 0
+    """Pending deliveries, of them the overdue and the held ones (callnotify/sweep.py: the same
+    counts /api/metrics gives), each counted up to BACKLOG_CAP, and the oldest due one: reads of
+    the (state, next_attempt_at) index, and of the (endpoint, call_id, sequence) one for "held"."""
+    pending = Delivery.objects.filter(state=Delivery.State.PENDING)
+    count = _capped(pending)
+    oldest = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     return {
-        "pending": figures["pending"], "pendingCapped": figures["pending"] >= BACKLOG_CAP,
-        "held": figures["held"], "overdue": figures["overdue"],
-        "oldestDueAt": now - timedelta(seconds=age) if due else None, "oldestDueSeconds": int(age) if due else None,
+        "pending": min(count, BACKLOG_CAP), "pendingCapped": count > BACKLOG_CAP,
+        "overdue": min(_capped(sweep.overdue(now)), BACKLOG_CAP), "held": min(_capped(sweep.held(now)), BACKLOG_CAP),
+        "oldestDueAt": oldest, "oldestDueSeconds": int((now - oldest).total_seconds()) if oldest else None,
     }
 
 

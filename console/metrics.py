@@ -13,16 +13,18 @@ from datetime import timedelta
 
 from django.db.models import Count
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import Access
+from callnotify import sweep
 from callnotify.models import Delivery
-from callnotify.sweep import backlog
 from core import metrics
+from core.docs import documented
+from core.errors import DENIED
 from sbcrules.index import routing_index
 from sbcrules.serializers import REASONS
 
@@ -34,12 +36,11 @@ def delivery_counters() -> dict[str, object]:
         Delivery.objects.order_by().filter(finished_at__gte=now - timedelta(hours=1))
         .values_list("state").annotate(n=Count("id"))
     )
-    waiting = backlog(now)  # the one definition of due, held and overdue (callnotify/sweep.py)
     return {
         "byState": {state: by_state.get(state, 0) for state in Delivery.State.values},
         "finishedLastHour": {state: finished.get(state, 0) for state in (Delivery.State.DELIVERED, Delivery.State.FAILED)},
-        "overduePending": waiting["overdue"],
-        "heldPending": waiting["held"],
+        "overduePending": sweep.overdue(now).count(),
+        "heldPending": sweep.held(now).count(),
     }
 
 
@@ -65,16 +66,19 @@ def _counts(component: str, names: list[str], help_text: str) -> serializers.Ser
 
 
 DeliveryStates = list(Delivery.State.values)
-MetricsSerializer = inline_serializer("Metrics", {
-    "deliveries": inline_serializer("DeliveryMetrics", {
+@extend_schema_serializer(description="Delivery and routing counters.")
+class MetricsSerializer(serializers.Serializer):
+    deliveries = inline_serializer("DeliveryMetrics", {
         "byState": _counts("DeliveryCounts", DeliveryStates, "Deliveries stored, by state"),
         "finishedLastHour": _counts("FinishedCounts", ["DELIVERED", "FAILED"], "Deliveries that finished in the last hour, by state"),
-        "overduePending": serializers.IntegerField(help_text="PENDING deliveries due for more than CALLNOTIFY_SWEEP_GRACE_SECONDS "
-                                                   "(a minute) that nobody is attempting; held ones are not overdue"),
-        "heldPending": serializers.IntegerField(help_text="PENDING deliveries held behind an earlier event of the same call at the "
-                                                "same endpoint: waiting by design"),
-    }),
-    "routing": inline_serializer("RoutingMetrics", {
+        "overduePending": serializers.IntegerField(
+            help_text="PENDING deliveries past their due time by more than CALLNOTIFY_SWEEP_GRACE_SECONDS (60 s) that "
+            "nothing holds: no attempt under way, no earlier event of their call before them"),
+        "heldPending": serializers.IntegerField(
+            help_text="PENDING deliveries as late, held behind an earlier event of the same call to the same endpoint "
+            "(a call's events arrive in order): they go as soon as that one is done"),
+    })
+    routing = inline_serializer("RoutingMetrics", {
         "process": serializers.IntegerField(help_text="Process id of the web process that answered"),
         "rules": serializers.IntegerField(help_text="Rules in this process's routing index"),
         "rulesByType": _counts("RuleCounts", ["ANUMBER", "CUSTOMER", "DKCPS", "PREFIX"], "Rules in the index, by type"),
@@ -84,13 +88,25 @@ MetricsSerializer = inline_serializer("Metrics", {
         "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
         "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
         "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by every web process of this node, by reason"),
-    }),
-})
+    })
 
 
 class MetricsView(APIView):
     permission_classes = [Access.METRICS]
 
-    @extend_schema(summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer)
+    @documented(
+        summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer,
+        description="Delivery counters (from the database, all processes), routing decisions (every web process of the node "
+        "that answered) and the answering process's routing index. "
+        "Who: ADMIN.",
+        response_example={
+            "deliveries": {"byState": {"PENDING": 3, "DELIVERED": 1520, "FAILED": 4},
+                           "finishedLastHour": {"DELIVERED": 310, "FAILED": 1}, "overduePending": 0, "heldPending": 2},
+            "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
+                        "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
+                        "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
+                                      "no_route": 0, "no_usable_peer": 1}}},
+        errors=[DENIED],
+    )
     def get(self, request: Request) -> Response:
         return Response({"deliveries": delivery_counters(), "routing": routing_counters()})

@@ -99,8 +99,10 @@ def dependency_states() -> dict[str, bool]:
 GAUGES = {
     "pending": ("telecomx_deliveries_pending", "Deliveries waiting to be delivered (PENDING), held ones included."),
     "due": ("telecomx_deliveries_due", "Pending deliveries due now and not held behind an earlier event of their call."),
-    "held": ("telecomx_deliveries_held", "Pending deliveries held behind an earlier event of the same call at the same endpoint (waiting by design)."),
-    "overdue": ("telecomx_deliveries_overdue", "Due deliveries (not held) past their time by more than CALLNOTIFY_SWEEP_GRACE_SECONDS."),
+    "held": ("telecomx_deliveries_held", "Pending deliveries past their time by more than CALLNOTIFY_SWEEP_GRACE_SECONDS but held "
+             "behind an earlier event of the same call at the same endpoint: waiting their turn, not overdue."),
+    "overdue": ("telecomx_deliveries_overdue", "Pending deliveries past their time by more than CALLNOTIFY_SWEEP_GRACE_SECONDS "
+                "that nothing holds (no attempt under way, no earlier event of their call before them)."),
     "oldestDueAgeSeconds": ("telecomx_deliveries_oldest_due_age_seconds", "How long the oldest due delivery (not held) has waited past its time; 0 when none is due."),
     "failingEndpoints": ("telecomx_endpoints_failing", "Active endpoints whose every attempt has failed since their last success."),
     "longestFailingSeconds": ("telecomx_endpoints_failing_longest_seconds", "How long the active endpoint failing longest has failed; 0 when none is."),

@@ -23,7 +23,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core import metrics
-from core.errors import API_PREFIX, error_body
+from core.errors import API_PREFIX, TOO_LARGE, error_body
 from core.logs import request_id, safe_request_id
 
 logger = logging.getLogger("telecomx.requests")
@@ -87,7 +87,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
-            too_large = JsonResponse(error_body(413, "too_large", "Request body too large"), status=413)
+            too_large = JsonResponse(error_body(*TOO_LARGE), status=413)
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get("CONTENT_LENGTH"):
                 body = _read_at_most(request.environ["wsgi.input"], settings.API_MAX_BODY_BYTES + 1)
                 if len(body) > settings.API_MAX_BODY_BYTES:

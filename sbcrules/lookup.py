@@ -19,6 +19,7 @@ from sbcrules.routing import Decision, decide
 from sbcrules.validators import NUMBER_RE
 
 NUMBER_INVALID = "Number is invalid"
+CUSTOMER_INVALID = "Customer is invalid"
 
 
 @lru_cache(maxsize=16)
@@ -75,7 +76,7 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
     if customer:
         customer_id = normalize_id(customer)
         if customer_id is None:
-            errors["customer"] = ["Customer is invalid"]
+            errors["customer"] = [CUSTOMER_INVALID]
     if errors:
         raise ValidationError(errors)
     assert numbers["bnumber"] is not None

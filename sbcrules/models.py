@@ -205,6 +205,10 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.condition} → {self.peer_id}"
 
+    # What a CUSTOMER or DKCPS condition naming nothing known is refused with.
+    NO_CUSTOMER = "Customer not found"
+    NO_OPERATOR = "CPS not found"
+
     def check_condition(self, condition: Any) -> str:
         """The condition in its stored spelling, or ValidationError with the documented message.
 
@@ -216,9 +220,9 @@ class Rule(models.Model):
         if message is None and rule_type is not None:
             condition = normalize_condition(rule_type, condition)
             if rule_type == self.Type.CUSTOMER and not self.references.customer_exists(condition):
-                message = "Customer not found"
+                message = self.NO_CUSTOMER
             elif rule_type == self.Type.DKCPS and not self.references.operator_exists(condition):
-                message = "CPS not found"
+                message = self.NO_OPERATOR
         if message:
             raise ValidationError(message, code="not_found" if message.endswith("not found") else "invalid")
         return condition

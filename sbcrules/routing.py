@@ -51,19 +51,6 @@ class Decision:
     why: tuple[str, ...] = field(default=(), compare=False)
     targets: tuple[dict[str, object], ...] = ()
 
-    def as_dict(self) -> dict[str, object]:
-        """The wire form of docs/api.md §9."""
-        body: dict[str, object] = {
-            "peer": self.peer,
-            "rule": {"_id": self.rule.id, "type": self.rule.type, "condition": self.rule.condition} if self.rule else None,
-            "reason": self.reason,
-        }
-        if self.operator is not None:
-            body["operator"] = self.operator
-        body["chain"] = list(self.chain)
-        body["targets"] = list(self.targets)
-        return body
-
 
 @dataclass(slots=True)
 class RoutingIndex:

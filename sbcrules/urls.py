@@ -11,13 +11,7 @@ urlpatterns: list[URLPattern] = [
     *resource_urls("sbc/rule", RuleViewSet, "sbc-rule"),
     path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
     *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
-    # Operators are listed, read, created and updated; docs/api.md §8 offers no delete.
-    path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
-    path(
-        "dk/operator/<str:pk>",
-        DkOperatorViewSet.as_view({"get": "retrieve", "post": "update_by_post", "patch": "partial_update"}),
-        name="dk-operator-detail",
-    ),
+    *resource_urls("dk/operator", DkOperatorViewSet, "dk-operator"),
     path("dk/number", DkNumberListView.as_view(), name="dk-number-list"),
     path("dk/number/<str:number>", DkNumberView.as_view(), name="dk-number"),
 ]

@@ -243,8 +243,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "core.schema.add_error_responses",
-        "telecomx.openapi_docs.document_operations",
+        "core.schema.add_error_components",
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Closed sets of strings that share values get names of their own.

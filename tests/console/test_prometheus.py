@@ -146,11 +146,12 @@ def test_held_deliveries_are_counted_apart_from_due_and_overdue(settings):
     Delivery.objects.filter(call_id="h-1").update(next_attempt_at=now - timedelta(seconds=30))
     Delivery.objects.filter(call_id="h-2").update(next_attempt_at=now + timedelta(minutes=5))
 
-    assert backlog(now) == {"pending": 9, "held": 6, "due": 2, "overdue": 1, "oldestDueAgeSeconds": 600.0}
+    # held: late like h-0's RINGING, but behind it (h-1's are not late yet, h-2's not due).
+    assert backlog(now) == {"pending": 9, "held": 2, "due": 2, "overdue": 1, "oldestDueAgeSeconds": 600.0}
 
-    Delivery.objects.filter(call_id="h-0", sequence=1).update(state="DELIVERED")  # the first is out: the next is due
+    Delivery.objects.filter(call_id="h-0", sequence=1).update(state="DELIVERED")  # the first is out: ANSWERED is due, HANGUP held
     figures = backlog(now)
-    assert (figures["pending"], figures["held"], figures["due"], figures["overdue"]) == (8, 5, 2, 1)
+    assert (figures["pending"], figures["held"], figures["due"], figures["overdue"]) == (8, 1, 2, 1)
 
     Delivery.objects.filter(call_id="h-0").update(lease_until=now + timedelta(seconds=30))  # being attempted: not overdue
     assert backlog(now)["overdue"] == 0

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sbcrules.lookup import route_call
+from sbcrules.serializers import route_answer
 
 
 class Command(BaseCommand):
@@ -25,6 +26,6 @@ class Command(BaseCommand):
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
             raise CommandError(problems) from None
-        self.stdout.write(json.dumps(decision.as_dict()))
+        self.stdout.write(json.dumps(route_answer(decision)))
         for reason in decision.why:
             self.stdout.write(f"  - {reason}")
