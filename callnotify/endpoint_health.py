@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Min, Sum
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -191,6 +191,17 @@ def health_of(endpoints: Sequence[CallNotify], now: datetime | None = None) -> d
             "disabledReason": (h.disabled_reason or None) if h else None,
         }
     return answer
+
+
+def failing(now: datetime) -> dict[str, float]:
+    """Active endpoints whose every attempt has failed since their last success, and how long the
+    longest such run has lasted (0: none): one statement over the health index's failing end."""
+    figures = (EndpointHealth.objects.filter(consecutive_failures__gt=0, failing_since__isnull=False,
+                                             endpoint__state=CallNotify.State.ACTIVE)
+               .aggregate(n=Count("pk"), since=Min("failing_since")))
+    since = figures["since"]
+    return {"failingEndpoints": figures["n"],
+            "longestFailingSeconds": max(0.0, (now - since).total_seconds()) if since else 0.0}
 
 
 def prune(now: datetime | None = None) -> int:

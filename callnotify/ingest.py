@@ -15,6 +15,7 @@ SQLite's bound-parameter limit splits a bulk insert).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +31,10 @@ from accounts.permissions import event_reach
 from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
 from callnotify.serializers import CallEventSerializer
+from core import metrics
 from core.errors import ApiError, Error, error_body, validation_body
 from core.ids import new_id, normalize_id
+from core.logs import request_id
 
 MAX_BATCH = 1000
 NOT_AN_EVENT: Error = (400, "bad_request", f"The request body must be a JSON object or an array of at most {MAX_BATCH} objects")
@@ -96,6 +99,13 @@ def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequen
                      next_attempt_at=now, created_at=now) for pk in endpoints]
 
 
+def _count_ingested(n: int = 1) -> None:
+    try:
+        metrics.EVENTS_INGESTED.inc(n)
+    except Exception:  # noqa: BLE001 - counting never fails ingestion
+        logging.getLogger("callnotify.ingest").warning("could not count ingested events", exc_info=True)
+
+
 def _insert_deliveries(rows: list[Delivery]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows)
@@ -113,18 +123,18 @@ def _insert_next_in_call(event_id: str, new: NewEvent, now: datetime) -> int | N
     q = connection.ops.quote_name
     table = q(CallEvent._meta.db_table)
     columns = ", ".join(q(c) for c in ("id", "customer_id", "call_id", "type", "direction", "state", "a_number", "b_number",
-                                       "timestamp", "duration", "cause", "additional", "created_at", "sequence"))
+                                       "timestamp", "duration", "cause", "additional", "created_at", "request_id", "sequence"))
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     # (WHERE keeps SQLite from reading ON CONFLICT as a join's ON.)
     sql = (
         f"INSERT INTO {table} ({columns})"
-        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
+        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
         f" FROM {table} WHERE {q('customer_id')} = %s AND {q('call_id')} = %s"
         f" ON CONFLICT DO NOTHING RETURNING {q('sequence')}"
     )
     params = [event_id, new.customer_id, new.call_id, f["type"], f["direction"], f["state"], f["a_number"], f["b_number"],
               _adapt(f["timestamp"]), f.get("duration"), f.get("cause") or "", json.dumps(f.get("additional") or {}),
-              _adapt(now), new.customer_id, new.call_id]
+              _adapt(now), request_id.get() or "", new.customer_id, new.call_id]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -141,6 +151,7 @@ def store_one(new: NewEvent, info: CustomerInfo) -> Stored:
             sequence = _insert_next_in_call(event_id, new, now)
             if sequence is not None:
                 _insert_deliveries(_delivery_rows(event_id, new.call_id, sequence, targets, now))
+                transaction.on_commit(_count_ingested)
                 return Stored(event_id, sequence, len(targets))
         known = CallEvent.objects.filter(customer_id=new.customer_id, call_id=new.call_id,
                                          state=new.fields["state"]).values_list("id", "sequence").first()
@@ -195,7 +206,8 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         call = (event.customer_id, event.call_id)
         sequence = last[call] = last.get(call, 0) + 1
         row = CallEvent(id=new_id(), customer_id=event.customer_id, call_id=event.call_id, sequence=sequence,
-                        created_at=now, **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
+                        created_at=now, request_id=request_id.get() or "",
+                        **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
         new_events.append(row)
         targets = _targets(customers[event.customer_id], str(event.fields["type"]))
         new_deliveries += _delivery_rows(row.id, row.call_id, sequence, targets, now)
@@ -204,6 +216,7 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         answers.append(stored)
     if new_events:
         CallEvent.objects.bulk_create(new_events)
+        transaction.on_commit(lambda: _count_ingested(len(new_events)))
     _insert_deliveries(new_deliveries)
     return answers
 

@@ -150,6 +150,8 @@ class CallEvent(models.Model):
                                   error_messages=documented("Invalid additional"))
     sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The X-Request-ID of the request that brought it in: in the log lines of its deliveries too.
+    request_id = models.CharField(max_length=128, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         verbose_name = "call event"

@@ -1,8 +1,8 @@
 """GET /api/metrics: delivery and routing counters for operators (ADMIN), as one JSON object.
 
-Delivery figures come from the database (all processes); routing figures are this process's
-own (its index and the decisions it made since it started): poll each web process, or read
-them through the load balancer as a sample.
+Delivery figures come from the database (all processes); routing decisions are counted over
+every process of the node that answers (the Prometheus counters of GET /metrics); the index
+figures are the answering process's own.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from rest_framework.views import APIView
 from accounts.permissions import Access
 from callnotify import sweep
 from callnotify.models import Delivery
+from core import metrics
 from core.docs import documented
 from core.errors import DENIED
-from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.serializers import REASONS
 
@@ -46,6 +46,7 @@ def delivery_counters() -> dict[str, object]:
 
 def routing_counters() -> dict[str, object]:
     index = routing_index.current()
+    decided = metrics.counter_values("telecomx_route_lookups")  # every process of this node
     built_at = routing_index.built_at
     return {
         "process": os.getpid(),
@@ -56,7 +57,7 @@ def routing_counters() -> dict[str, object]:
         "defaultPeer": index.default_peer,
         "indexRebuilds": routing_index.rebuilds,
         "indexAgeSeconds": round(time.time() - built_at, 1) if built_at else None,
-        "decisions": {reason: routing_counts.totals.get(reason, 0) for reason in REASONS},
+        "decisions": {reason: int(decided.get((("reason", reason),), 0)) for reason in REASONS},
     }
 
 
@@ -86,7 +87,7 @@ class MetricsSerializer(serializers.Serializer):
         "defaultPeer": serializers.CharField(allow_null=True),
         "indexRebuilds": serializers.IntegerField(help_text="Times this process rebuilt its index since it started"),
         "indexAgeSeconds": serializers.FloatField(allow_null=True, help_text="Seconds since the index was built"),
-        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by this process since it started, by reason"),
+        "decisions": _counts("DecisionCounts", REASONS, "Route look-ups answered by every web process of this node, by reason"),
     })
 
 
@@ -95,7 +96,8 @@ class MetricsView(APIView):
 
     @documented(
         summary="Delivery and routing counters (ADMIN)", responses=MetricsSerializer,
-        description="Delivery counters (from the database, all processes) and routing counters (of the process that answered). "
+        description="Delivery counters (from the database, all processes), routing decisions (every web process of the node "
+        "that answered) and the answering process's routing index. "
         "Who: ADMIN.",
         response_example={
             "deliveries": {"byState": {"PENDING": 3, "DELIVERED": 1520, "FAILED": 4},

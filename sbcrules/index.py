@@ -130,6 +130,11 @@ class IndexHolder:
         self.rebuilds = 0  # for /api/metrics: how often this process rebuilt, and when last
         self.built_at: float | None = None
 
+    @property
+    def checked_at(self) -> float | None:
+        """time.monotonic() of this process's last check of its index against the database (None: not yet)."""
+        return None if self._index is None or self._checked_at == float("-inf") else self._checked_at
+
     def expire(self) -> None:
         """This process changed routing data: rebuild on the next look-up, whatever the marker says.
 

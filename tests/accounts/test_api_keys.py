@@ -16,6 +16,7 @@ from accounts.models import AccessLevel, ApiKey, Customer, Employee
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 from tests.errorbody import error
 from tests.sbcrules.factories import PeerFactory
+from core.logs import JsonFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +228,7 @@ def test_the_request_log_names_the_account_and_key_never_the_key_itself(admin, c
     body = make_key(admin)
     with caplog.at_level(logging.INFO, logger="telecomx.requests"):
         keyed(body["key"]).get(ROUTE)
-    line = json.loads(caplog.records[-1].getMessage())
+    line = json.loads(JsonFormatter().format(caplog.records[-1]))  # as the log writes it
     assert (line["employee"], line["apiKey"], line["apiKeyName"], line["status"]) == (body["account"], body["_id"], "kamailio-1", 200)
     assert body["key"] not in caplog.text
 
