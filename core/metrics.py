@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import glob
+import logging
 import os
 from collections.abc import Iterable, Iterator
 
@@ -138,13 +139,24 @@ class NodeCollector:
         self.directory = directory
 
     def collect(self) -> Iterator[Metric]:
-        with open(os.path.join(self.directory, "scrape.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one scrape of the node at a time: folding rewrites files
+        try:
+            lock = open(os.path.join(self.directory, "scrape.lock"), "a")  # noqa: SIM115
+        except OSError:  # a folder this process may not write: read it as it is, without folding
+            lock = None
+        try:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one scrape of the node at a time: folding rewrites files
             files = glob.glob(os.path.join(self.directory, "*.db"))
-            if any(not _alive(_owner(path)[1]) for path in files):
-                _fold(self.directory, files)
+            if lock is not None and any(not _alive(_owner(path)[1]) for path in files):
+                try:
+                    _fold(self.directory, files)
+                except OSError:
+                    logging.getLogger("core.metrics").warning("could not fold ended processes' metrics", exc_info=True)
                 files = glob.glob(os.path.join(self.directory, "*.db"))
             metrics = list(MultiProcessCollector.merge(files, accumulate=True))
+        finally:
+            if lock is not None:
+                lock.close()
         yield from metrics
 
 

@@ -38,6 +38,10 @@ logconfig_dict = logging_config(os.environ.get("LOG_FORMAT") or "json", os.envir
 # request id (the X-Request-ID the application answered) and the duration as fields.
 access_log_format = "%(m)s %(U)s %(s)s"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27's control socket: one fixed path (~/.gunicorn/gunicorn.ctl) that every instance of
+# the user would take from each other, and under the systemd unit a read-only home (a warning at
+# every start). Nothing here uses it: systemd (reload, stop) and signals do.
+control_socket_disable = True
 # The workers' heartbeat file is touched on every turn of their loop: in memory, not on a disk
 # (profiled at 0.36 ms per request on this machine's /tmp).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
