@@ -118,18 +118,39 @@ def people(permission: type[BasePermission]) -> type[BasePermission]:
     return permission & PeopleOnly  # type: ignore[return-value]
 
 
+def manages_trunks() -> type[BasePermission]:
+    """Trunks (docs/api.md §3): any employee may ask; on the customer of the URL, once the view
+    found it in reach, ADMIN, or RESELLER_ADMIN with TELE for a customer that belongs to its
+    customer (below it: its own customer's trunks are the operator's to set)."""
+
+    class ManagesTrunksOf(BasePermission):
+        def has_permission(self, request: Request, view: object) -> bool:
+            return isinstance(request.user, Employee)
+
+        def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
+            employee = request.user
+            if employee.access_level == AccessLevel.ADMIN:
+                return True
+            customer_id = obj.pk if isinstance(obj, Customer) else getattr(obj, "customer_id", None)
+            return (employee.access_level == AccessLevel.RESELLER_ADMIN and employee.customer.has_feature("TELE")
+                    and customer_id != employee.customer_id)
+
+    return ManagesTrunksOf
+
+
 def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]]) -> set[str]:
     """Which of `customers` (id -> (is_reseller, parent_reseller_id)) `employee` may report call events for.
 
-    docs/callevents.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
-    no parent: the root of the reseller tree) reach every customer; a service account of any
-    other customer reaches that customer and, for a reseller, its whole subtree. No query
-    unless the poster is a reseller below the root.
+    docs/callevents.md §1: ADMIN and the service accounts of the operator (the one customer marked
+    `is_operator`) reach every customer; a service account of any other customer reaches that
+    customer and, for a reseller, its whole subtree — a reseller without a parent too, which is
+    an ordinary reseller unless it is the operator. No query unless the poster is a reseller
+    other than the operator.
     """
     if employee.access_level == AccessLevel.ADMIN:
         return set(customers)
     own = employee.customer
-    if own.is_reseller and own.parent_reseller_id is None:
+    if own.is_operator:
         return set(customers)
     if not own.is_reseller:
         return {own.pk} & set(customers)
@@ -196,6 +217,9 @@ class Access:
     SBC_PEER_READ = people((exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin)
     SBC_PEER_WRITE = people(IsAdmin)
     ROUTE_LOOKUP = SBC_PEER_READ | django_perm("sbcrules.lookup_route")
+    # trunks of a customer: everything under /api/customer/<ID>/trunk. Any employee may ask; the
+    # URL's customer then decides (in reach: reachable_customer, else 404; then manages_trunks)
+    TRUNK = people(manages_trunks())
     # DK operators and number portability data
     DK_READ = people(level(AccessLevel.VIEWER))
     DK_WRITE = people(IsAdmin)

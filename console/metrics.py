@@ -105,7 +105,7 @@ class MetricsView(APIView):
             "routing": {"process": 4127, "rules": 1204, "rulesByType": {"ANUMBER": 10, "CUSTOMER": 4, "DKCPS": 30, "PREFIX": 1160},
                         "peers": 6, "unusablePeers": [], "defaultPeer": "TDC", "indexRebuilds": 12, "indexAgeSeconds": 81.5,
                         "decisions": {"anumber": 40, "customer": 2, "dkcps": 803, "prefix": 5120, "default": 12,
-                                      "no_route": 0, "no_usable_peer": 1}}},
+                                      "no_route": 0, "no_usable_peer": 1, "unknown_source": 0}}},
         errors=[DENIED],
     )
     def get(self, request: Request) -> Response:

@@ -16,8 +16,9 @@ from core.errors import ApiError
 from core.messages import message_of, serializer_messages
 from core.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
                                   StrictChoiceField)
-from sbcrules.models import DkOperator, Host, Peer, Rule
+from sbcrules.models import DkOperator, Host, Peer, Rule, Trunk
 from sbcrules.routing import Decision
+from sbcrules.trunks import normalize_sources
 from sbcrules.validators import is_peer_id
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
@@ -262,9 +263,59 @@ class DkOperatorSerializer(ModelCleanSerializer):
         return fields
 
 
+# --- trunks (docs/sbcrules.md, "Trunks") ---
+
+
+class StrictLimitField(serializers.IntegerField):
+    """A whole number or null (no limit): DRF's IntegerField would take "5", 5.0 and true."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, required=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "description": "IPv4/IPv6 address or CIDR block"},
+                     "minItems": 1, "maxItems": 100})
+class SourcesField(serializers.Field):
+    """A list of strings, each read as an address or a block (sbcrules.trunks: the model checks them)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("invalid")
+        return normalize_sources(data)
+
+    def to_representation(self, value: Any) -> list[str]:
+        return list(value)
+
+
+class TrunkSerializer(ModelCleanSerializer):
+    _id = serializers.CharField(source="id", read_only=True)
+    customer = serializers.CharField(source="customer_id", read_only=True, help_text="The customer the trunk belongs to")
+    name = StrictCharField(max_length=100, help_text="1..100 characters: what sends the calls")
+    sources = SourcesField(help_text="1..100 IPv4/IPv6 addresses or CIDR blocks the calls come from (answered in their "
+                           "normal spelling); no address in two trunks (409)")
+    maxCalls = StrictLimitField(source="max_calls", help_text="Calls in progress at once, ≥ 1; null or absent: no limit")
+    callsPerSecond = StrictLimitField(source="calls_per_second", help_text="New calls per second, ≥ 1; null or absent: no limit")
+    trustCustomerHeader = StrictBooleanField(
+        source="trust_customer_header", required=False,
+        help_text="A border element: the switch's X-Customer header (the look-up's `customer`) is honoured for customers "
+        "this trunk's customer reaches; otherwise ignored",
+    )
+    state = StrictChoiceField(choices=Trunk.State.choices, required=False, help_text="`ACTIVE` (default) or `DISABLED`: a "
+                              "disabled trunk's sources are unknown to the switch")
+
+    class Meta:
+        model = Trunk
+        fields = ["_id", "customer", "name", "sources", "maxCalls", "callsPerSecond", "trustCustomerHeader", "state"]
+
+
 # --- answers that are not model objects ---
 
-REASONS = ["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"]
+REASONS = ["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer", "unknown_source"]
 
 
 @extend_schema_serializer(description="The rule that decided a route.")
@@ -282,6 +333,13 @@ class RouteTargetSerializer(serializers.Serializer):
     transport = serializers.ChoiceField(choices=["udp", "tcp", "tls"])
 
 
+@extend_schema_serializer(description="The trunk a call came from, and its limits.")
+class RouteTrunkSerializer(serializers.Serializer):
+    _id = serializers.CharField(help_text="The trunk's id")
+    maxCalls = serializers.IntegerField(allow_null=True, help_text="Calls in progress the trunk may have; null: no limit")
+    callsPerSecond = serializers.IntegerField(allow_null=True, help_text="New calls per second; null: no limit")
+
+
 @extend_schema_serializer(description="The routing decision for one call.")
 class RouteAnswerSerializer(serializers.Serializer):
     peer = serializers.CharField(allow_null=True, help_text="The peer the call leaves through; null when there is none")
@@ -289,7 +347,8 @@ class RouteAnswerSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=REASONS,
         help_text="Which step decided: `anumber`, `customer`, `dkcps`, `prefix`, `default`; or why there is no peer: "
-        "`no_route` (nothing matched and no default peer), `no_usable_peer` (the failover chain ended in a loop or a dead end)",
+        "`no_route` (nothing matched and no default peer), `no_usable_peer` (the failover chain ended in a loop or a dead end), "
+        "`unknown_source` (asked with `source`: no active trunk holds that address; a switch refuses the call)",
     )
     operator = serializers.CharField(required=False, help_text="CPS code of the operator serving the destination, when known")
     chain = serializers.ListField(child=serializers.CharField(), help_text="The peers tried, in order (failover walks)")
@@ -298,6 +357,11 @@ class RouteAnswerSerializer(serializers.Serializer):
         help_text="Where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
         "try the next after a 503, 408 or timeout; [] when peer is null",
     )
+    customer = serializers.CharField(
+        required=False, help_text="Asked with `source`: whose call it is (the trunk's customer, or the customer its trusted "
+        "border element named); absent otherwise and for `unknown_source`",
+    )
+    trunk = RouteTrunkSerializer(required=False, help_text="Asked with `source`: the trunk the call came from and its limits")
 
     def to_representation(self, decision: Decision) -> dict[str, object]:
         # The fields above, written out: a switch asks for every call, and DRF's field-by-field walk
@@ -312,6 +376,9 @@ class RouteAnswerSerializer(serializers.Serializer):
             body["operator"] = decision.operator
         body["chain"] = list(decision.chain)
         body["targets"] = list(decision.targets)
+        if decision.trunk is not None:  # asked with `source`
+            body["customer"] = decision.customer
+            body["trunk"] = decision.trunk.as_dict()
         return body
 
 

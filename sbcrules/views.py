@@ -9,14 +9,15 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import Access, may_route_customer, route_reach, rule_scope
+from accounts.models import Customer
+from accounts.permissions import Access, may_route_customer, reachable_customer, route_reach, rule_scope
 from core.api import BAD_PAGE, ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
-from core.docs import PAGING, UPDATE, conflict, documented, errors_of, field_errors
+from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, conflict, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error
 from core.ids import normalize_id
 from core.messages import message_of
@@ -24,10 +25,11 @@ from core.parsers import BAD_JSON
 from core.serializers import NOT_OBJECT
 from sbcrules.index import read_stamp
 from sbcrules.lookup import CUSTOMER_INVALID, NUMBER_INVALID, route_call
-from sbcrules.models import Host, Peer, Rule
+from sbcrules.models import Host, Peer, Rule, Trunk
+from sbcrules.trunks import SOURCE_INVALID, SOURCE_TAKEN, SourceTaken, delete_trunk, save_trunk
 from sbcrules.serializers import (HOST_INVALID, HOST_PORT_INVALID, HOST_STATE_INVALID, HOST_TRANSPORT_INVALID, HOST_TWICE,
-                                  HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, find_peer_id,
-                                  route_answer)
+                                  HostStateSerializer, PeerSerializer, RouteAnswerSerializer, RuleSerializer, TrunkSerializer,
+                                  find_peer_id, route_answer)
 from sbcrules.validators import PREFIX_INVALID, is_peer_id
 
 # docs/api.md §1: lists a switch polls carry an ETag and answer 304 to a matching If-None-Match.
@@ -242,6 +244,20 @@ class PeerHostView(ReadWritePermissions, APIView):
         return Response({"host": host.address, "down": host.down})
 
 
+# --- trunks (docs/api.md §9.1) ---
+TRUNK = {"_id": "6b0442c4d5e6f7a8b9c0d1e2", "customer": EXAMPLE_CUSTOMER, "name": "Hansen PBX",
+         "sources": ["203.0.113.7", "198.51.100.0/28"], "maxCalls": 30, "callsPerSecond": 5, "trustCustomerHeader": False,
+         "state": "ACTIVE"}
+TRUNK_WHO = ("Who: ADMIN; a RESELLER_ADMIN whose customer has the TELE feature, for customers below its own. A customer "
+             "the caller cannot reach answers 404 `customer`, as an unknown one does.")
+NO_CUSTOMER: Error = (404, "customer", "Customer not found")
+NO_TRUNK: Error = (404, "id", "Trunk not found")
+TRUNK_FIELDS = [*field_errors(TrunkSerializer, "name", "sources", "maxCalls", "callsPerSecond", "trustCustomerHeader", "state"),
+                MULTIPLE, (409, "sources", SOURCE_TAKEN)]
+TRUNK_UPDATE = f"Update a trunk. {UPDATE} `sources`, when sent, replaces the whole list. {TRUNK_WHO}"
+
+
+
 class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
@@ -252,25 +268,113 @@ class RouteView(APIView):
         description="The routing decision for an outbound call, answered from memory: the first of ANUMBER (the caller), "
         "CUSTOMER (the calling customer), DKCPS (the operator serving the destination), the longest PREFIX, and the "
         "default peer that matches; an unusable peer (down, or every host down) hands over to its failover peer. "
+        "With `source` (the address the call came from) the trunk holding that address decides whose call it is: the "
+        "answer adds `customer` and `trunk`, and `customer` counts only for a trusted trunk (`trustCustomerHeader`), for "
+        "customers its customer reaches; an address no active trunk holds (or a trunk of a customer the caller does not "
+        "reach) answers `reason: unknown_source`, and a switch refuses the call. "
         f"{ROUTE_READ} Also service accounts with the `sbcrules.lookup_route` permission (the switches).",
         response_example={"peer": "TDC", "rule": {"_id": RULE["_id"], "type": "PREFIX", "condition": "+4570"}, "reason": "prefix",
                           "operator": "01011", "chain": ["TELENOR", "TDC"],
                           "targets": [{"peer": "TDC", "host": "192.0.2.10", "port": 5060, "transport": "udp"},
                                       {"peer": "TDC", "host": "2001:db8::10", "port": 5061, "transport": "tls"}]},
         errors=[(422, "bnumber", NUMBER_INVALID), (422, "anumber", NUMBER_INVALID), (422, "customer", CUSTOMER_INVALID),
-                MULTIPLE, DENIED],
+                (422, "source", SOURCE_INVALID), MULTIPLE, DENIED],
         summary="Route look-up: which peer a call leaves through, and why",
         parameters=[
             OpenApiParameter("bnumber", str, required=True, description="destination, E.164"),
             OpenApiParameter("anumber", str, description="caller, E.164"),
-            OpenApiParameter("customer", str, description="calling customer's id"),
+            OpenApiParameter("source", str, description="the address the call came from (IPv4 or IPv6): the trunk holding "
+                             "it decides whose call it is; none holds it: `unknown_source`"),
+            OpenApiParameter("customer", str, description="calling customer's id; with `source`, honoured only for a trunk "
+                             "with `trustCustomerHeader`, for customers its customer reaches"),
         ],
         responses=RouteAnswerSerializer,
+        examples=[OpenApiExample("Asked with source", response_only=True, value={
+            "peer": "TDC", "rule": {"_id": RULE["_id"], "type": "PREFIX", "condition": "+4570"}, "reason": "prefix",
+            "operator": "01011", "chain": ["TDC"], "targets": [{"peer": "TDC", "host": "192.0.2.10", "port": 5060, "transport": "udp"}],
+            "customer": EXAMPLE_CUSTOMER, "trunk": {"_id": TRUNK["_id"], "maxCalls": 30, "callsPerSecond": 5}}),
+            OpenApiExample("A stranger", response_only=True, value={
+                "peer": None, "rule": None, "reason": "unknown_source", "chain": [], "targets": []})],
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
-        customer = params.get("customer")
-        if not route_reach(request.user, customer):
+        customer, source = params.get("customer"), params.get("source")
+        if source is None and not route_reach(request.user, customer):
             customer = None  # out of the caller's reach: routed as an unknown customer id is
-        decision = route_call(bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer)
+        decision = route_call(
+            bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer, source=source,
+            reaches=lambda trunk_customer: route_reach(request.user, trunk_customer),
+        )
         return Response(route_answer(decision))
+
+
+@extend_schema_view(
+    list=paged_list_schema(
+        "List the customer's trunks",
+        description=f"The customer's trunks: where its calls come from (`sources`) and its limits there, oldest first. "
+        f"{PAGING} {TRUNK_WHO}",
+        response_example=[TRUNK], errors=[NO_CUSTOMER, DENIED, BAD_PAGE],
+    ),
+    create=documented(
+        summary="Create a trunk",
+        description="Add a trunk: calls the switch receives from any of its `sources` (1..100 IPv4/IPv6 addresses or CIDR "
+        "blocks) are the customer's, within `maxCalls` calls at once and `callsPerSecond` new calls per second (null or "
+        "absent: no limit). No address may be in two trunks' sources (409, also when two requests race). "
+        "`trustCustomerHeader`: a border element whose X-Customer header names the customer of each call, among the "
+        f"customers this one reaches. {TRUNK_WHO}",
+        response_example=TRUNK,
+        request_example={"name": "Hansen PBX", "sources": ["203.0.113.7", "198.51.100.0/28"], "maxCalls": 30, "callsPerSecond": 5},
+        errors=[*TRUNK_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    retrieve=documented(summary="Get a trunk", description=f"One trunk. {TRUNK_WHO}", response_example=TRUNK,
+                        errors=[NO_TRUNK, NO_CUSTOMER, DENIED]),
+    update_by_post=documented(description=TRUNK_UPDATE, response_example={**TRUNK, "maxCalls": 60}, request_example={"maxCalls": 60},
+                              errors=[*TRUNK_FIELDS, NO_TRUNK, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT]),
+    partial_update=documented(
+        summary="Update a trunk (PATCH)", description=TRUNK_UPDATE, response_example={**TRUNK, "state": "DISABLED"},
+        request_example={"state": "DISABLED"}, errors=[*TRUNK_FIELDS, NO_TRUNK, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    destroy=documented(summary="Delete a trunk", description=f"Delete a trunk: its sources are strangers to the switch again. "
+                       f"{TRUNK_WHO}", response_example={"success": True}, errors=[NO_TRUNK, NO_CUSTOMER, DENIED]),
+)
+class TrunkViewSet(ResourceViewSet):
+    """A customer's trunks: where its calls come from, and its limits there."""
+
+    serializer_class = TrunkSerializer
+    not_found = NO_TRUNK
+    permission_classes = [Access.TRUNK]
+    customer: Customer
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        customer = reachable_customer(request.user, kwargs["customer_id"])
+        if customer is None:
+            raise ApiError(*NO_CUSTOMER)
+        self.check_object_permissions(request, customer)
+        self.customer = customer
+
+    def get_queryset(self) -> QuerySet[Trunk]:
+        return Trunk.objects.filter(customer=self.customer).order_by("id")
+
+    def normalize_lookup(self, value: str) -> str | None:
+        return normalize_id(value)
+
+    def serializer_context_defaults(self) -> dict[str, Any]:
+        return {"customer": self.customer} if hasattr(self, "customer") else {}
+
+    def perform_save(self, serializer: Any) -> None:
+        """Claim the sources under the trunks' lock (sbcrules.trunks): a source another trunk holds is 409."""
+        trunk = serializer.instance if serializer.instance is not None else Trunk(customer=self.customer)
+        for name, value in serializer.validated_data.items():
+            setattr(trunk, name, value)
+        changed = [*serializer.validated_data, "updated_at"] if serializer.instance is not None else None
+        try:
+            save_trunk(trunk, update_fields=changed)
+        except SourceTaken:
+            raise ApiError(409, "sources", SOURCE_TAKEN, path="sources") from None
+        serializer.instance = trunk
+
+    perform_create = perform_update = perform_save
+
+    def perform_destroy(self, instance: Any) -> None:
+        delete_trunk(instance)
