@@ -18,7 +18,8 @@ from core.serializers import (ModelCleanSerializer, NullAsBlankCharField, Strict
                                   StrictChoiceField)
 from sbcrules.models import DkOperator, Host, Peer, Rule, Trunk
 from sbcrules.routing import Decision
-from sbcrules.trunks import normalize_sources
+from accounts.models import AccessLevel
+from sbcrules.trunks import SOURCE_INVALID, normalize_sources, sources_narrow
 from sbcrules.validators import is_peer_id
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
@@ -311,6 +312,17 @@ class TrunkSerializer(ModelCleanSerializer):
     class Meta:
         model = Trunk
         fields = ["_id", "customer", "name", "sources", "maxCalls", "callsPerSecond", "trustCustomerHeader", "state"]
+
+    def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
+        errors = super()._model_errors(attrs, failed)
+        request = self.context.get("request")
+        # A reseller's trunk names its customers' own systems: at most a /24 (IPv4) or a /48 (IPv6).
+        # A wider block would take calls from addresses that are nobody's trunk yet (other
+        # customers' future PBXs) as its customer's, and keep them from anyone else (409).
+        if (request is not None and "sources" in attrs and "sources" not in errors
+                and request.user.access_level != AccessLevel.ADMIN and not sources_narrow(attrs["sources"])):
+            errors["sources"] = [SOURCE_INVALID]
+        return errors
 
 
 # --- answers that are not model objects ---

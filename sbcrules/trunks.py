@@ -39,6 +39,18 @@ def parse_source(value: Any) -> Network:
     return network
 
 
+# The widest block a reseller may give its customer's trunk (ADMIN: any).
+RESELLER_WIDEST = {4: 24, 6: 48}
+
+
+def sources_narrow(sources: Any) -> bool:
+    """Every source is at most a /24 (IPv4) or a /48 (IPv6); malformed ones are the validator's."""
+    try:
+        return all(parse_source(source).prefixlen >= RESELLER_WIDEST[parse_source(source).version] for source in sources)
+    except (TypeError, ValueError):
+        return True
+
+
 def spell(network: Network) -> str:
     """An address as an address (`203.0.113.7`), a block as a block (`198.51.100.0/28`)."""
     return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)

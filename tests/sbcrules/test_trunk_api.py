@@ -237,3 +237,19 @@ def test_a_switch_key_cannot_manage_trunks(api_client, customer):
     response = api_client.post(url(customer), {"name": "x", "sources": ["192.0.2.1"]}, format="json")
     assert response.json() == error(403, "access_denied", "Insufficient access level")
     assert not Trunk.objects.exists()
+
+
+@pytest.mark.parametrize(("source", "status"), [("198.51.100.0/24", 201), ("198.51.100.0/23", 422), ("2001:db8:1::/48", 201),
+                                                ("2001:db8::/47", 422)])
+def test_a_reseller_gives_its_customers_no_block_wider_than_a_24_or_a_48(client_for, source, status):
+    """A wider block would take calls from addresses that are nobody's trunk yet as its customer's."""
+    operator = CustomerFactory(reseller=True, is_operator=True)
+    reseller = CustomerFactory(reseller=True, parent_reseller=operator, features=["TELE"])
+    child = CustomerFactory(parent_reseller=reseller)
+    client = client_for(EmployeeFactory(customer=reseller, access_level=AccessLevel.RESELLER_ADMIN))
+    response = client.post(url(child), {"name": "x", "sources": [source]}, format="json")
+    assert response.status_code == status
+    if status == 422:
+        assert response.json() == error(422, "sources", "Source is invalid", "sources")
+    admin = client_for(EmployeeFactory(customer=operator, access_level=AccessLevel.ADMIN))
+    assert admin.post(url(child), {"name": "wide", "sources": ["192.0.0.0/16"]}, format="json").status_code == 201
