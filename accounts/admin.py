@@ -48,8 +48,9 @@ class ChildInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
-    list_display = ["name", "id", "state", "is_reseller", "reseller_path", "feature_list"]
-    list_filter = ["state", "is_reseller"]
+    list_display = ["name", "id", "state", "is_reseller", "is_operator", "reseller_path", "feature_list"]
+    list_filter = ["state", "is_reseller", "is_operator"]
+    readonly_fields = ["is_operator"]  # set once: createcustomer --operator (or the first reseller without a parent)
     search_fields = ["name", "id"]
     list_select_related = ["parent_reseller__parent_reseller__parent_reseller"]
     autocomplete_fields = ["parent_reseller"]

@@ -1,5 +1,6 @@
 """Bearer credentials (docs/api.md §4): session tokens (15 minutes from last use) and service accounts'
-API keys (long-lived, revoked by ADMIN). Only SHA-256 hashes of either are stored.
+API keys (long-lived, revoked by ADMIN; also taken as HTTP Basic credentials, the key as the user
+name). Only SHA-256 hashes of either are stored.
 
 Every request reads its credential, its employee and the employee's customer in ONE query, with
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
@@ -10,6 +11,8 @@ key revoked stops working on the very next request, in every process.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from copy import copy
 from datetime import timedelta
 from functools import cache
@@ -32,6 +35,8 @@ TOUCH_INTERVAL = timedelta(seconds=30)
 
 UNDECIPHERABLE = ("invalid_token", "Undecipherable")
 LOGIN_AGAIN = ("credentials_invalid", "Authorization required, please login")
+EXPIRED = ("expired", "Session has expired, please login")
+FORMAT_ERROR = ("format_error", "Authorization header format is Authorization: Bearer <token>")
 
 
 def _columns(model: type) -> list[str]:
@@ -147,7 +152,7 @@ def resolve_token(raw: str) -> Token:
     assert isinstance(token, Token)
     if token.is_expired():
         Token.objects.filter(pk=token.pk).delete()
-        raise ApiError(401, "expired", "Session has expired, please login")
+        raise ApiError(401, *EXPIRED)
     if not _reachable(token.employee, deleted_above):  # Employee.may_use_api, from the row already read
         raise ApiError(401, *LOGIN_AGAIN)
     return token
@@ -180,25 +185,42 @@ def touch(token: Token) -> None:
     Token.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at, expires_at=token.expires_at)
 
 
+def basic_api_key(encoded: bytes) -> str:
+    """The API key of HTTP Basic credentials `base64(key:)`: the key as the user name and an empty
+    password, for clients that can send Basic but not Bearer (Kamailio 5.6's kept-alive named
+    connections), as Stripe's API takes them. Only an API key: a token, a password or anything
+    else in Basic credentials is the documented format error."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise ApiError(401, *UNDECIPHERABLE) from None
+    user, colon, password = decoded.partition(":")
+    if not colon or password or not user.startswith(API_KEY_PREFIX):
+        raise ApiError(401, *FORMAT_ERROR)
+    return user
+
+
 class BearerTokenAuthentication(BaseAuthentication):
+    # What a request with a bad credential is answered (the schema lists them for every operation that needs one).
+    documented_errors = [(401, *FORMAT_ERROR), (401, *UNDECIPHERABLE), (401, *EXPIRED)]
+
     def authenticate(self, request: Request) -> tuple[Employee, Token | ApiKey] | None:
         header = get_authorization_header(request)
         if not header:
             return None  # IsAuthenticated answers 401 credentials_invalid
         parts = header.split()
-        if len(parts) != 2 or parts[0].lower() != b"bearer":
-            raise ApiError(401, "format_error", "Authorization header format is Authorization: Bearer <token>")
-        try:
-            raw = parts[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise ApiError(401, *UNDECIPHERABLE) from None
+        if len(parts) != 2 or parts[0].lower() not in (b"bearer", b"basic"):
+            raise ApiError(401, *FORMAT_ERROR)
+        if parts[0].lower() == b"basic":
+            raw = basic_api_key(parts[1])
+        else:
+            try:
+                raw = parts[1].decode("ascii")
+            except UnicodeDecodeError:
+                raise ApiError(401, *UNDECIPHERABLE) from None
         credential: Token | ApiKey
         if raw.startswith(API_KEY_PREFIX):
-            credential = resolve_api_key(raw)
-            # A key serves what a switch does, nothing else, whatever its account's level.
-            view = (request.parser_context or {}).get("view")
-            if not getattr(view, "api_key_access", False):
-                raise ApiError(403, "access_denied", "Insufficient access level")
+            credential = resolve_api_key(raw)  # what it may do is the Access table's (people, not keys)
             request._request._telecomx_api_key = credential  # for the request log
         else:
             credential = resolve_token(raw)

@@ -25,6 +25,10 @@ def validate_features(value: object) -> None:
         raise ValidationError("Features must be a list of upper-case names such as FINANCE or TELE", code="features")
 
 
+OPERATOR_SHAPE = "The operator is a reseller without a parent"
+ADMIN_IS_THE_OPERATORS = "ADMIN is the operator's level: only the operator's employees may hold it"
+
+
 class Customer(models.Model):
     class State(models.TextChoices):
         ACTIVE = "ACTIVE"
@@ -39,33 +43,51 @@ class Customer(models.Model):
         limit_choices_to={"is_reseller": True},
     )
     is_reseller = models.BooleanField(default=False, help_text="A reseller can own customers.")
+    is_operator = models.BooleanField(
+        "operator", default=False, editable=False,
+        help_text="The operator itself (exactly one customer): its employees are the operator's own accounts.",
+    )
     features = models.JSONField(default=list, blank=True, validators=[validate_features])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["is_reseller"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_operator"], condition=models.Q(is_operator=True), name="accounts_one_operator",
+                violation_error_message="An operator exists already", violation_error_code="operator",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
 
     def clean(self) -> None:
+        errors = {}
+        if self.is_operator and (not self.is_reseller or self.parent_reseller_id is not None):
+            errors["is_operator"] = OPERATOR_SHAPE
         parent = self.parent_reseller
-        if parent is None:
-            return
-        if not parent.is_reseller:
-            raise ValidationError({"parent_reseller": "The parent must be a reseller"})
+        if parent is not None and not parent.is_reseller:
+            errors["parent_reseller"] = "The parent must be a reseller"
         seen = {self.pk}
-        while parent is not None:
+        while parent is not None and "parent_reseller" not in errors:
             if parent.pk in seen:
-                raise ValidationError({"parent_reseller": "A reseller cannot be its own ancestor"})
+                errors["parent_reseller"] = "A reseller cannot be its own ancestor"
             seen.add(parent.pk)
             parent = parent.parent_reseller
+        if errors:
+            raise ValidationError(errors)
 
     def has_feature(self, feature: str) -> bool:
         return feature in (self.features or [])
 
     def save(self, *args, **kwargs) -> None:
+        if (self._state.adding and self.is_reseller and self.parent_reseller_id is None and not self.is_operator
+                and not Customer.objects.filter(is_operator=True).exists()):
+            # docs/api.md §3: the first reseller without a parent becomes the operator when there
+            # is none yet, so scripts written before the operator was explicit keep working.
+            self.is_operator = True
         super().save(*args, **kwargs)
         if self.state == self.State.DELETED:
             # Nothing reaches through a deleted customer (docs/api.md §3), and restoring it later
@@ -117,10 +139,10 @@ class EmployeeManager(BaseUserManager["Employee"]):
         return employee
 
     def create_superuser(self, email: str, password: str | None = None, **fields) -> "Employee":
-        # `createsuperuser` makes an operator ADMIN under an operator customer.
+        # `createsuperuser` makes an operator ADMIN under the operator (made when there is none).
         if "customer" not in fields and "customer_id" not in fields:
-            fields["customer"], _ = Customer.objects.get_or_create(
-                name="Operator", parent_reseller=None, defaults={"is_reseller": True}
+            fields["customer"] = Customer.objects.filter(is_operator=True).first() or Customer.objects.create(
+                name="Operator", is_reseller=True, is_operator=True,
             )
         fields.setdefault("access_level", AccessLevel.ADMIN)
         fields.setdefault("is_superuser", True)
@@ -160,6 +182,13 @@ class Employee(AbstractBaseUser, PermissionsMixin):
             # Disabling (or NO_LOGIN) ends its tokens for good: enabling it again brings none back.
             Token.objects.filter(employee_id=self.pk).delete()
             ApiKey.objects.filter(employee_id=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def clean(self) -> None:
+        super().clean()
+        # docs/api.md §3: ADMIN reaches everything, so only the operator's own employees hold it.
+        if (self.access_level == AccessLevel.ADMIN and self.customer_id is not None
+                and not Customer.objects.filter(pk=self.customer_id, is_operator=True).exists()):
+            raise ValidationError({"access_level": ADMIN_IS_THE_OPERATORS})
 
     def may_use_api(self) -> bool:
         """The one rule for a token's holder (docs/api.md §3): enabled, may log in, and nothing above
@@ -261,8 +290,8 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 class ApiKey(models.Model):
     """A long-lived key of a service account (a switch): it never expires, it is revoked.
 
-    It authenticates only for what a switch does: route look-ups and call event posts (the views
-    that set `api_key_access`); every other call answers 403 whatever the account's level.
+    It serves only what a switch does: route look-ups and call event posts (the two Access entries
+    that take keys, accounts/permissions.py); every other call answers 403 whatever the account's level.
     """
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)

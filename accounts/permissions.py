@@ -1,8 +1,9 @@
 """Who may do what (docs/api.md §3), written once: the access table (`Access`), the permission classes
-it is made of, and the customer scope (`reachable_customers`, `customer_for`).
+it is made of, and the customer scope (`reachable_customers`, `reachable_customer`).
 
 Views name an `Access` entry and decide nothing themselves; tests/test_access_matrix.py checks
-every served route against the same table, written from docs/api.md independently.
+every served route against the same table, written from docs/api.md independently. This module
+answers questions (True/False, a customer or None); the views turn the answers into HTTP errors.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from django.db.models import Q
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
-from accounts.models import AccessLevel, Customer, Employee, descendant_reseller_ids
-from core.errors import ApiError
+from accounts.models import AccessLevel, ApiKey, Customer, Employee, descendant_reseller_ids
 from core.ids import normalize_id
 
 # Levels that reach a customer because it is their own.
@@ -74,42 +74,83 @@ def reachable_customers(employee: Employee) -> Q | None:
     return Q(pk=employee.customer_id)
 
 
-def customer_for(employee: Employee, customer_id: str) -> Customer:
-    """The customer behind a URL, for a call notify action; 404 `customer` or 403 as docs/api.md §3 says.
-
-    A customer that does not exist, is deleted, or is out of the caller's reach is "not found",
-    so ids cannot be probed. PERSONAL may see its own customer but may not act on it: 403.
-    """
+def reachable_customer(employee: Employee, customer_id: str) -> Customer | None:
+    """The customer behind a URL if `employee` reaches it, else None: one that does not exist, is
+    deleted, or is out of reach is not found alike, so ids cannot be probed (docs/api.md §3)."""
     pk = normalize_id(customer_id)
+    if pk is None:
+        return None
     scope = reachable_customers(employee)
     customers = Customer.objects.exclude(state=Customer.State.DELETED)
     if scope is not None:
         customers = customers.filter(scope)
-    customer = customers.filter(pk=pk).first() if pk else None
-    if customer is None:
-        raise ApiError(404, "customer", "Customer not found")
-    allowed = (
-        employee.access_level == AccessLevel.ADMIN
-        or employee.access_level in RESELLER_LEVELS
-        or employee.access_level in OWN_CUSTOMER_LEVELS
-    )
-    if not allowed:
-        raise ApiError(403, "access_denied", "Insufficient access level")
-    return customer
+    return customers.filter(pk=pk).first()
+
+
+# Levels that may act on a customer they reach (PERSONAL may see its own customer, not act on it).
+ACTING_LEVELS = {AccessLevel.ADMIN, *RESELLER_LEVELS, *OWN_CUSTOMER_LEVELS}
+
+
+def acting_for_customer(minimum: str | None = None) -> type[BasePermission]:
+    """Any employee may ask; on the customer of the URL, once the view found it in reach (its
+    check_object_permissions), the employee's level must be one that acts, and `minimum` or above."""
+
+    class ActsForCustomer(BasePermission):
+        def has_permission(self, request: Request, view: object) -> bool:
+            return isinstance(request.user, Employee)
+
+        def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
+            employee = request.user
+            return employee.access_level in ACTING_LEVELS and (minimum is None or employee.at_least(minimum))
+
+    return ActsForCustomer
+
+
+class PeopleOnly(BasePermission):
+    """A service account's API key serves what a switch does and nothing else, whatever its
+    account's level: every entry that is not a switch's refuses a request made with one."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return not isinstance(request.auth, ApiKey)
+
+
+def people(permission: type[BasePermission]) -> type[BasePermission]:
+    return permission & PeopleOnly  # type: ignore[return-value]
+
+
+def manages_trunks() -> type[BasePermission]:
+    """Trunks (docs/api.md §3): any employee may ask; on the customer of the URL, once the view
+    found it in reach, ADMIN, or RESELLER_ADMIN with TELE for a customer that belongs to its
+    customer (below it: its own customer's trunks are the operator's to set)."""
+
+    class ManagesTrunksOf(BasePermission):
+        def has_permission(self, request: Request, view: object) -> bool:
+            return isinstance(request.user, Employee)
+
+        def has_object_permission(self, request: Request, view: object, obj: object) -> bool:
+            employee = request.user
+            if employee.access_level == AccessLevel.ADMIN:
+                return True
+            customer_id = obj.pk if isinstance(obj, Customer) else getattr(obj, "customer_id", None)
+            return (employee.access_level == AccessLevel.RESELLER_ADMIN and employee.customer.has_feature("TELE")
+                    and customer_id != employee.customer_id)
+
+    return ManagesTrunksOf
 
 
 def event_reach(employee: Employee, customers: dict[str, tuple[bool, str | None]]) -> set[str]:
     """Which of `customers` (id -> (is_reseller, parent_reseller_id)) `employee` may report call events for.
 
-    docs/callevents.md §1: ADMIN and the service accounts of the operator's own customer (a reseller with
-    no parent: the root of the reseller tree) reach every customer; a service account of any
-    other customer reaches that customer and, for a reseller, its whole subtree. No query
-    unless the poster is a reseller below the root.
+    docs/callevents.md §1: ADMIN and the service accounts of the operator (the one customer marked
+    `is_operator`) reach every customer; a service account of any other customer reaches that
+    customer and, for a reseller, its whole subtree — a reseller without a parent too, which is
+    an ordinary reseller unless it is the operator. No query unless the poster is a reseller
+    other than the operator.
     """
     if employee.access_level == AccessLevel.ADMIN:
         return set(customers)
     own = employee.customer
-    if own.is_reseller and own.parent_reseller_id is None:
+    if own.is_operator:
         return set(customers)
     if not own.is_reseller:
         return {own.pk} & set(customers)
@@ -160,26 +201,32 @@ def may_route_customer(employee: Employee, customer_id: object) -> bool:
 
 
 class Access:
-    """docs/api.md §3, row by row: an action and the permission that decides who may do it."""
+    """docs/api.md §3, row by row: an action and the permission that decides who may do it.
+    Entries for people refuse API keys (`people`); the switches' two take them."""
 
     # call notify: everything under /api/customer/<ID>/callnotify. Any employee may ask; the
-    # URL's customer then decides (customer_for: in reach, and not PERSONAL).
-    CALL_NOTIFY = IsAuthenticated
+    # URL's customer then decides (in reach: reachable_customer, else 404; and not PERSONAL).
+    CALL_NOTIFY = people(acting_for_customer())
     # retrying a delivery and recovering an endpoint's failures: also MANAGER or above (after reach)
-    CALL_NOTIFY_REPLAY = level(AccessLevel.MANAGER)
+    CALL_NOTIFY_REPLAY = people(acting_for_customer(AccessLevel.MANAGER))
     # SBC rules
-    SBC_RULE_READ = level(AccessLevel.RESELLER_ADMIN)
+    SBC_RULE_READ = people(level(AccessLevel.RESELLER_ADMIN))
     # every rule type (the published rule pages); which rules a reseller sees and names: rule_scope, may_route_customer
-    SBC_RULE_WRITE = (exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin
-    # SBC peers and their hosts; the route look-up
-    SBC_PEER_READ = (exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin
-    SBC_PEER_WRITE = IsAdmin
+    SBC_RULE_WRITE = people((exactly(AccessLevel.RESELLER_ADMIN) & feature("FINANCE")) | IsAdmin)
+    # SBC peers and their hosts; the route look-up (a switch's, so its key is taken)
+    SBC_PEER_READ = people((exactly(AccessLevel.RESELLER_ADMIN) & feature("TELE")) | IsAdmin)
+    SBC_PEER_WRITE = people(IsAdmin)
     ROUTE_LOOKUP = SBC_PEER_READ | django_perm("sbcrules.lookup_route")
+    # trunks of a customer: everything under /api/customer/<ID>/trunk. Any employee may ask; the
+    # URL's customer then decides (in reach: reachable_customer, else 404; then manages_trunks)
+    TRUNK = people(manages_trunks())
     # DK operators and number portability data
-    DK_READ = level(AccessLevel.VIEWER)
-    DK_WRITE = IsAdmin
-    # call events (switches), and the operators' metrics
-    CALL_EVENT_POST = django_perm("callnotify.add_callevent") | IsAdmin
-    METRICS = IsAdmin
+    DK_READ = people(level(AccessLevel.VIEWER))
+    DK_WRITE = people(IsAdmin)
+    # call events (a switch's, so its key is taken), and the operators' metrics
+    CALL_EVENT_POST = django_perm("callnotify.add_callevent") | people(IsAdmin)
+    METRICS = people(IsAdmin)
     # service accounts' API keys: create, list, revoke
-    API_KEYS = IsAdmin
+    API_KEYS = people(IsAdmin)
+    # ending one's own sessions
+    LOGOUT = people(IsAuthenticated)

@@ -8,41 +8,50 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer, extend_schema_view
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import resolve_token
+from accounts.authentication import EXPIRED, LOGIN_AGAIN, UNDECIPHERABLE, resolve_token
 from accounts.models import AccessLevel, ApiKey, Employee, Token
 from accounts.permissions import Access
 from core.api import SuccessSerializer
-from core.errors import ApiError
+from core.docs import EXAMPLE_CUSTOMER, EXAMPLE_EMPLOYEE, documented
+from core.errors import DENIED, RATE_LIMITED, ApiError, Error
 from core.ids import normalize_id
+from core.parsers import BAD_JSON
+from core.serializers import NOT_OBJECT
 
-SessionSerializer = inline_serializer(
-    "Session",
-    {
-        "token": serializers.CharField(),
-        "expiresInMinutes": serializers.IntegerField(help_text="-1 for a persistent token"),
-        "employee": serializers.CharField(),
-        "customer": serializers.CharField(),
-        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
-    },
-)
-ValidSerializer = inline_serializer(
-    "TokenValidity",
-    {
-        "success": serializers.BooleanField(),
-        "employee": serializers.CharField(),
-        "customer": serializers.CharField(),
-        "accessLevel": serializers.ChoiceField(choices=AccessLevel.choices),
-    },
-)
+WRONG_LOGIN: Error = (401, "credentials_invalid", "Wrong username or password")
+USERNAME_INVALID: Error = (422, "username", "Username is invalid")
+PASSWORD_INVALID: Error = (422, "password", "Password is invalid")
+PERSIST_INVALID: Error = (422, "persist", "Persist is invalid")
+NAME_INVALID: Error = (422, "name", "Name is invalid")
+NO_ACCOUNT: Error = (404, "account", "Service account not found")
+NO_API_KEY: Error = (404, "id", "API key not found")
 
 
+@extend_schema_serializer(description="A new login's token and who it belongs to.")
+class SessionSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expiresInMinutes = serializers.IntegerField(help_text="-1 for a persistent token")  # noqa: N815
+    employee = serializers.CharField()
+    customer = serializers.CharField()
+    accessLevel = serializers.ChoiceField(choices=AccessLevel.choices)  # noqa: N815
+
+
+@extend_schema_serializer(description="Whose a valid token is.", component_name="TokenValidity")
+class ValidSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    employee = serializers.CharField()
+    customer = serializers.CharField()
+    accessLevel = serializers.ChoiceField(choices=AccessLevel.choices)  # noqa: N815
+
+
+@extend_schema_serializer(description="An employee's credentials.")
 class LoginRequestSerializer(serializers.Serializer):
     username = serializers.CharField(help_text="The employee's e-mail address")
     password = serializers.CharField()
@@ -94,24 +103,33 @@ class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginRequestSerializer, responses={200: SessionSerializer}, auth=[])
+    @documented(
+        description="Log in with an employee's e-mail and password. The token lasts 15 minutes from its last use, or until "
+        "logout with `persist: true` (`expiresInMinutes: -1`). Send it as `Authorization: Bearer <token>`. "
+        "Repeated failures are throttled (429).",
+        response_example={"token": "m2W1pZ3x0Yq8TQ8r3y5Jm9c1vA7kLQeH", "expiresInMinutes": 15, "employee": EXAMPLE_EMPLOYEE,
+                  "customer": EXAMPLE_CUSTOMER, "accessLevel": "OWNER"},
+        request_example={"username": "owner@hansen.example", "password": "correct horse battery staple"},
+        errors=[WRONG_LOGIN, USERNAME_INVALID, PASSWORD_INVALID, PERSIST_INVALID, BAD_JSON, NOT_OBJECT, RATE_LIMITED],
+        request=LoginRequestSerializer, responses={200: SessionSerializer}, auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         username, password, persist = data.get("username"), data.get("password"), data.get("persist", False)
         if not isinstance(username, str) or not username:
-            raise ApiError(422, "username", "Username is invalid", path="username")
+            raise ApiError(*USERNAME_INVALID, path="username")
         if not isinstance(password, str) or not password:
-            raise ApiError(422, "password", "Password is invalid", path="password")
+            raise ApiError(*PASSWORD_INVALID, path="password")
         if not isinstance(persist, bool):
-            raise ApiError(422, "persist", "Persist is invalid", path="persist")
+            raise ApiError(*PERSIST_INVALID, path="persist")
         username = username.strip().lower()
         address = client_address(request)
         if _throttled(username, address):
-            raise ApiError(429, "rate_limited", "Too many requests")
+            raise ApiError(*RATE_LIMITED)
         employee = authenticate(request._request, username=username, password=password)
         if not isinstance(employee, Employee) or not employee.may_use_api():
             _count_failure(username, address)
-            raise ApiError(401, "credentials_invalid", "Wrong username or password")
+            raise ApiError(*WRONG_LOGIN)
         cache.delete(_failure_keys(username, address)[0])
         _token, raw = Token.objects.issue(employee, persist=persist)
         return Response(
@@ -129,13 +147,16 @@ class ValidateTokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("token", str, required=True)], responses={200: ValidSerializer}, auth=[]
+    @documented(
+        description="Check a token (given in `?token=`) and tell whose it is. Does not extend its life.",
+        response_example={"success": True, "employee": EXAMPLE_EMPLOYEE, "customer": EXAMPLE_CUSTOMER, "accessLevel": "OWNER"},
+        errors=[(401, *UNDECIPHERABLE), (401, *EXPIRED), (401, *LOGIN_AGAIN)],
+        parameters=[OpenApiParameter("token", str, required=True)], responses={200: ValidSerializer}, auth=[],
     )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("token", "")
         if not raw:
-            raise ApiError(401, "invalid_token", "Undecipherable")
+            raise ApiError(401, *UNDECIPHERABLE)
         token = resolve_token(raw)
         employee = token.employee
         return Response(
@@ -144,7 +165,10 @@ class ValidateTokenView(APIView):
 
 
 class LogoutView(APIView):
-    @extend_schema(responses={200: SuccessSerializer})
+    permission_classes = [Access.LOGOUT]
+
+    @documented(description="End every token of the caller (all sessions).", response_example={"success": True},
+                responses={200: SuccessSerializer})
     def get(self, request: Request) -> Response:
         Token.objects.filter(employee=request.user).delete()
         return Response({"success": True})
@@ -153,6 +177,7 @@ class LogoutView(APIView):
 # --- service accounts' API keys (docs/api.md §3: ADMIN creates, lists and revokes them) ---
 
 
+@extend_schema_serializer(description="A service account's API key, as listed: never the key itself.")
 class ApiKeySerializer(serializers.ModelSerializer):
     _id = serializers.CharField(source="id", read_only=True)
     name = serializers.CharField(max_length=100, help_text="What uses the key, e.g. kamailio-1")
@@ -171,6 +196,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         fields = ["_id", "name", "account", "prefix", "createdAt", "createdBy", "revokedAt"]
 
 
+@extend_schema_serializer(description="A new API key: `key` is shown in this answer only.")
 class NewApiKeySerializer(ApiKeySerializer):
     key = serializers.CharField(read_only=True, help_text="The key itself: shown this once, only its hash is stored")
 
@@ -182,7 +208,7 @@ def _api_key_input(data: object) -> tuple[str, Employee | None]:
     data = data if isinstance(data, dict) else {}
     name, account_id = data.get("name"), data.get("account")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        raise ApiError(422, "name", "Name is invalid", path="name")
+        raise ApiError(*NAME_INVALID, path="name")
     account = None
     if account_id is not None:
         pk = normalize_id(account_id) if isinstance(account_id, str) else None
@@ -190,15 +216,29 @@ def _api_key_input(data: object) -> tuple[str, Employee | None]:
         # person's login never does, and a disabled account's keys are over for good.
         account = Employee.objects.filter(pk=pk, api_keys__isnull=False, state=Employee.State.ENABLED).distinct().first() if pk else None
         if account is None:
-            raise ApiError(404, "account", "Service account not found", path="account")
+            raise ApiError(*NO_ACCOUNT, path="account")
     return name.strip(), account
 
 
+API_KEY = {"_id": "6b0440a1b2c3d4e5f6a7b8c9", "name": "kamailio-1", "account": "6b0440a1b2c3d4e5f6a7b8c8",
+           "prefix": "txk_Q2x9aB", "createdAt": "2026-11-23T09:00:00Z", "createdBy": EXAMPLE_EMPLOYEE, "revokedAt": None}
+API_KEY_WHO = "Who: ADMIN (a key itself is refused)."
+
+
 @extend_schema_view(
-    get=extend_schema(summary="List service account API keys (ADMIN)", responses=ApiKeySerializer(many=True)),
-    post=extend_schema(
+    get=documented(
+        summary="List service account API keys (ADMIN)", responses=ApiKeySerializer(many=True),
+        description=f"Every service account API key, newest first, revoked ones included. Never the key itself. {API_KEY_WHO}",
+        response_example=[API_KEY], errors=[DENIED],
+    ),
+    post=documented(
         summary="Create an API key for a service account (ADMIN); the key is in this answer only",
         request=ApiKeySerializer, responses={201: NewApiKeySerializer},
+        description="Make an API key for a switch: without `account`, a new service account (no password, able only to look "
+        "up routes and post call events) and its first key; with `account`, another key for that service "
+        f"account (rotate without a gap). The key (`txk_...`) is in this answer only. {API_KEY_WHO}",
+        response_example={**API_KEY, "key": "txk_Q2x9aBvK3mR7tYw1LpE5sD8fH0jN4cZ6uI2oA9gX"}, request_example={"name": "kamailio-1"},
+        errors=[NAME_INVALID, NO_ACCOUNT, DENIED, BAD_JSON],
     ),
 )
 class ApiKeyListView(APIView):
@@ -215,8 +255,13 @@ class ApiKeyListView(APIView):
 
 
 @extend_schema_view(
-    get=extend_schema(summary="Get a service account API key (ADMIN)", responses=ApiKeySerializer),
-    delete=extend_schema(summary="Revoke an API key (ADMIN): it stops working on the next request", responses={200: ApiKeySerializer}),
+    get=documented(summary="Get a service account API key (ADMIN)", responses=ApiKeySerializer,
+                   description=f"One API key (never the key itself). {API_KEY_WHO}", response_example=API_KEY, errors=[NO_API_KEY, DENIED]),
+    delete=documented(
+        summary="Revoke an API key (ADMIN): it stops working on the next request", responses={200: ApiKeySerializer},
+        description=f"Revoke an API key: it stops working on the next request, in every process. Revoking again changes nothing. {API_KEY_WHO}",
+        response_example={**API_KEY, "revokedAt": "2026-11-23T12:00:00Z"}, errors=[NO_API_KEY, DENIED],
+    ),
 )
 class ApiKeyView(APIView):
     permission_classes = [Access.API_KEYS]
@@ -224,7 +269,7 @@ class ApiKeyView(APIView):
     def _key(self, pk: str) -> ApiKey:
         key = ApiKey.objects.filter(pk=normalize_id(pk)).first() if normalize_id(pk) else None
         if key is None:
-            raise ApiError(404, "id", "API key not found")
+            raise ApiError(*NO_API_KEY)
         return key
 
     def get(self, request: Request, pk: str) -> Response:

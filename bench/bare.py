@@ -12,9 +12,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Customer
 from callnotify import ingest
+from callnotify.serializers import accepted
 from callnotify.models import CallNotify
 from sbcrules.lookup import route_call
 from sbcrules.models import Rule
+from sbcrules.serializers import route_answer
 
 
 def callnotify_list(request: HttpRequest, customer_id: str) -> JsonResponse:
@@ -36,7 +38,7 @@ def rule_list(request: HttpRequest) -> JsonResponse:
 
 def route(request: HttpRequest) -> JsonResponse:
     decision = route_call(bnumber=request.GET.get("bnumber"), anumber=request.GET.get("anumber"), customer=None)
-    return JsonResponse(decision.as_dict())
+    return JsonResponse(route_answer(decision))
 
 
 @csrf_exempt
@@ -46,4 +48,4 @@ def callevent(request: HttpRequest) -> JsonResponse:
     new = ingest.NewEvent(body["customer"], body["callId"], {
         "type": body["type"], "direction": body["direction"], "state": body["state"], "a_number": body["aNumber"],
         "b_number": body["bNumber"], "timestamp": body["timestamp"]})
-    return JsonResponse(ingest.store_one(new, info).as_dict(), status=202)
+    return JsonResponse(accepted(ingest.store_one(new, info)), status=202)

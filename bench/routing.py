@@ -5,6 +5,11 @@ in one run: look-ups per second from the in-memory index, the ratio of the large
 smallest rule set (should stay near 1), the ratio to a one-query-per-look-up ORM baseline
 measured in the same run, the full `route_call` path, the rebuild time, and the index memory.
 
+Then, with the last rule set, for 10 and 10,000 trunks (`--trunks`; each with one to three
+sources: IPv4 addresses, IPv4 blocks, IPv6 blocks): look-ups by `source` (`route_call` with the
+caller's address, 10 % of them strangers) against `route_call` without a source in the same run,
+the source index alone, and the ratio of the largest to the smallest trunk count.
+
 It uses a fresh SQLite file in a temporary directory, or `--database-url` (a scratch database:
 its sbcrules tables are emptied).
 """
@@ -43,6 +48,7 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=200_000, help="index look-ups per size")
     parser.add_argument("--orm-lookups", type=int, default=5_000, help="ORM baseline look-ups per size")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
+    parser.add_argument("--trunks", default="10,10000", help="trunk counts for the look-ups by source")
     args = parser.parse_args()
     setup(args.database_url)
 
@@ -131,6 +137,65 @@ def main() -> None:
     print(f"ORM baseline look-ups/s, largest / smallest: {largest[4] / smallest[4]:.2f}")
     print(f"index vs ORM baseline at {largest[0]:,} rules: {largest[2] / largest[4]:.0f}x; route_call vs ORM: {largest[3] / largest[4]:.1f}x")
     print(f"(route_call: {largest[7]:.0%} of numbers are Danish and cost one ported-number query, as a DKCPS rule exists)")
+    trunk_rows(args, rng, numbers)
+
+
+def trunk_rows(args: argparse.Namespace, rng: random.Random, numbers: list[str]) -> None:
+    """Look-ups by source for each trunk count, against look-ups without a source in the same run."""
+    import ipaddress
+
+    from django.db import transaction
+
+    from accounts.models import Customer
+    from sbcrules.index import load_index, mark_routing_changed, routing_index
+    from sbcrules.lookup import route_call
+    from sbcrules.models import Trunk, TrunkSource
+    from sbcrules.trunks import bounds, spell
+
+    with transaction.atomic():
+        Customer.objects.filter(name__startswith="bench trunk customer").delete()
+        customers = Customer.objects.bulk_create([Customer(name=f"bench trunk customer {i}") for i in range(1000)])
+    rows = []
+    for count in [int(c) for c in args.trunks.split(",")]:
+        addresses: list[str] = []
+        with transaction.atomic():
+            TrunkSource.objects.all().delete()
+            Trunk.objects.all().delete()
+            trunks, sources = [], []
+            for n in range(count):
+                networks = [ipaddress.ip_network(f"10.{n // 256 % 256}.{n % 256}.{16 * k}/{32 if k == 0 else 28}") for k in range(rng.randint(1, 2))]
+                if n % 3 == 0:
+                    networks.append(ipaddress.ip_network(f"2001:db8:{n:x}::/48"))
+                trunk = Trunk(customer=customers[n % len(customers)], name=f"trunk {n}", sources=[spell(net) for net in networks],
+                              max_calls=30, calls_per_second=5)
+                trunks.append(trunk)
+                for net in networks:
+                    family, first, last = bounds(net)
+                    sources.append(TrunkSource(trunk=trunk, network=spell(net), family=family, first=first, last=last))
+                    addresses.append(str(net.network_address + (1 if net.num_addresses > 1 else 0)))
+            Trunk.objects.bulk_create(trunks, batch_size=5000)
+            TrunkSource.objects.bulk_create(sources, batch_size=5000)
+            mark_routing_changed()
+        started = time.perf_counter()
+        index = load_index()
+        rebuild = time.perf_counter() - started
+        callers = [rng.choice(addresses) if rng.random() < 0.9 else f"198.51.100.{rng.randint(1, 254)}" for _ in range(20_000)]
+        source_rate = best_rate(index.sources.find, callers, args.repeat)
+        routing_index.reset()
+        route_call(bnumber="+4612345678")  # builds this process's index
+        calls = list(zip(numbers[:20_000], callers, strict=True))
+        by_source = best_rate(lambda call: route_call(bnumber=call[0], source=call[1]), calls, args.repeat)
+        plain = best_rate(lambda call: route_call(bnumber=call[0]), calls, args.repeat)
+        lengths = sum(len(table) for table in index.sources.by_family.values())
+        rows.append((count, index.sources.count, lengths, source_rate, by_source, plain, rebuild))
+    print(f"\nlook-ups by source (the caller's address: 90 % a trunk's, 10 % strangers), best of {args.repeat} runs of 20000\n")
+    print(f"{'trunks':>7} {'sources':>8} {'lengths':>7} {'index/s':>11} {'by source/s':>12} {'no source/s':>12} {'ratio':>6} {'rebuild s':>9}")
+    for count, source_count, lengths, source_rate, by_source, plain, rebuild in rows:
+        print(f"{count:>7,} {source_count:>8,} {lengths:>7} {source_rate:>11,.0f} {by_source:>12,.0f} {plain:>12,.0f} "
+              f"{by_source / plain:>6.2f} {rebuild:>9.3f}")
+    largest, smallest = rows[-1], rows[0]
+    print(f"\nlook-ups by source/s, most / fewest trunks: {largest[4] / smallest[4]:.2f} (1.00 = cost does not grow); "
+          f"source index alone: {largest[3] / smallest[3]:.2f}")
 
 
 if __name__ == "__main__":

@@ -37,14 +37,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer
 from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery, behind_an_earlier_event
 from callnotify.validators import parse_target
+from core import metrics
 from core.ids import new_id
 
 logger = logging.getLogger("callnotify.delivery")
@@ -94,6 +95,8 @@ class Job:
     secret: str
     event: EventData
     close: str = ""  # set: end the delivery FAILED with this reason, without sending
+    received_at: datetime | None = None  # when the event arrived (time from event to delivery)
+    request_id: str = ""  # the X-Request-ID that brought the event in, for the log lines
 
 
 @dataclass
@@ -116,7 +119,7 @@ CANDIDATE_FIELDS = (
     "id", "attempts", "lease_until", "endpoint_id", "endpoint__url", "endpoint__method", "endpoint__secret",
     "endpoint__state", "endpoint__customer__state", "event_id", "event__call_id", "event__sequence", "event__customer_id",
     "event__type", "event__direction", "event__state", "event__a_number", "event__b_number", "event__timestamp",
-    "event__duration", "event__cause", "event__additional",
+    "event__duration", "event__cause", "event__additional", "event__created_at", "event__request_id",
 )
 
 
@@ -132,16 +135,15 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
     that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
     in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
-    earlier = Delivery.objects.filter(endpoint_id=OuterRef("endpoint_id"), call_id=OuterRef("call_id"),
-                                      state=Delivery.State.PENDING, sequence__lt=OuterRef("sequence"))
     rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=in_flight).filter(~Exists(earlier)))
+            .exclude(endpoint_id__in=in_flight).filter(~behind_an_earlier_event()))
     if only is not None:
         rows = rows.filter(pk__in=only)
     found = []
     for (pk, attempts, lease_until, endpoint_id, url, method, secret, endpoint_state, customer_state, event_id, call_id,
-         sequence, customer_id, type_, direction, state, a_number, b_number, timestamp, duration, cause, additional) in (
+         sequence, customer_id, type_, direction, state, a_number, b_number, timestamp, duration, cause, additional,
+         received_at, request_id) in (
         rows.order_by("next_attempt_at").values_list(*CANDIDATE_FIELDS)[:scan]
     ):
         event = EventData(event_id=event_id, call_id=call_id, sequence=sequence, customer=customer_id, type=type_,
@@ -155,7 +157,8 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
             close = "endpoint is disabled"
         elif customer_state != Customer.State.ACTIVE:
             close = "customer is not active"
-        found.append(_Candidate(pk, attempts, lease_until, Job(pk, number, endpoint_id, url, method, secret, event, close)))
+        found.append(_Candidate(pk, attempts, lease_until, Job(pk, number, endpoint_id, url, method, secret, event, close,
+                                                               received_at, request_id)))
     return found
 
 
@@ -183,7 +186,20 @@ def claim(now: datetime | None = None, *, limit: int | None = None, only: list[s
             batch.jobs.append(c.job)
         if interrupted:
             Attempt.objects.bulk_create(interrupted)
+            transaction.on_commit(lambda: _count_interrupted([c.job for c in candidates if c.id in claimed and c.lease_until]))
     return batch
+
+
+def _count_interrupted(jobs: list[Job]) -> None:
+    try:
+        for job in jobs:
+            metrics.DELIVERY_ATTEMPTS.labels(Attempt.Outcome.INTERRUPTED, job.method, job.url.split(":", 1)[0].lower()).inc()
+    except Exception:  # noqa: BLE001 - counting never fails a claim
+        logger.warning("could not count interrupted attempts", exc_info=True)
+    for job in jobs:
+        logger.warning("delivery attempt %d: INTERRUPTED (its worker was lost)", job.number - 1, extra={
+            "requestId": job.request_id or None, "deliveryId": job.delivery_id, "eventId": job.event.event_id,
+            "endpointId": job.endpoint_id, "attempt": job.number - 1, "outcome": Attempt.Outcome.INTERRUPTED})
 
 
 def _lease_rows(ids: list[str], now: datetime, lease_until: datetime) -> set[str]:
@@ -288,7 +304,7 @@ def _outcomes(lanes: list[Future]) -> list[Outcome]:
 def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     """THE place where outcomes are written: the attempts, each delivery's new state, 410 disabling.
 
-    One transaction, 3 statements (4 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
+    One transaction, 3 statements (5 with a 410) plus endpoint health's (endpoint_health.record), however many outcomes. Only deliveries still
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
@@ -297,6 +313,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     said: dict[str, str] = {}
     gone: set[str] = set()
     health_rows: dict[str, endpoint_health.Outcome] = {}  # endpoint health (callnotify/endpoint_health.py), for attempts that counted
+    done: list[tuple[Job, str, transports.SendResult, datetime]] = []  # attempts made, for the metrics and the log
     for o in outcomes:
         job, result = o.job, o.result
         if result is None:
@@ -315,6 +332,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         else:
             outcome = Attempt.Outcome.RETRY
         error = (result.error or "")[:200]
+        done.append((job, outcome.value, result, ended))
         attempts.append(Attempt(delivery_id=job.delivery_id, number=job.number, started_at=o.started,
                                 duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error))
         health_rows[job.delivery_id] = endpoint_health.Outcome(job.endpoint_id, None, outcome.value, result.duration_ms, ended)
@@ -335,7 +353,8 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
-            CallNotify.objects.filter(pk__in=gone).update(state=CallNotify.State.DISABLED)
+            endpoint_health.disable(gone, reason=endpoint_health.GONE, now=batch.now)
+    _report(done, [o.job for o in outcomes if o.result is None and o.job.close], ours)
     for pk in set(changes) - set(ours):
         said[pk] = "superseded"
     retries = sorted({c["next_attempt_at"] for pk, c in changes.items() if pk in ours and c.get("state") is None
@@ -343,6 +362,35 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     for at in _spread(retries):
         hints.wake(at=at)
     return said
+
+
+def _report(done: list[tuple[Job, str, transports.SendResult, datetime]], closed: list[Job], ours: set[str]) -> None:
+    """After the commit: the node's delivery metrics, and a log line per attempt with the ids it is
+    about and the request id that brought its event in. Never the URL (it may carry a key), never
+    the payload or its signature."""
+    try:
+        for job, outcome, result, ended in done:
+            metrics.DELIVERY_ATTEMPTS.labels(outcome, job.method, job.url.split(":", 1)[0].lower()).inc()
+            if job.delivery_id in ours and outcome != Attempt.Outcome.RETRY:
+                metrics.DELIVERIES_FINISHED.labels(outcome).inc()
+                if outcome == Attempt.Outcome.DELIVERED and job.received_at is not None:
+                    metrics.EVENT_TO_DELIVERY_SECONDS.observe(max(0.0, (ended - job.received_at).total_seconds()))
+        for job in closed:
+            if job.delivery_id in ours:
+                metrics.DELIVERIES_FINISHED.labels(Delivery.State.FAILED).inc()
+    except Exception:  # noqa: BLE001 - counting never fails a delivery
+        logger.warning("could not count delivery attempts", exc_info=True)
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for job, outcome, result, _ in done:
+        logger.info("delivery attempt %d: %s", job.number, outcome, extra={
+            "requestId": job.request_id or None, "deliveryId": job.delivery_id, "eventId": job.event.event_id,
+            "endpointId": job.endpoint_id, "attempt": job.number, "outcome": outcome, "status": result.status,
+            "durationMs": result.duration_ms, **({"error": result.error[:200]} if result.error else {})})
+    for job in closed:
+        logger.info("delivery ended without an attempt: %s", job.close, extra={
+            "requestId": job.request_id or None, "deliveryId": job.delivery_id, "eventId": job.event.event_id,
+            "endpointId": job.endpoint_id, "outcome": Delivery.State.FAILED})
 
 
 def _apply(changes: dict[str, dict[str, object]], lease_until: datetime) -> set[str]:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Min, Sum
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -106,19 +106,37 @@ def _disable_long_failing(endpoint_ids: list[str], now: datetime) -> list[str]:
     ids = list(EndpointHealth.objects.filter(endpoint_id__in=endpoint_ids, failing_since__lte=since,
                                              endpoint__state=CallNotify.State.ACTIVE).values_list("endpoint_id", flat=True))
     if ids:
-        reason = f"every attempt failed for {days} days (CALLNOTIFY_DISABLE_AFTER_DAYS)"
-        CallNotify.objects.filter(pk__in=ids).update(state=CallNotify.State.DISABLED)
-        EndpointHealth.objects.filter(pk__in=ids).update(disabled_at=now, disabled_reason=reason)
-        logger.warning("disabled %d call notify endpoints failing for %d days: %s", len(ids), days, ", ".join(ids))
+        disable(ids, reason=f"every attempt failed for {days} days (CALLNOTIFY_DISABLE_AFTER_DAYS)", now=now)
     return ids
 
 
+GONE = "the endpoint answered 410 Gone"
+
+
+def disable(endpoint_ids: Iterable[str], *, reason: str, now: datetime) -> None:
+    """THE engine's "disable this endpoint" (a 410, the five-day rule): no more deliveries, and the
+    reason kept on its health row until it is enabled again. Two statements, in the caller's
+    transaction."""
+    ids = sorted(set(endpoint_ids))
+    CallNotify.objects.filter(pk__in=ids).update(state=CallNotify.State.DISABLED)
+    # (adding 0 failures: a row made here starts with none, a row that exists keeps its run)
+    upsert(EndpointHealth, ("endpoint_id",), [(pk, 0, now, reason[:200]) for pk in ids], ["consecutive_failures"],
+           {"disabled_at": "excluded.disabled_at", "disabled_reason": "excluded.disabled_reason"})
+    logger.warning("disabled %d call notify endpoints (%s): %s", len(ids), reason, ", ".join(ids))
+
+
 @receiver(post_save, sender=CallNotify)
-def _fresh_start_when_enabled(sender: type, instance: CallNotify, **kwargs: object) -> None:
-    """Enabled again (API or admin): the failure run that disabled it no longer counts."""
-    if instance.state == CallNotify.State.ACTIVE and not kwargs.get("created"):
-        EndpointHealth.objects.filter(pk=instance.pk, disabled_at__isnull=False).update(
-            disabled_at=None, disabled_reason="", failing_since=None, consecutive_failures=0)
+def _fresh_start_when_enabled(sender: type, instance: CallNotify, created: bool = False, **kwargs: object) -> None:
+    """Enabled again (API or admin), however it was disabled (a 410, the five-day rule, its own
+    customer): the failures before, and why it was disabled, no longer count."""
+    was_disabled = instance.loaded_state == CallNotify.State.DISABLED
+    instance.loaded_state = instance.state
+    if created or instance.state != CallNotify.State.ACTIVE:
+        return
+    rows = EndpointHealth.objects.filter(pk=instance.pk)
+    if not was_disabled:
+        rows = rows.filter(disabled_at__isnull=False)  # an instance not read first: disabled by the engine?
+    rows.update(disabled_at=None, disabled_reason="", failing_since=None, consecutive_failures=0)
 
 
 # --- reading ---
@@ -173,6 +191,17 @@ def health_of(endpoints: Sequence[CallNotify], now: datetime | None = None) -> d
             "disabledReason": (h.disabled_reason or None) if h else None,
         }
     return answer
+
+
+def failing(now: datetime) -> dict[str, float]:
+    """Active endpoints whose every attempt has failed since their last success, and how long the
+    longest such run has lasted (0: none): one statement over the health index's failing end."""
+    figures = (EndpointHealth.objects.filter(consecutive_failures__gt=0, failing_since__isnull=False,
+                                             endpoint__state=CallNotify.State.ACTIVE)
+               .aggregate(n=Count("pk"), since=Min("failing_since")))
+    since = figures["since"]
+    return {"failingEndpoints": figures["n"],
+            "longestFailingSeconds": max(0.0, (now - since).total_seconds()) if since else 0.0}
 
 
 def prune(now: datetime | None = None) -> int:

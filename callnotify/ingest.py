@@ -1,4 +1,6 @@
-"""Storing call events and their deliveries (docs/callevents.md §1): one event, or a batch of up to 1,000.
+"""Call event ingestion (docs/callevents.md §1): `ingest` takes a switch's request body, one event
+or a batch of up to 1,000, checks who may report for whom and what each event says, and stores
+the events and their deliveries.
 
 The database is the truth: an event and its deliveries are written in one transaction before
 anything is sent; the only thing said to the delivery side afterwards is a hint that work may
@@ -13,6 +15,7 @@ SQLite's bound-parameter limit splits a bulk insert).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,12 +24,20 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
-from accounts.models import Customer
+from rest_framework.exceptions import ValidationError
+
+from accounts.models import Customer, Employee
+from accounts.permissions import event_reach
 from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
-from core.ids import new_id
+from callnotify.serializers import CallEventSerializer
+from core import metrics
+from core.errors import ApiError, Error, error_body, validation_body
+from core.ids import new_id, normalize_id
+from core.logs import request_id
 
 MAX_BATCH = 1000
+NOT_AN_EVENT: Error = (400, "bad_request", f"The request body must be a JSON object or an array of at most {MAX_BATCH} objects")
 RETRIES = 5
 EVENT_FIELDS = ("type", "direction", "state", "a_number", "b_number", "timestamp", "duration", "cause", "additional")
 
@@ -62,15 +73,12 @@ def _targets(info: CustomerInfo, event_type: str) -> list[str]:
 
 @dataclass
 class Stored:
-    """What the API answers for one stored (or already known) event."""
+    """One stored (or already known) event; its wire form is callnotify.serializers.accepted."""
 
     id: str
     sequence: int
     deliveries: int  # queued by this request; 0 when the event was already stored
     created: bool = True
-
-    def as_dict(self) -> dict[str, object]:
-        return {"_id": self.id, "sequence": self.sequence, "deliveries": self.deliveries}
 
 
 @dataclass
@@ -91,6 +99,13 @@ def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequen
                      next_attempt_at=now, created_at=now) for pk in endpoints]
 
 
+def _count_ingested(n: int = 1) -> None:
+    try:
+        metrics.EVENTS_INGESTED.inc(n)
+    except Exception:  # noqa: BLE001 - counting never fails ingestion
+        logging.getLogger("callnotify.ingest").warning("could not count ingested events", exc_info=True)
+
+
 def _insert_deliveries(rows: list[Delivery]) -> None:
     if rows:
         Delivery.objects.bulk_create(rows)
@@ -108,18 +123,18 @@ def _insert_next_in_call(event_id: str, new: NewEvent, now: datetime) -> int | N
     q = connection.ops.quote_name
     table = q(CallEvent._meta.db_table)
     columns = ", ".join(q(c) for c in ("id", "customer_id", "call_id", "type", "direction", "state", "a_number", "b_number",
-                                       "timestamp", "duration", "cause", "additional", "created_at", "sequence"))
+                                       "timestamp", "duration", "cause", "additional", "created_at", "request_id", "sequence"))
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
     # (WHERE keeps SQLite from reading ON CONFLICT as a join's ON.)
     sql = (
         f"INSERT INTO {table} ({columns})"
-        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
+        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
         f" FROM {table} WHERE {q('customer_id')} = %s AND {q('call_id')} = %s"
         f" ON CONFLICT DO NOTHING RETURNING {q('sequence')}"
     )
     params = [event_id, new.customer_id, new.call_id, f["type"], f["direction"], f["state"], f["a_number"], f["b_number"],
               _adapt(f["timestamp"]), f.get("duration"), f.get("cause") or "", json.dumps(f.get("additional") or {}),
-              _adapt(now), new.customer_id, new.call_id]
+              _adapt(now), request_id.get() or "", new.customer_id, new.call_id]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -136,6 +151,7 @@ def store_one(new: NewEvent, info: CustomerInfo) -> Stored:
             sequence = _insert_next_in_call(event_id, new, now)
             if sequence is not None:
                 _insert_deliveries(_delivery_rows(event_id, new.call_id, sequence, targets, now))
+                transaction.on_commit(_count_ingested)
                 return Stored(event_id, sequence, len(targets))
         known = CallEvent.objects.filter(customer_id=new.customer_id, call_id=new.call_id,
                                          state=new.fields["state"]).values_list("id", "sequence").first()
@@ -190,7 +206,8 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         call = (event.customer_id, event.call_id)
         sequence = last[call] = last.get(call, 0) + 1
         row = CallEvent(id=new_id(), customer_id=event.customer_id, call_id=event.call_id, sequence=sequence,
-                        created_at=now, **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
+                        created_at=now, request_id=request_id.get() or "",
+                        **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
         new_events.append(row)
         targets = _targets(customers[event.customer_id], str(event.fields["type"]))
         new_deliveries += _delivery_rows(row.id, row.call_id, sequence, targets, now)
@@ -199,8 +216,60 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         answers.append(stored)
     if new_events:
         CallEvent.objects.bulk_create(new_events)
+        transaction.on_commit(lambda: _count_ingested(len(new_events)))
     _insert_deliveries(new_deliveries)
     return answers
+
+
+def ingest(body: object, *, poster: Employee) -> Stored | list[Stored | dict[str, object]]:
+    """A switch's POST /api/callevent body, whole: one event (an object) or up to MAX_BATCH (an
+    array), for the customers `poster` may report for (accounts.permissions.event_reach).
+
+    One event: the stored event, or its documented error raised (a 422 ValidationError). An
+    array: in the same order, each stored event or that item's own error body; the valid ones are
+    stored together. Anything else: ApiError NOT_AN_EVENT.
+    """
+    if isinstance(body, list):
+        if len(body) > MAX_BATCH or not all(isinstance(item, dict) for item in body):
+            raise ApiError(*NOT_AN_EVENT)
+        customers = _reachable(body, poster)
+        checker = _checker(customers)
+        events: list[NewEvent | None] = []
+        errors: dict[int, dict[str, object]] = {}
+        for index, item in enumerate(body):
+            try:
+                events.append(_validate(item, checker))
+            except ValidationError as exc:
+                events.append(None)
+                errors[index] = validation_body(exc.detail)
+            except ApiError as exc:
+                events.append(None)
+                errors[index] = error_body(exc.status_code, exc.code, exc.message, exc.path)
+        stored = store_many(events, customers)
+        return [errors[i] if answer is None else answer for i, answer in enumerate(stored)]
+    if not isinstance(body, dict):
+        raise ApiError(*NOT_AN_EVENT)
+    customers = _reachable([body], poster)
+    new = _validate(body, _checker(customers))
+    return store_one(new, customers[new.customer_id])
+
+
+def _reachable(items: list[dict], poster: Employee) -> dict[str, CustomerInfo]:
+    """The customers the items name that the poster may report for, with their active endpoints: one query."""
+    wanted = {pk for item in items if (pk := normalize_id(item.get("customer")))}
+    found = customers_with_endpoints(wanted)
+    reach = event_reach(poster, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
+    return {pk: info for pk, info in found.items() if pk in reach}
+
+
+def _checker(customers: dict[str, CustomerInfo]) -> CallEventSerializer:
+    """One serializer checks every event of the request (its fields are built once)."""
+    return CallEventSerializer(context={"reachable": customers})
+
+
+def _validate(item: dict, checker: CallEventSerializer) -> NewEvent:
+    fields = dict(checker.run_validation(item))
+    return NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,16 @@ class CallNotify(models.Model):
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
 
+    # The state as read from the database: enabling a DISABLED endpoint again starts its health
+    # afresh (callnotify/endpoint_health.py), whoever disabled it.
+    loaded_state: str | None = None
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: list[str], values: list[object]) -> CallNotify:
+        instance = super().from_db(db, field_names, values)
+        instance.loaded_state = instance.__dict__.get("state")
+        return instance
+
     def clean(self) -> None:
         # tcp and udp deliveries carry no headers, so a secret there would never be used: a
         # client asking for signatures is told so rather than trusting an unsigned stream.
@@ -140,6 +150,8 @@ class CallEvent(models.Model):
                                   error_messages=documented("Invalid additional"))
     sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The X-Request-ID of the request that brought it in: in the log lines of its deliveries too.
+    request_id = models.CharField(max_length=128, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         verbose_name = "call event"
@@ -193,6 +205,15 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.call_id} #{self.sequence} → {self.endpoint_id}: {self.state}"
+
+
+def behind_an_earlier_event() -> models.Exists:
+    """For a query on Delivery: an earlier event of the same call is still PENDING for the same
+    endpoint, so this delivery waits its turn (a call's events reach an endpoint in order)."""
+    return models.Exists(Delivery.objects.filter(
+        endpoint_id=models.OuterRef("endpoint_id"), call_id=models.OuterRef("call_id"),
+        state=Delivery.State.PENDING, sequence__lt=models.OuterRef("sequence"),
+    ))
 
 
 class Attempt(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -47,6 +47,9 @@ def with_generated_secret(data: dict[str, Any], instance: CallNotify) -> dict[st
     return data
 
 
+CUSTOMER_NOT_FOUND = str(CallEvent._meta.get_field("customer").error_messages["invalid"])
+
+
 class CustomerIdField(StrictCharField):
     """A customer the poster may report for: context["reachable"] holds their ids (read in one query
     for the whole request); any other id, malformed ones too, is "Customer not found"."""
@@ -55,7 +58,7 @@ class CustomerIdField(StrictCharField):
         value = super().to_internal_value(data)
         pk = normalize_id(value)
         if pk is None or pk not in self.context.get("reachable", ()):
-            raise serializers.ValidationError("Customer not found")
+            raise serializers.ValidationError(CUSTOMER_NOT_FOUND)
         return pk
 
 
@@ -84,6 +87,7 @@ class AdditionalField(serializers.Field):
         return value
 
 
+@extend_schema_serializer(description="One state change of one call, as a switch reports it.")
 class CallEventSerializer(ModelCleanSerializer):
     """One call event as a switch reports it (docs/callevents.md §1)."""
 
@@ -116,6 +120,8 @@ class CallEventSerializer(ModelCleanSerializer):
                   "duration", "cause", "additional", "sequence"]
 
 
+@extend_schema_serializer(description="One call event on its way to one call notify endpoint. Properties without a "
+                                      "value yet are left out.")
 class DeliverySerializer(serializers.ModelSerializer):
     _id = serializers.CharField(source="id")
     event = serializers.CharField(source="event_id")
@@ -141,6 +147,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         return {key: value for key, value in data.items() if value not in (None, "")}
 
 
+@extend_schema_serializer(description="The outcome of one test delivery.")
 class TestResultSerializer(serializers.Serializer):
     delivered = serializers.BooleanField()
     status = serializers.IntegerField(allow_null=True)
@@ -148,12 +155,28 @@ class TestResultSerializer(serializers.Serializer):
     durationMs = serializers.IntegerField()
 
 
+@extend_schema_serializer(description="The stored event: its id, its place in the call (`sequence`) and how many "
+                                      "deliveries were queued.")
 class CallEventAcceptedSerializer(serializers.Serializer):
-    _id = serializers.CharField()
+    _id = serializers.CharField(source="id")
     sequence = serializers.IntegerField()
     deliveries = serializers.IntegerField()
 
+    def to_representation(self, stored: Any) -> dict[str, Any]:
+        # The fields above, written out: a batch answers up to 1,000 of these (the schema-validating
+        # test client holds the two together).
+        return {"_id": stored.id, "sequence": stored.sequence, "deliveries": stored.deliveries}
 
+
+_ACCEPTED = CallEventAcceptedSerializer()
+
+
+def accepted(stored: Any) -> dict[str, Any]:
+    """The wire form of a stored call event (callnotify.ingest.Stored): POST /api/callevent."""
+    return _ACCEPTED.to_representation(stored)
+
+
+@extend_schema_serializer(description="One page of a delivery log, newest first.")
 class DeliveryPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
@@ -161,6 +184,7 @@ class DeliveryPageSerializer(serializers.Serializer):
     deliveries = DeliverySerializer(many=True)
 
 
+@extend_schema_serializer(description="Attempts to an endpoint within one window of time.")
 class HealthWindowSerializer(serializers.Serializer):
     delivered = serializers.IntegerField(help_text="attempts that delivered")
     failed = serializers.IntegerField(help_text="attempts that failed (retried or not)")
@@ -168,6 +192,7 @@ class HealthWindowSerializer(serializers.Serializer):
     p95DurationMs = serializers.IntegerField(allow_null=True, help_text="95th percentile attempt duration, the same way")
 
 
+@extend_schema_serializer(description="How an endpoint's deliveries went lately (kept by the delivery engine).")
 class EndpointHealthSerializer(serializers.Serializer):
     lastHour = HealthWindowSerializer()
     lastDay = HealthWindowSerializer()
@@ -178,8 +203,12 @@ class EndpointHealthSerializer(serializers.Serializer):
     disabledReason = serializers.CharField(allow_null=True, help_text="why the engine disabled the endpoint, if it did")
 
 
+@extend_schema_serializer(description="An endpoint of the customer's that is told about its call events, in one of six "
+                                      "formats (`method`), over http, https, tcp or udp.")
 class CallNotifySerializer(ModelCleanSerializer):
     """An endpoint told about the customer's call events."""
+
+    always_answered = ("_id", "customer", "url", "method", "selection", "state")
 
     _id = serializers.CharField(source="id", read_only=True, help_text="Server-assigned id (24 hex)")
     customer = serializers.CharField(source="customer_id", read_only=True, help_text="Id of the owning customer")

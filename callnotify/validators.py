@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-from callnotify.addresses import AddressRefused, check_host
+from callnotify.addresses import INVALID_HOSTNAME, INVALID_IP, AddressRefused, check_host
 
 MAX_URL_LENGTH = 2048
 PROTOCOLS = ("http", "https", "tcp", "udp")
@@ -18,6 +18,9 @@ INVALID_PROTOCOL = "URL protocol is invalid"
 TCP_UDP_HOST_PORT_ONLY = "Protocol types TCP and UDP only permit host and port"
 TCP_UDP_NEED_PORT = "Protocol types TCP and UDP requires a valid port"
 INVALID_PORT = "Port is invalid"
+# Every message a call notify URL can be refused with.
+URL_MESSAGES = (INVALID_URL, INVALID_PROTOCOL, TCP_UDP_HOST_PORT_ONLY, TCP_UDP_NEED_PORT, INVALID_PORT, INVALID_IP,
+                INVALID_HOSTNAME)
 
 
 @dataclass(frozen=True)

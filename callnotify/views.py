@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer,
-                                   extend_schema, extend_schema_view)
+                                   extend_schema_serializer, extend_schema_view)
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -31,33 +31,88 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Customer
-from accounts.permissions import Access, customer_for, event_reach
+from accounts.permissions import Access, reachable_customer
 from callnotify import endpoint_health, ingest
 from callnotify.delivery import retry_now, send_test_event
-from callnotify.models import CallEvent, CallNotify, Delivery
-from callnotify.serializers import (CallEventAcceptedSerializer, CallEventSerializer, CallNotifySerializer,
-                                    DeliveryPageSerializer, DeliverySerializer, TestResultSerializer)
+from callnotify.models import SECRET_NOT_SIGNABLE, CallEvent, CallNotify, Delivery
+from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSerializer, CallEventSerializer,
+                                    CallNotifySerializer, DeliveryPageSerializer, DeliverySerializer, TestResultSerializer,
+                                    accepted)
 from callnotify.testsend import sending_slot
-from core.api import OffsetPage, ResourceViewSet, page_bounds, paged_list_schema
-from core.errors import ApiError, error_body, validation_body
+from callnotify.validators import URL_MESSAGES
+from core.api import BAD_PAGE, OffsetPage, ResourceViewSet, page_bounds, paged_list_schema
+from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, documented, errors_of, field_errors
+from core.errors import DENIED, MULTIPLE, ApiError, Error, error_body, validation_body
 from core.ids import normalize_id
+from core.parsers import BAD_JSON
+from core.serializers import NOT_OBJECT
+
+NO_CUSTOMER: Error = (404, "customer", "Customer not found")
+
+# --- what the schema tells clients (core.docs) ---
+ENDPOINT_ID = "6b0435fcdbc6a327465cc9cb"
+EVENT_ID = "6b043b02d1e5a70019cc0a11"
+NO_ENDPOINT: Error = (404, "not_found", "Call notify not found")
+ENDPOINT_FIELDS = [*errors_of(422, "url", *URL_MESSAGES), *field_errors(CallNotifySerializer, "method", "selection", "state", "secret"),
+               (422, "secret", SECRET_NOT_SIGNABLE), MULTIPLE]
+HEALTH = {"lastHour": {"delivered": 310, "failed": 2, "p50DurationMs": 40, "p95DurationMs": 160},
+          "lastDay": {"delivered": 7020, "failed": 31, "p50DurationMs": 40, "p95DurationMs": 320},
+          "lastSuccessAt": "2026-11-22T10:15:00Z", "lastFailureAt": "2026-11-22T09:02:11Z", "consecutiveFailures": 0,
+          "failingSince": None, "disabledReason": None}
+ENDPOINT = {"_id": ENDPOINT_ID, "customer": EXAMPLE_CUSTOMER, "url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON",
+        "selection": "ALL", "state": "ACTIVE", "health": HEALTH}
+WHO = ("Who: VIEWER, MANAGER or OWNER of the customer; RESELLER or RESELLER_ADMIN above it; ADMIN. "
+       "A customer the caller cannot reach answers 404 `customer`, as an unknown one does.")
+CALL_EVENT = {"callId": "a84b4c76e66710@192.0.2.4", "customer": EXAMPLE_CUSTOMER, "type": "SIP", "direction": "INBOUND",
+              "state": "ANSWERED", "aNumber": "+4512345678", "bNumber": "+4570305050", "timestamp": "2026-11-22T10:15:00Z",
+              "additional": {"sbcServer": "sbc1", "sourcePeer": "TDC"}}
+DELIVERED = {"_id": "6b043b02d1e5a70019cc0a12", "event": EVENT_ID, "callId": "a84b4c76e66710@192.0.2.4",
+             "eventState": "ANSWERED", "sequence": 2, "state": "DELIVERED", "attempts": 1, "lastStatus": 204,
+             "createdAt": "2026-11-22T10:15:00Z", "finishedAt": "2026-11-22T10:15:00Z"}
+WAITING = {"_id": "6b043b02d1e5a70019cc0a10", "event": "6b043b01d1e5a70019cc0a0f", "callId": "a84b4c76e66710@192.0.2.4",
+           "eventState": "RINGING", "sequence": 1, "state": "PENDING", "attempts": 2, "lastError": "connection refused",
+           "createdAt": "2026-11-22T10:14:51Z", "nextAttemptAt": "2026-11-22T10:15:31Z"}
 
 
 class CustomerScopedMixin:
-    """Resolves the URL's customer before anything else: 404 `customer` or 403 as docs/api.md §3 says."""
+    """Resolves the URL's customer before anything else: 404 `customer` when it is not in reach,
+    then the Access entry's decision on it (403), as docs/api.md §3 says."""
 
     permission_classes = [Access.CALL_NOTIFY]
     customer: Customer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        self.customer = customer_for(request.user, kwargs["customer_id"])
+        customer = reachable_customer(request.user, kwargs["customer_id"])
+        if customer is None:
+            raise ApiError(*NO_CUSTOMER)
+        self.check_object_permissions(request, customer)  # type: ignore[attr-defined]
+        self.customer = customer
 
 
 @extend_schema_view(
-    list=paged_list_schema("List the customer's call notify items"),
-    create=extend_schema(summary="Create a call notify item"),
-    retrieve=extend_schema(summary="Get a call notify item, with its delivery health", examples=[OpenApiExample(
+    list=paged_list_schema(
+        "List the customer's call notify items",
+        description=f"The customer's call notify items (endpoints told about its calls), oldest first. {PAGING} {WHO}",
+        response_example=[ENDPOINT], errors=[NO_CUSTOMER, DENIED, BAD_PAGE],
+    ),
+    create=documented(
+        summary="Create a call notify item",
+        description="Register an endpoint for the customer's call events. `url`, `method` and `selection` are required. "
+        "Send `\"secret\": \"generate\"` to have deliveries signed with a new secret: that answer shows it, once. "
+        f"{WHO}",
+        response_example={**ENDPOINT, "secret": "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
+        request_example={"url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON", "selection": "ALL",
+                         "secret": "generate"},
+        errors=[*ENDPOINT_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    update_by_post=documented(
+        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ENDPOINT, "selection": "SIP"},
+        request_example={"selection": "SIP"}, errors=[*ENDPOINT_FIELDS, NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    retrieve=documented(
+        description=f"One call notify item. {WHO}", response_example=ENDPOINT, errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
+        summary="Get a call notify item, with its delivery health", examples=[OpenApiExample(
         "An endpoint that recovered", response_only=True, value={
             "_id": "6740a1b2c3d4e5f6a7b8c9d1", "customer": "6740a1b2c3d4e5f6a7b8c9d0", "url": "https://hooks.example.com/calls",
             "method": "POSTJSON", "selection": "ALL", "state": "ACTIVE",
@@ -65,12 +120,20 @@ class CustomerScopedMixin:
                        "lastDay": {"delivered": 980, "failed": 9, "p50DurationMs": 50, "p95DurationMs": 500},
                        "lastSuccessAt": "2026-11-23T12:41:07.120000Z", "lastFailureAt": "2026-11-23T12:39:55.004000Z",
                        "consecutiveFailures": 0, "failingSince": None, "disabledReason": None}})]),
-    partial_update=extend_schema(summary="Update a call notify item (PATCH)"),
-    destroy=extend_schema(summary="Delete a call notify item"),
+    partial_update=documented(
+        summary="Update a call notify item (PATCH)",
+        description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ENDPOINT, "state": "DISABLED"},
+        request_example={"state": "DISABLED"}, errors=[*ENDPOINT_FIELDS, NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+    ),
+    destroy=documented(
+        summary="Delete a call notify item",
+        description=f"Delete a call notify item and its delivery log. {WHO}", response_example={"success": True},
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
+    ),
 )
 class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
     serializer_class = CallNotifySerializer
-    not_found = (404, "not_found", "Call notify not found")
+    not_found = NO_ENDPOINT
 
     def get_queryset(self) -> QuerySet[CallNotify]:
         return CallNotify.objects.filter(customer=self.customer).order_by("id")
@@ -79,11 +142,12 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         return normalize_id(value)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = OffsetPage(request, self.get_queryset()) if OffsetPage.requested(request) else None
-        items = page.items if page else list(self.get_queryset())
+        queryset = self.get_queryset()
+        page = self.paginate_queryset(queryset)
+        items = page if page is not None else list(queryset)
         context = {**self.get_serializer_context(), "health": endpoint_health.health_of(items)}
-        data = CallNotifySerializer(items, many=True, context=context).data
-        return page.array_response(data) if page else Response(data)
+        data = self.get_serializer(items, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}
@@ -95,9 +159,18 @@ class CallEventView(GenericAPIView):
     permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
     service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
-    api_key_access = True  # service accounts' API keys reach this (accounts/authentication.py)
 
-    @extend_schema(
+    @documented(
+        description="A switch reports one state change of a call. The event and one delivery per matching active call "
+        "notify item of the customer are stored before the answer; deliveries are then attempted at once and retried on "
+        "schedule. Re-posting the same (customer, callId, state) answers the stored event and queues nothing. "
+        "Who: a service account with the `callnotify.add_callevent` permission for the customers it can reach; ADMIN. "
+        'A customer the caller cannot reach answers 422 `customer` "Customer not found".',
+        response_example={"_id": EVENT_ID, "sequence": 2, "deliveries": 1}, request_example=CALL_EVENT,
+        errors=[*field_errors(CallEventSerializer, "callId", "type", "direction", "state", "aNumber", "bNumber", "timestamp",
+                              "duration", "cause", "additional", "customer"),
+                (422, "customer", CUSTOMER_NOT_FOUND), MULTIPLE, DENIED, BAD_JSON, ingest.NOT_AN_EVENT],
+        batch=ingest.MAX_BATCH,
         summary="Report a call event, or a batch of up to 1,000",
         request=PolymorphicProxySerializer(component_name="CallEventOrBatch", resource_type_field_name=None, many=False,
                                            serializers=[CallEventSerializer, CallEventSerializer(many=True)]),
@@ -105,51 +178,10 @@ class CallEventView(GenericAPIView):
                                         description="the stored event; for an array, an array of these or {error} items")},
     )
     def post(self, request: Request) -> Response:
-        data = request.data
-        if isinstance(data, list):
-            if len(data) > ingest.MAX_BATCH or not all(isinstance(item, dict) for item in data):
-                raise ApiError(400, "bad_request", f"The request body must be a JSON object or an array of at most "
-                                                   f"{ingest.MAX_BATCH} objects")
-            return Response(self._store_batch(data), status=202)
-        if not isinstance(data, dict):
-            raise ApiError(400, "bad_request", "The request body must be a JSON object or an array of at most "
-                                               f"{ingest.MAX_BATCH} objects")
-        customers = self._customers([data])
-        new = self._validate(data, self._checker(customers))  # raises the documented 422
-        return Response(ingest.store_one(new, customers[new.customer_id]).as_dict(), status=202)
-
-    def _customers(self, items: list[dict]) -> dict[str, ingest.CustomerInfo]:
-        """The customers named in the request that the poster may report for, with their active endpoints."""
-        wanted = {pk for item in items if (pk := normalize_id(item.get("customer")))}
-        found = ingest.customers_with_endpoints(wanted)
-        reach = event_reach(self.request.user, {pk: (c.is_reseller, c.parent_reseller_id) for pk, c in found.items()})
-        return {pk: info for pk, info in found.items() if pk in reach}
-
-    def _checker(self, customers: dict[str, ingest.CustomerInfo]) -> CallEventSerializer:
-        """One serializer checks every event of the request (its fields are built once)."""
-        return CallEventSerializer(context={"reachable": customers, "request": self.request})
-
-    @staticmethod
-    def _validate(item: dict, checker: CallEventSerializer) -> ingest.NewEvent:
-        fields = dict(checker.run_validation(item))
-        return ingest.NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
-
-    def _store_batch(self, items: list[dict]) -> list[dict[str, Any]]:
-        customers = self._customers(items)
-        checker = self._checker(customers)
-        events: list[ingest.NewEvent | None] = []
-        errors: dict[int, dict] = {}
-        for index, item in enumerate(items):
-            try:
-                events.append(self._validate(item, checker))
-            except serializers.ValidationError as exc:
-                events.append(None)
-                errors[index] = validation_body(exc.detail)
-            except ApiError as exc:
-                events.append(None)
-                errors[index] = error_body(exc.status_code, exc.code, exc.message, exc.path)
-        stored = ingest.store_many(events, customers)
-        return [errors[i] if answer is None else answer.as_dict() for i, answer in enumerate(stored)]
+        answer = ingest.ingest(request.data, poster=request.user)
+        if isinstance(answer, list):
+            return Response([accepted(item) if isinstance(item, ingest.Stored) else item for item in answer], status=202)
+        return Response(accepted(answer), status=202)
 
 
 class EndpointView(CustomerScopedMixin, GenericAPIView):
@@ -159,8 +191,11 @@ class EndpointView(CustomerScopedMixin, GenericAPIView):
         pk = normalize_id(self.kwargs["pk"])
         endpoint = CallNotify.objects.filter(customer=self.customer, pk=pk).first() if pk else None
         if endpoint is None:
-            raise ApiError(404, "not_found", "Call notify not found")
+            raise ApiError(*NO_ENDPOINT)
         return endpoint
+
+
+BAD_STATE: Error = (400, "bad_request", f"state must be {', '.join(Delivery.State.values[:-1])} or {Delivery.State.values[-1]}")
 
 
 class DeliveryListView(EndpointView):
@@ -168,7 +203,12 @@ class DeliveryListView(EndpointView):
 
     serializer_class = DeliverySerializer
 
-    @extend_schema(
+    @documented(
+        description="The delivery log of one call notify item, newest first, paged (`offset`, `limit` 1..500), optionally "
+        "only one `state`. Properties without a value yet (`lastStatus`, `lastError`, `nextAttemptAt`, `finishedAt`) are "
+        f"left out. {WHO}",
+        response_example={"offset": 0, "limit": 100, "total": 2, "deliveries": [DELIVERED, WAITING]},
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_PAGE, BAD_STATE],
         summary="Delivery log of a call notify item (newest first)",
         parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
                     OpenApiParameter("state", str, enum=Delivery.State.values)],
@@ -180,7 +220,7 @@ class DeliveryListView(EndpointView):
         state = request.query_params.get("state")
         if state:
             if state not in Delivery.State.values:
-                raise ApiError(400, "bad_request", "state must be PENDING, DELIVERED or FAILED", path="state")
+                raise ApiError(*BAD_STATE, path="state")
             deliveries = deliveries.filter(state=state)
         page = OffsetPage(request, deliveries.select_related("event").only(
             "id", "event_id", "event__state", "call_id", "sequence", "state", "attempts", "last_status", "last_error",
@@ -194,8 +234,13 @@ class TestEventView(EndpointView):
 
     serializer_class = TestResultSerializer
 
-    @extend_schema(summary="Send a sample event to a call notify item now", request=None,
-                   responses={200: TestResultSerializer})
+    @documented(
+        description="Send one sample event (state RINGING, a callId starting with `test-`) to the endpoint now, outside the "
+        f"queue, and answer with the attempt's outcome. Nothing is stored. {WHO}",
+        response_example={"delivered": True, "status": 204, "error": None, "durationMs": 38},
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED],
+        summary="Send a sample event to a call notify item now", request=None, responses={200: TestResultSerializer},
+    )
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
         with sending_slot(endpoint.customer_id):
@@ -216,34 +261,45 @@ class ReplayRateThrottle(UserRateThrottle):
         return settings.API_RATE_REPLAY
 
 
+ENDPOINT_DISABLED: Error = (409, "state", f"Call notify is {CallNotify.State.DISABLED}: set it {CallNotify.State.ACTIVE} first")
+NO_DELIVERY: Error = (404, "not_found", "Delivery not found")
+
+
+def not_retryable(state: str) -> Error:
+    return (409, "state", f"Delivery is {state}: only a {Delivery.State.FAILED} delivery can be retried")
+
+
 class ReplayView(EndpointView):
+    permission_classes = [Access.CALL_NOTIFY_REPLAY]  # MANAGER and up, on a customer in reach
+
     def get_throttles(self) -> list[Any]:
         return [*super().get_throttles(), ReplayRateThrottle()]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # signed in, and the customer in reach (404 `customer`)
-        if not Access.CALL_NOTIFY_REPLAY().has_permission(request, self):
-            raise ApiError(403, "access_denied", "Insufficient access level")
 
     def get_active_endpoint(self) -> CallNotify:
         endpoint = self.get_endpoint()
         if endpoint.state != CallNotify.State.ACTIVE:
-            raise ApiError(409, "state", "Call notify is DISABLED: set it ACTIVE first")
+            raise ApiError(*ENDPOINT_DISABLED)
         return endpoint
 
 
 class RetryView(ReplayView):
     serializer_class = DeliverySerializer
 
-    @extend_schema(summary="Retry one FAILED delivery now (MANAGER and up)", request=None, responses={202: DeliverySerializer})
+    @documented(
+        description="Retry one FAILED delivery now: it becomes PENDING and is attempted at once, with a fresh round of "
+        f"attempts. Who: MANAGER and up of the customer (as for call notify items otherwise). {WHO}",
+        response_example={**WAITING, "state": "PENDING", "attempts": 0},
+        errors=[NO_ENDPOINT, NO_DELIVERY, NO_CUSTOMER, DENIED, not_retryable(Delivery.State.DELIVERED), ENDPOINT_DISABLED],
+        summary="Retry one FAILED delivery now (MANAGER and up)", request=None, responses={202: DeliverySerializer},
+    )
     def post(self, request: Request, customer_id: str, pk: str, delivery_id: str) -> Response:
         endpoint = self.get_endpoint()
         key = normalize_id(delivery_id)
         delivery = Delivery.objects.filter(endpoint=endpoint, pk=key).first() if key else None
         if delivery is None:
-            raise ApiError(404, "not_found", "Delivery not found")
+            raise ApiError(*NO_DELIVERY)
         if delivery.state != Delivery.State.FAILED:
-            raise ApiError(409, "state", f"Delivery is {delivery.state}: only a FAILED delivery can be retried")
+            raise ApiError(*not_retryable(delivery.state))
         self.get_active_endpoint()
         retry_now([delivery.pk])
         logger.info("%s retried delivery %s of call notify %s", request.user, delivery.pk, endpoint.pk)
@@ -251,10 +307,12 @@ class RetryView(ReplayView):
         return Response(DeliverySerializer(delivery).data, status=202)
 
 
+@extend_schema_serializer(description="Since when failed deliveries are retried.")
 class RecoverRequest(serializers.Serializer):
     since = serializers.DateTimeField(help_text="ISO 8601; FAILED deliveries created at or after it are retried")
 
 
+@extend_schema_serializer(description="How many failed deliveries were queued again.")
 class RecoverAnswer(serializers.Serializer):
     queued = serializers.IntegerField(help_text="FAILED deliveries queued again by this call")
     more = serializers.BooleanField(help_text=f"true when more than {RECOVER_BATCH} matched: call again for the next ones")
@@ -273,20 +331,32 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
+def invalid_time(name: str) -> Error:
+    return (422, name, f"Invalid {name}")
+
+
+def not_a_time(name: str) -> Error:
+    return (400, "bad_request", f"{name} must be an ISO 8601 time")
+
+
 def _when(name: str, value: object) -> datetime:
     parsed = parse_time(value)
     if parsed is None:
-        raise ApiError(422, name, f"Invalid {name}", path=name)
+        raise ApiError(*invalid_time(name), path=name)
     return parsed
 
 
 class RecoverView(ReplayView):
     serializer_class = RecoverAnswer
 
-    @extend_schema(summary="Retry every FAILED delivery of a call notify item since a time (MANAGER and up)",
-                   request=RecoverRequest, responses={202: RecoverAnswer},
-                   examples=[OpenApiExample("since", value={"since": "2026-11-23T08:00:00Z"}, request_only=True),
-                             OpenApiExample("queued", value={"queued": 42, "more": False}, response_only=True)])
+    @documented(
+        description="Retry every FAILED delivery of the endpoint created at or after `since` (at most 10,000 a call; "
+        f"`more` says to call again). Who: MANAGER and up. {WHO}",
+        response_example={"queued": 42, "more": False}, request_example={"since": "2026-11-23T08:00:00Z"},
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, invalid_time("since"), ENDPOINT_DISABLED, BAD_JSON, NOT_OBJECT],
+        summary="Retry every FAILED delivery of a call notify item since a time (MANAGER and up)",
+        request=RecoverRequest, responses={202: RecoverAnswer},
+    )
     def post(self, request: Request, customer_id: str, pk: str) -> Response:
         endpoint = self.get_endpoint()
         body = request.data if isinstance(request.data, dict) else {}
@@ -299,6 +369,7 @@ class RecoverView(ReplayView):
         return Response({"queued": queued, "more": len(ids) > RECOVER_BATCH}, status=202)
 
 
+@extend_schema_serializer(description="One page of a customer's call events, newest first.")
 class CallEventPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
@@ -311,7 +382,10 @@ class CallEventListView(CustomerScopedMixin, GenericAPIView):
 
     serializer_class = CallEventPageSerializer
 
-    @extend_schema(
+    @documented(
+        description=f"The customer's call events, newest first, paged; `callId`, `since` and `until` narrow the list. {WHO}",
+        response_example={"offset": 0, "limit": 100, "total": 1, "callEvents": [{"_id": EVENT_ID, **CALL_EVENT, "sequence": 2}]},
+        errors=[NO_CUSTOMER, DENIED, BAD_PAGE, not_a_time("since")],
         summary="List the customer's call events (newest first)",
         parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
                     OpenApiParameter("callId", str, description="only this call's events"),
@@ -329,7 +403,7 @@ class CallEventListView(CustomerScopedMixin, GenericAPIView):
             if params.get(name):
                 value = parse_time(params[name])
                 if value is None:
-                    raise ApiError(400, "bad_request", f"{name} must be an ISO 8601 time", path=name)
+                    raise ApiError(*not_a_time(name), path=name)
                 events = events.filter(**{lookup: value})
         page = events.order_by("-timestamp", "-id")[offset : offset + limit]
         return Response({"offset": offset, "limit": limit, "total": events.count(),

@@ -14,6 +14,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from callnotify import sweep
 from callnotify.endpoint_health import window_figures
 from callnotify.models import CallEvent, Delivery, EndpointHealth
 from console.plots import Series, stacked_bars
@@ -66,14 +67,20 @@ def delivery_plots(now: datetime) -> dict[str, Any]:
     }
 
 
+def _capped(queryset: Any) -> int:
+    return queryset.order_by()[: BACKLOG_CAP + 1].count()
+
+
 def backlog(now: datetime) -> dict[str, Any]:
-    """Pending deliveries (counted up to BACKLOG_CAP) and the oldest due one: two reads of the
-    (state, next_attempt_at) index."""
+    """Pending deliveries, of them the overdue and the held ones (callnotify/sweep.py: the same
+    counts /api/metrics gives), each counted up to BACKLOG_CAP, and the oldest due one: reads of
+    the (state, next_attempt_at) index, and of the (endpoint, call_id, sequence) one for "held"."""
     pending = Delivery.objects.filter(state=Delivery.State.PENDING)
-    count = pending.order_by()[: BACKLOG_CAP + 1].count()
+    count = _capped(pending)
     oldest = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     return {
         "pending": min(count, BACKLOG_CAP), "pendingCapped": count > BACKLOG_CAP,
+        "overdue": min(_capped(sweep.overdue(now)), BACKLOG_CAP), "held": min(_capped(sweep.held(now)), BACKLOG_CAP),
         "oldestDueAt": oldest, "oldestDueSeconds": int((now - oldest).total_seconds()) if oldest else None,
     }
 

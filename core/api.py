@@ -1,5 +1,7 @@
-"""The Telecom X resource style, once: list/create on the collection, and get, update by POST or
-PATCH (both partial), delete on the item; the URL patterns for it; and the one way lists page."""
+"""The Telecom X resource style, once, on DRF's own pieces: list/create on the collection, and get,
+update by POST or PATCH (both partial), delete on the item (DRF's GenericViewSet and model mixins,
+with the API's error bodies and answers where they differ from DRF's); the URL patterns for it;
+and the one way lists page (DRF's LimitOffsetPagination with the API's bounds and shapes)."""
 
 from __future__ import annotations
 
@@ -10,20 +12,34 @@ from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Model, ProtectedError, QuerySet, RestrictedError, UniqueConstraint
-from django.urls import URLPattern, path
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from django.urls import URLPattern
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import mixins, serializers
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.routers import Route, SimpleRouter
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
-from core.errors import ApiError
+from core.docs import documented
+from core.errors import NOT_FOUND, ApiError, Error
 
-SuccessSerializer = inline_serializer("Success", {"success": serializers.BooleanField()})
+
+@extend_schema_serializer(description="The action was done.")
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+
 
 # Paged lists: ?offset=0&limit=100, limit 1..500.
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 500, 10**9
+
+
+def not_a_whole_number(name: str, low: int, high: int) -> Error:
+    return (400, "bad_request", f"{name} must be a whole number from {low} to {high}")
+
+
+BAD_PAGE = not_a_whole_number("limit", 1, MAX_LIMIT)  # (its twin for offset has the same words)
 
 
 def _whole_number(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -32,52 +48,66 @@ def _whole_number(request: Request, name: str, default: int, low: int, high: int
         return default
     # isdigit on ASCII only, and a bound: "١٢" or 30 digits must not reach the database.
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from {low} to {high}", path=name)
+        raise ApiError(*not_a_whole_number(name, low, high), path=name)
     return int(raw)
 
 
 def page_bounds(request: Request) -> tuple[int, int]:
     """The (offset, limit) of a paged list, or 400 `bad_request` naming the bad parameter."""
-    return (
-        _whole_number(request, "offset", 0, 0, MAX_OFFSET),
-        _whole_number(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-    )
+    paging = Paging()
+    return paging.get_offset(request), paging.get_limit(request)
+
+
+class Paging(LimitOffsetPagination):
+    """DRF's limit/offset paging within the API's bounds: `?offset=` 0..10^9, `?limit=` 1..500
+    (100 when left out); a value out of them is 400 `bad_request` naming it, not DRF's silent clamp."""
+
+    default_limit, max_limit = DEFAULT_LIMIT, MAX_LIMIT
+
+    def get_limit(self, request: Request) -> int:
+        return _whole_number(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        return _whole_number(request, self.offset_query_param, 0, 0, MAX_OFFSET)
 
 
 class OffsetPage:
-    """One page of a list: `?offset=` (from 0) and `?limit=` (1..500, default 100).
-
-    Lists born paged answer `{"offset", "limit", "total", "<items>": [...]}` (`body`); the plain
-    array lists of the Telecom X API page only when asked (`requested`) and then answer one page
-    as a plain array with `X-Total-Count` and an RFC 8288 `Link` header (`array_response`).
-    """
+    """One page of a list born paged: `{"offset", "limit", "total", "<items>": [...]}` (`body`)."""
 
     def __init__(self, request: Request, queryset: QuerySet) -> None:
-        self.request = request
-        self.offset, self.limit = page_bounds(request)
-        self.total = queryset.count()
-        self.items = list(queryset[self.offset : self.offset + self.limit])
-
-    @staticmethod
-    def requested(request: Request) -> bool:
-        return "offset" in request.query_params or "limit" in request.query_params
+        paging = Paging()
+        self.items = paging.paginate_queryset(queryset, request)
+        self.offset, self.limit, self.total = paging.offset, paging.limit, paging.count
 
     def body(self, key: str, items: list[Any]) -> dict[str, Any]:
         return {"offset": self.offset, "limit": self.limit, "total": self.total, key: items}
 
+
+class ArrayPaging(Paging):
+    """The plain-array lists of the Telecom X API page only when asked (`?offset=` or `?limit=`),
+    and then answer one page, still a plain array, with the whole list's size in `X-Total-Count`
+    and the neighbouring pages in an RFC 8288 `Link` header (the schema: paged_list_schema)."""
+
+    answers_plain_array = True  # core.schema documents no page object for it
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any] | None:
+        if self.offset_query_param not in request.query_params and self.limit_query_param not in request.query_params:
+            return None
+        return super().paginate_queryset(queryset, request, view)
+
     def _link(self, offset: int) -> str:
         query = self.request.query_params.copy()
-        query["offset"], query["limit"] = str(offset), str(self.limit)
+        query[self.offset_query_param], query[self.limit_query_param] = str(offset), str(self.limit)
         return f"<{self.request.build_absolute_uri(self.request.path)}?{urlencode(list(query.lists()), doseq=True)}>"
 
-    def array_response(self, items: list[Any]) -> Response:
-        response = Response(items)
-        response["X-Total-Count"] = str(self.total)
+    def get_paginated_response(self, data: Any) -> Response:
+        response = Response(data)
+        response["X-Total-Count"] = str(self.count)
         links = []
-        if self.offset + self.limit < self.total:
+        if self.offset + self.limit < self.count:
             links.append(f'{self._link(self.offset + self.limit)}; rel="next"')
         if self.offset > 0:
-            links.append(f'{self._link(max(0, min(self.offset, self.total) - self.limit))}; rel="prev"')
+            links.append(f'{self._link(max(0, min(self.offset, self.count) - self.limit))}; rel="prev"')
         if links:
             response["Link"] = ", ".join(links)
         return response
@@ -98,8 +128,8 @@ ARRAY_PAGE_HEADERS = [
 
 
 def paged_list_schema(summary: str, parameters: list[OpenApiParameter] | None = None, **kwargs: Any) -> Any:
-    """extend_schema for a plain-array list that pages on request."""
-    return extend_schema(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
+    """core.docs.documented for a plain-array list that pages on request."""
+    return documented(summary=summary, parameters=[*(parameters or []), *ARRAY_PAGE_PARAMETERS, *ARRAY_PAGE_HEADERS], **kwargs)
 def constraint_fields(constraint: UniqueConstraint) -> list[str]:
     """The model fields a unique constraint is about (`Lower("id")` is about `id`)."""
     if constraint.fields:
@@ -135,13 +165,14 @@ def violated_constraint(exc: IntegrityError, model: type[Model]) -> tuple[str, s
     return None
 
 
-class ResourceViewSet(GenericViewSet):
+class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+                      GenericViewSet):
     """Subclasses set `serializer_class`, `get_queryset()`, and `not_found` (status, code, message);
     `in_use` (status, code, message) answers a delete refused because other rows point to the item."""
 
-    not_found: tuple[int, str, str] = (404, "not_found", "Not found")
-    in_use: tuple[int, str, str] | None = None
-    pagination_class = None
+    not_found: Error = NOT_FOUND
+    in_use: Error | None = None
+    pagination_class = ArrayPaging
 
     def normalize_lookup(self, value: str) -> Any:
         """The stored key for a URL id, or None when it cannot be one (answers not_found)."""
@@ -165,34 +196,21 @@ class ResourceViewSet(GenericViewSet):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "model_defaults": self.serializer_context_defaults()}
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
-        if OffsetPage.requested(request):
-            page = OffsetPage(request, queryset)
-            return page.array_response(self.get_serializer(page.items, many=True).data)
-        return Response(self.get_serializer(queryset, many=True).data)
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        return {}  # no Location: DRF would take it from a `url` property, which a call notify item has
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        self.perform_save(serializer)
-        return Response(serializer.data, status=status.HTTP_201_CREATED)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(self.get_serializer(self.get_object()).data)
-
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        self.perform_save(serializer)
-        return Response(serializer.data)
 
     @extend_schema(description="Update (Telecom X style): the same as PATCH, only the properties sent change.")
     def update_by_post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.partial_update(request, *args, **kwargs)
 
+    # A view method carrying `mapping` (as DRF's extra actions do) can be documented per viewset
+    # with extend_schema_view, as list or create can; the URL is resource_urls'.
+    update_by_post.mapping = {"post": "update_by_post"}  # type: ignore[attr-defined]
+
     @extend_schema(responses={200: SuccessSerializer})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The Telecom X answer to a delete is {"success": true}, not DRF's 204.
         self.perform_destroy(self.get_object())
         return Response({"success": True})
 
@@ -221,21 +239,40 @@ class ResourceViewSet(GenericViewSet):
         with self.documented_conflicts(serializer):
             serializer.save(**self.serializer_context_defaults())
 
+    perform_create = perform_update = perform_save
+
     def perform_destroy(self, instance: Model) -> None:
         with self.documented_conflicts():
             instance.delete()
 
 
-def resource_urls(prefix: str, viewset: type[ResourceViewSet], name: str, *, item: str = "<str:pk>") -> list[URLPattern]:
-    """`prefix` (list, create) and `prefix/<item>` (get, POST/PATCH update, delete)."""
-    return [
-        path(prefix, viewset.as_view({"get": "list", "post": "create"}), name=f"{name}-list"),
-        path(
-            f"{prefix}/{item}",
-            viewset.as_view({"get": "retrieve", "post": "update_by_post", "patch": "partial_update", "delete": "destroy"}),
-            name=f"{name}-detail",
-        ),
+class ResourceRouter(SimpleRouter):
+    """DRF's router for the resource style: `prefix` (list, create) and `prefix/<pk>` (get, update
+    by POST or PATCH, delete), Django path syntax (`customer/<str:customer_id>/callnotify`), no
+    trailing slash (core.errors' middleware takes one off), no PUT. A viewset's `unrouted_actions`
+    are left out (a resource without delete)."""
+
+    routes = [
+        Route(url="{prefix}{trailing_slash}", mapping={"get": "list", "post": "create"}, name="{basename}-list",
+              detail=False, initkwargs={"suffix": "List"}),
+        Route(url="{prefix}/{lookup}{trailing_slash}",
+              mapping={"get": "retrieve", "post": "update_by_post", "patch": "partial_update", "delete": "destroy"},
+              name="{basename}-detail", detail=True, initkwargs={"suffix": "Instance"}),
     ]
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=False, use_regex_path=False)
+
+    def get_method_map(self, viewset: Any, method_map: dict[str, str]) -> dict[str, str]:
+        unrouted = getattr(viewset, "unrouted_actions", ())
+        return {method: action for method, action in super().get_method_map(viewset, method_map).items() if action not in unrouted}
+
+
+def resource_urls(prefix: str, viewset: type[ResourceViewSet], name: str) -> list[URLPattern]:
+    """The URL patterns of one resource (ResourceRouter), named `<name>-list` and `<name>-detail`."""
+    router = ResourceRouter()
+    router.register(prefix, viewset, basename=name)
+    return router.urls
 
 
 READ_ACTIONS = {"list", "retrieve"}

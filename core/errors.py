@@ -18,6 +18,15 @@ logger = logging.getLogger("telecomx.errors")
 
 API_PREFIX = "/api/"
 UNSPECIFIED = "<Unspecified>"
+
+Error = tuple[int, str, str]  # a documented error: status, code, message
+# The errors every part of the API answers with the same words.
+NOT_LOGGED_IN: Error = (401, "credentials_invalid", "Authorization required, please login")
+DENIED: Error = (403, "access_denied", "Insufficient access level")
+NOT_FOUND: Error = (404, "not_found", "Not found")
+TOO_LARGE: Error = (413, "too_large", "Request body too large")
+MULTIPLE: Error = (422, "multiple", "Multiple errors")
+RATE_LIMITED: Error = (429, "rate_limited", "Too many requests")
 # Field errors whose key is not a property of the request body.
 NON_FIELD_KEYS = {"non_field_errors", "__all__"}
 
@@ -73,7 +82,7 @@ def validation_body(detail: Any, status: int = 422) -> dict:
             errors.append(error_object(status, "id" if path[0] == "_id" else path[0], message, ".".join(path)))
     if len(errors) == 1:
         return {"error": errors[0]}
-    return {"error": {"code": "multiple", "status": status, "message": "Multiple errors", "inner": errors}}
+    return {"error": {"code": MULTIPLE[1], "status": status, "message": MULTIPLE[2], "inner": errors}}
 
 
 def _body_for(exc: Exception) -> tuple[int, dict] | None:
@@ -84,18 +93,16 @@ def _body_for(exc: Exception) -> tuple[int, dict] | None:
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return 422, validation_body(detail)
-    if isinstance(exc, drf.NotAuthenticated):
-        return 401, error_body(401, "credentials_invalid", "Authorization required, please login")
-    if isinstance(exc, drf.AuthenticationFailed):
-        return 401, error_body(401, "credentials_invalid", "Authorization required, please login")
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        return 401, error_body(*NOT_LOGGED_IN)
     if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
-        return 403, error_body(403, "access_denied", "Insufficient access level")
+        return 403, error_body(*DENIED)
     if isinstance(exc, (drf.NotFound, Http404)):
-        return 404, error_body(404, "not_found", "Not found")
+        return 404, error_body(*NOT_FOUND)
     if isinstance(exc, drf.MethodNotAllowed):
         return 405, error_body(405, "method_not_allowed", str(exc.detail))
     if isinstance(exc, drf.Throttled):
-        return 429, error_body(429, "rate_limited", "Too many requests")
+        return 429, error_body(*RATE_LIMITED)
     if isinstance(exc, drf.ParseError):
         return 400, error_body(400, "bad_request", str(exc.detail))
     if isinstance(exc, drf.UnsupportedMediaType):
@@ -103,7 +110,7 @@ def _body_for(exc: Exception) -> tuple[int, dict] | None:
     if isinstance(exc, drf.NotAcceptable):
         return 406, error_body(406, "not_acceptable", str(exc.detail))
     if isinstance(exc, RequestDataTooBig):
-        return 413, error_body(413, "too_large", "Request body too large")
+        return 413, error_body(*TOO_LARGE)
     if isinstance(exc, IntegrityError):
         # Views turn the constraints they know into their documented 409; this is the safety net.
         logger.warning("unmapped integrity error: %s", exc)
@@ -130,12 +137,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 _GENERIC = {
     400: ("bad_request", "Bad request"),
-    401: ("credentials_invalid", "Authorization required, please login"),
-    403: ("access_denied", "Insufficient access level"),
-    404: ("not_found", "Not found"),
+    **{status: (code, message) for status, code, message in (NOT_LOGGED_IN, DENIED, NOT_FOUND, TOO_LARGE, RATE_LIMITED)},
     405: ("method_not_allowed", "Method not allowed"),
-    413: ("too_large", "Request body too large"),
-    429: ("rate_limited", "Too many requests"),
 }
 
 

@@ -7,6 +7,11 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from core.errors import Error
+
+# How DRF answers a body that is not JSON; the words after the dash name what it tripped on.
+BAD_JSON: Error = (400, "bad_request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
+
 
 def check_text(value: Any) -> None:
     """Every string (keys included) must be storable: valid Unicode (no lone surrogate from a

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-HealthSerializer = inline_serializer(
-    "Health",
-    {
-        "status": serializers.ChoiceField(choices=["ok", "failing"]),
-        "database": serializers.CharField(),
-        "broker": serializers.CharField(help_text="`ok`, `failing` or `not configured`"),
-    },
-)
+from core.docs import documented
+
+
+@extend_schema_serializer(description="Whether this process can serve.")
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "failing"])
+    database = serializers.CharField()
+    broker = serializers.CharField(help_text="`ok`, `failing` or `not configured`")
 
 
 def _database() -> str:
@@ -50,7 +50,12 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []  # load balancers poll it
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, auth=[])
+    @documented(
+        description="Whether this process can serve: 200 when its database (and broker, where one is configured) answer, "
+        "503 otherwise. No login needed; for load balancers.",
+        response_example={"status": "ok", "database": "ok", "broker": "not configured"},
+        responses={200: HealthSerializer, 503: HealthSerializer}, auth=[],
+    )
     def get(self, request: Request) -> Response:
         body = {"database": _database(), "broker": _broker()}
         healthy = body["database"] == "ok" and body["broker"] in ("ok", "not configured")

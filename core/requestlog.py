@@ -1,12 +1,19 @@
-"""One structured log line per API request: method, path, status, duration, employee.
+"""Every request: its id (X-Request-ID), one log line per API request, and its metrics.
 
-Never the query string (`validateToken?token=…`), headers or bodies: tokens and passwords stay out.
+The id is the client's X-Request-ID when it is safe (1-128 of `A-Z a-z 0-9 - _ . : @`), else one
+made here; it is answered in X-Request-ID and set for every log line the request causes
+(core/logs.py), and stored with the call events it brings in, so their deliveries log it too.
+
+The log line: method, path, status, duration, employee, API key. Never the query string
+(`validateToken?token=…`), headers or bodies: tokens and passwords stay out.
+
+Metrics (core/metrics.py): API requests by view and status class, with their latency; route
+look-ups' latency, and those answered without the database (Telecomx-Degraded).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,9 +22,12 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core.errors import API_PREFIX, error_body
+from core import metrics
+from core.errors import API_PREFIX, TOO_LARGE, error_body
+from core.logs import request_id, safe_request_id
 
 logger = logging.getLogger("telecomx.requests")
+ROUTE_VIEW = "sbc-route"
 
 
 class RequestLogMiddleware:
@@ -26,21 +36,41 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        response = self.get_response(request)
-        if request.path.startswith(API_PREFIX) and logger.isEnabledFor(logging.INFO):
-            # DRF authenticates inside the view; its user is left on the Django request.
-            user = getattr(request, "_telecomx_employee", None)
-            line = {
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "durationMs": round((time.perf_counter() - started) * 1000, 1),
-                "employee": getattr(user, "pk", None),
-            }
-            key = getattr(request, "_telecomx_api_key", None)
-            if key is not None:  # a service account: which of its keys (by id and name), never the key
-                line["apiKey"], line["apiKeyName"] = key.pk, key.name
-            logger.info(json.dumps(line))
+        rid = safe_request_id(request.META.get("HTTP_X_REQUEST_ID"))
+        token = request_id.set(rid)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response["X-Request-ID"] = rid
+        if request.path.startswith(API_PREFIX):
+            elapsed = time.perf_counter() - started
+            match = request.resolver_match
+            view = (match.url_name if match else None) or "unmatched"
+            try:
+                metrics.HTTP_REQUESTS.labels(view, metrics.status_class(response.status_code)).inc()
+                metrics.HTTP_REQUEST_SECONDS.labels(view).observe(elapsed)
+                if view == ROUTE_VIEW:
+                    metrics.ROUTE_LOOKUP_SECONDS.observe(elapsed)
+                    if response.has_header("Telecomx-Degraded"):
+                        metrics.ROUTE_LOOKUPS_DEGRADED.inc()
+            except Exception:  # noqa: BLE001 - counting never fails a request
+                logger.warning("could not count a request", exc_info=True)
+            if logger.isEnabledFor(logging.INFO):
+                # DRF authenticates inside the view; its user is left on the Django request.
+                user = getattr(request, "_telecomx_employee", None)
+                line = {
+                    "requestId": rid,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "durationMs": round(elapsed * 1000, 1),
+                    "employee": getattr(user, "pk", None),
+                }
+                key = getattr(request, "_telecomx_api_key", None)
+                if key is not None:  # a service account: which of its keys (by id and name), never the key
+                    line["apiKey"], line["apiKeyName"] = key.pk, key.name
+                logger.info("%s %s %s", request.method, request.path, response.status_code, extra=line)
         return response
 
 
@@ -57,7 +87,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
-            too_large = JsonResponse(error_body(413, "too_large", "Request body too large"), status=413)
+            too_large = JsonResponse(error_body(*TOO_LARGE), status=413)
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get("CONTENT_LENGTH"):
                 body = _read_at_most(request.environ["wsgi.input"], settings.API_MAX_BODY_BYTES + 1)
                 if len(body) > settings.API_MAX_BODY_BYTES:

@@ -1,10 +1,21 @@
-"""OpenAPI details drf-spectacular cannot guess: the bearer auth and the Telecom X error body."""
+"""OpenAPI details drf-spectacular cannot guess: the bearer auth, the Telecom X error body, and
+how each operation's docs written at its view (core.docs) become its description, examples and
+error answers.
+
+Component descriptions are for clients: a serializer's docstring is written for developers, so a
+component is described only by `extend_schema_serializer(description=…)` at its serializer.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.plumbing import build_bearer_security_scheme_object, get_override
+
+from core import docs
+from core.errors import NOT_LOGGED_IN, RATE_LIMITED, Error
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -54,36 +65,63 @@ class NullAsBlankFieldExtension(OpenApiSerializerFieldExtension):
         return {**schema, "nullable": True} if direction == "request" else schema
 
 
-def _batch_answer(operation: dict) -> None:  # type: ignore[type-arg]
-    """POST /api/callevent answers one accepted event for an object, and for an array, an array in
-    the same order of accepted events or their own error bodies."""
-    content = operation["responses"]["202"]["content"]["application/json"]
-    one = content["schema"]
-    content["schema"] = {"oneOf": [one, {
-        "type": "array", "maxItems": 1000,
-        "items": {"oneOf": [one, {"$ref": "#/components/schemas/Error"}]},
-    }]}
-
-
-def add_error_responses(result, generator, request, public):  # type: ignore[no-untyped-def]
-    """Postprocessing hook: every operation documents the error body for its 4xx/5xx answers."""
+def add_error_components(result, generator, request, public):  # type: ignore[no-untyped-def]
+    """Postprocessing hook: the error body every operation's 4xx/5xx answers refer to."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorDetail"] = ERROR_DETAIL_SCHEMA
     schemas["Error"] = ERROR_SCHEMA
-    ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
-        for operation in path_item.values():
-            if operation.get("operationId") == "callevent_create":
-                _batch_answer(operation)
-            responses = operation.setdefault("responses", {})
-            for status, text in (("4XX", "Telecom X error body"), ("5XX", "Internal error")):
-                responses.setdefault(status, {"description": text, "content": {"application/json": {"schema": ref}}})
     return result
 
 
+SHARED_RESPONSES = (("4XX", "Telecom X error body"), ("5XX", "Internal error"))
+
+
 class TelecomXAutoSchema(AutoSchema):
-    """Update by POST on an item is its own operation next to create by POST on the collection,
-    and takes the same partial body as PATCH."""
+    """Every operation: the error body for its 4xx/5xx answers; with a login, the login errors of
+    its authentication classes (each lists them as `documented_errors`); and the docs written at
+    its view (core.docs.documented).
+
+    Update by POST on an item is its own operation next to create by POST on the collection,
+    and takes the same partial body as PATCH. A serializer's `always_answered` names properties
+    every answer carries although requests may leave them out: required in answers only, so
+    clients generated from the schema type them as present."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        written = operation.pop(docs.DOCS, None)
+        if written is not None and written.batch:
+            docs.batch_answer(operation, written.batch)
+        responses = operation.setdefault("responses", {})
+        for status, text in SHARED_RESPONSES:
+            responses.setdefault(status, {"description": text, "content": {"application/json": {"schema": docs.ERROR_REF}}})
+        if written is not None:
+            docs.render(operation, written, self._login_errors() if "security" in operation else [])
+        return operation
+
+    def _login_errors(self) -> list[Error]:
+        """What an operation that needs a login answers without one, or with a bad one, or too often."""
+        found = [NOT_LOGGED_IN]
+        for authenticator in getattr(self.view, "authentication_classes", []):
+            found += getattr(authenticator, "documented_errors", [])
+        return [*found, RATE_LIMITED]
+
+    def _get_paginator(self):  # type: ignore[no-untyped-def]
+        # A plain-array list that pages on request stays a plain array: paged_list_schema documents
+        # its parameters and headers, not DRF's page object.
+        paginator = super()._get_paginator()
+        return None if getattr(paginator, "answers_plain_array", False) else paginator
+
+    def _map_basic_serializer(self, serializer, direction):  # type: ignore[no-untyped-def]
+        schema = super()._map_basic_serializer(serializer, direction)
+        if get_override(serializer, "description", None) is None:
+            schema.pop("description", None)  # a docstring, written for developers
+        answered = getattr(serializer, "always_answered", ())
+        if direction == "response" and answered:
+            order = list(schema["properties"])
+            schema["required"] = sorted(set(schema.get("required", [])) | set(answered), key=order.index)
+        return schema
 
     def _get_request_for_media_type(self, serializer, direction="request"):  # type: ignore[no-untyped-def]
         if getattr(self.view, "action", None) != "update_by_post":

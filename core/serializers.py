@@ -11,8 +11,11 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
 
-from core.errors import ApiError
+from core.errors import ApiError, Error
 from core.messages import message_of, model_field, serializer_messages
+
+
+NOT_OBJECT: Error = (400, "bad_request", "The request body must be a JSON object")
 
 
 class StrictCharField(serializers.CharField):
@@ -90,7 +93,7 @@ class ModelCleanSerializer(serializers.ModelSerializer):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
-            raise ApiError(400, "bad_request", "The request body must be a JSON object")
+            raise ApiError(*NOT_OBJECT)
         attrs: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         for field in self._writable_fields:

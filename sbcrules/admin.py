@@ -1,4 +1,4 @@
-"""Admin for peers (hosts inline), rules, DK operators, number data, and a "test a route" page.
+"""Admin for peers (hosts inline), rules, trunks, DK operators, number data, and a "test a route" page.
 
 The forms run the models' own checks, so the admin refuses what the API refuses, with the same
 messages; the routing marker changes through the models' signals (sbcrules.index), as for the API.
@@ -14,14 +14,18 @@ import io
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from core.messages import DocumentedForm
 from sbcrules.importing import export_rules, preview_rules, rule_importer
+from sbcrules.index import mark_routing_changed
 from sbcrules.lookup import route_call
-from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, Trunk
+from sbcrules.trunks import SOURCE_INVALID, SOURCE_TAKEN, delete_trunk, normalize_sources, parse_source, save_trunk, taken_by_others
 
 
 class HostInline(admin.TabularInline):
@@ -51,6 +55,72 @@ class PeerAdmin(admin.ModelAdmin):
     @admin.display(description="hosts")
     def host_states(self, peer: Peer) -> str:
         return ", ".join(str(host) for host in peer.hosts.all()) or "none"
+
+
+class SourcesField(forms.CharField):
+    """Sources as text: one per line (or separated by spaces or commas), as a list for the model."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 40})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value) or ""
+        return normalize_sources(text.replace(",", " ").split())
+
+
+class TrunkForm(DocumentedForm):
+    sources = SourcesField(help_text="IPv4/IPv6 addresses or CIDR blocks the calls come from, one per line (1..100); "
+                           "no address may be in two trunks.")
+
+    class Meta:
+        model = Trunk
+        fields = ["customer", "name", "sources", "max_calls", "calls_per_second", "trust_customer_header", "state"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        sources = data.get("sources")
+        if sources and "sources" not in self.errors:
+            # The admin saves in the transaction it validates in: take the trunks' lock now, so
+            # the check below still holds when the trunk is saved (sbcrules.trunks).
+            mark_routing_changed()
+            try:
+                networks = [parse_source(source) for source in sources]
+            except ValueError:
+                self.add_error("sources", SOURCE_INVALID)
+            else:
+                if taken_by_others(self.instance, networks):
+                    self.add_error("sources", SOURCE_TAKEN)
+        return data
+
+
+@admin.register(Trunk)
+class TrunkAdmin(admin.ModelAdmin):
+    """Where customers' calls come from (docs/sbcrules.md, "Trunks"): written through save_trunk, so
+    the admin claims sources under the same lock as the API and importtrunks."""
+
+    form = TrunkForm
+    list_display = ["name", "customer", "source_list", "max_calls", "calls_per_second", "trust_customer_header", "state"]
+    list_filter = ["state", "trust_customer_header"]
+    search_fields = ["name", "customer__name", "customer__id", "sources"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+
+    @admin.display(description="sources")
+    def source_list(self, trunk: Trunk) -> str:
+        return ", ".join(trunk.sources)
+
+    def save_model(self, request: HttpRequest, obj: Trunk, form: Any, change: bool) -> None:
+        save_trunk(obj)
+
+    def delete_model(self, request: HttpRequest, obj: Trunk) -> None:
+        delete_trunk(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():
+            mark_routing_changed()
+            queryset.delete()
 
 
 class RouteTestForm(forms.Form):

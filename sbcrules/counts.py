@@ -1,5 +1,6 @@
-"""Routing decisions, counted once per look-up: this process's totals since it started (for
-/api/metrics), and every process's per minute in the shared counters (for the dashboard)."""
+"""Routing decisions, counted once per look-up: in the node's Prometheus counter (every process of
+the node adds up: GET /metrics and /api/metrics), and every process's per minute in the shared
+counters (for the dashboard)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,32 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
 from core.counters import add_counts, minute_of
 
 logger = logging.getLogger("sbcrules.counts")
 
 
 class RoutingCounts:
-    """Decisions a process made: `totals` since it started, and the ones not yet flushed to
+    """Decisions a process made: the Prometheus counter, and the ones not yet flushed to
     `MinuteCount` (`route.<reason>`), flushed at most every ROUTING_COUNTS_FLUSH_SECONDS by the
     look-up that finds the time has come: one upsert per flush, nothing per look-up but a clock
-    read. 0 switches flushing off (the tests' default); the totals are kept all the same."""
+    read. 0 switches flushing off (the tests' default); the counter counts all the same."""
 
     def __init__(self) -> None:
-        self.totals: Counter[str] = Counter()
         self.pending: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.next_flush = 0.0
 
     def add(self, reason: str) -> None:
+        try:  # every process of the node adds up: GET /metrics and /api/metrics
+            metrics.ROUTE_LOOKUPS.labels(reason).inc()
+        except Exception:  # noqa: BLE001 - counting never fails a look-up
+            logger.warning("could not count a routing decision", exc_info=True)
         every = settings.ROUTING_COUNTS_FLUSH_SECONDS
+        if every <= 0:
+            return
         with self.lock:
-            self.totals[reason] += 1
-            if every <= 0:
-                return
             self.pending[reason] += 1
             clock = time.monotonic()
             if clock < self.next_flush:
@@ -57,7 +61,6 @@ class RoutingCounts:
     def reset(self) -> None:
         """Forget every count (tests: each starts as a fresh process)."""
         with self.lock:
-            self.totals.clear()
             self.pending.clear()
             self.next_flush = 0.0
 

@@ -1,4 +1,4 @@
-"""Demo data for `seeddemo`: peers with hosts, DK operators, number data and rules. Idempotent."""
+"""Demo data for `seeddemo`: peers with hosts, DK operators, number data, rules and a trunk. Idempotent."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import TextIO
 
 from django.db import transaction
 
+from accounts.models import Customer
 from sbcrules.index import mark_routing_changed
-from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, Trunk
+from sbcrules.trunks import SourceTaken, save_trunk
 
 # Documentation address blocks (RFC 5737): nothing real is ever reached through the demo.
 PEERS = [
@@ -26,6 +28,10 @@ RULES = [
     ("PREFIX", "+47", "TELENOR", "Norway"),
     ("DKCPS", "01020", "TELENOR", "Numbers Telenor serves, ported ones included"),
 ]
+
+# A trunk so that a Kamailio on this machine (docs/switch.md) may send the demo's calls from
+# 127.0.0.1 as Hansen's PBX: customer name, trunk name, sources, maxCalls, callsPerSecond.
+TRUNKS = [("Hansen VVS A/S", "Hansen PBX (a SIP phone on this machine)", ["127.0.0.1", "::1"], 10, 5)]
 
 
 def seed(stdout: TextIO) -> None:
@@ -48,6 +54,15 @@ def seed(stdout: TextIO) -> None:
             created += PortedNumber.objects.get_or_create(number=number, defaults={"operator_id": operator_id})[1]
         for rule_type, condition, peer_id, note in RULES:
             created += Rule.objects.get_or_create(type=rule_type, condition=condition, defaults={"peer_id": peer_id, "note": note})[1]
+        for customer_name, name, sources, max_calls, per_second in TRUNKS:
+            customer = Customer.objects.filter(name=customer_name).first()
+            if customer is not None and not Trunk.objects.filter(customer=customer, name=name).exists():
+                try:
+                    save_trunk(Trunk(customer=customer, name=name, sources=sources, max_calls=max_calls, calls_per_second=per_second))
+                except SourceTaken:
+                    continue  # this machine's addresses belong to another trunk already: leave it so
+                created += 1
         if created:
             mark_routing_changed()  # the failover update above bypasses the signals
-    stdout.write(f"sbcrules: {created} demo objects created (peers TDC, TELENOR, TELIA; try `manage.py route +4570305050`)\n")
+    stdout.write(f"sbcrules: {created} demo objects created (peers TDC, TELENOR, TELIA; a trunk for 127.0.0.1; "
+                 "try `manage.py route +4570305050 --source 127.0.0.1`)\n")

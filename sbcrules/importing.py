@@ -1,4 +1,4 @@
-"""Streaming, all-or-nothing CSV imports for rules, operators and number portability data.
+"""Streaming, all-or-nothing CSV imports for rules, hosts, trunks, operators and number portability data.
 
 A file is read once, row by row, inside one transaction: good rows are written in batches
 (an upsert: a re-import replaces what it covers), every bad row is reported at once with its
@@ -20,8 +20,11 @@ from django.db import models, transaction
 import ipaddress
 
 from core.messages import message_of
+from accounts.models import Customer
+from core.ids import normalize_id
 from sbcrules.index import mark_routing_changed
-from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, Trunk
+from sbcrules.trunks import SOURCE_TAKEN, bounds, normalize_sources, parse_source, save_trunk, taken_by_others
 from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix
 
 # A row's parser answers (key, object) or the list of its documented messages.
@@ -265,3 +268,125 @@ def preview_rules(text: str) -> RulePreview:
             preview.changed.append((*key, old[0], peer, old[1], note))
     preview.unchanged = result.lines - len(preview.added) - len(preview.changed) if not result.bad_lines else 0
     return preview
+
+
+def trunk_importer() -> TrunkImporter:
+    return TrunkImporter()
+
+
+class TrunkImporter:
+    """Trunks: `customer,name,sources,maxCalls,callsPerSecond,trustCustomerHeader,state` (header
+    optional; sources separated by spaces; the last four may be empty or left out: no limits,
+    untrusted, ACTIVE). A line naming a customer's existing trunk (by name) updates it.
+
+    All or nothing, and under the trunks' lock for the whole file (sbcrules.trunks): every line
+    is parsed and checked by the model, then every source against the other lines and against
+    the stored trunks the file does not rewrite; one bad line (each is reported with its number)
+    stores nothing. Only then is anything written, in the same transaction."""
+
+    columns = ("customer", "name", "sources", "maxcalls", "callspersecond", "trustcustomerheader", "state")
+
+    def run(
+        self, lines: Iterable[str], *, batch_size: int = 5000, replace: bool = False,
+        report: Callable[[str], None] = print, progress: Callable[[ImportResult], None] | None = None,
+    ) -> ImportResult:
+        result = ImportResult()
+
+        def bad(number: int, messages: list[str]) -> None:
+            result.bad_lines += 1
+            message = f"line {number}: {'; '.join(messages)}"
+            report(message)
+            if len(result.messages) < 1000:
+                result.messages.append(message)
+
+        with transaction.atomic():
+            mark_routing_changed()  # first: every other trunk write waits until this file is in
+            if replace:
+                Trunk.objects.all().delete()
+            customers = set(Customer.objects.exclude(state=Customer.State.DELETED).values_list("id", flat=True))
+            existing: dict[tuple[str, str], list[Trunk]] = {}
+            for trunk in Trunk.objects.order_by("id"):
+                existing.setdefault((trunk.customer_id, trunk.name), []).append(trunk)
+            parsed: list[tuple[int, Trunk]] = []
+            seen: dict[tuple[str | None, str], int] = {}
+            for number, row in enumerate(csv.reader(lines), start=1):
+                if number == 1 and row and [c.strip().lower() for c in row[: len(self.columns)]] == list(self.columns[: len(row)]):
+                    continue
+                if not row or row == [""]:
+                    continue
+                result.lines += 1
+                if not 3 <= len(row) <= len(self.columns):
+                    bad(number, ["expected 3 to 7 columns: customer,name,sources,maxCalls,callsPerSecond,trustCustomerHeader,state"])
+                    continue
+                cells = [cell.strip() for cell in row] + [""] * (len(self.columns) - len(row))
+                trunk, errors = self._parse(cells, customers, existing)
+                key = (trunk.customer_id, trunk.name)
+                if not errors and key in seen:
+                    errors.append(f"name: the customer's trunk of this name is on line {seen[key]} already")
+                if errors:
+                    bad(number, errors)
+                    continue
+                seen[key] = number
+                parsed.append((number, trunk))
+            if not result.bad_lines:
+                self._check_sources(parsed, bad)
+            if result.bad_lines:
+                transaction.set_rollback(True)
+                return result
+            for _, trunk in parsed:
+                save_trunk(trunk, checked=True)
+                result.stored += 1
+                if progress and result.stored % batch_size == 0:
+                    progress(result)
+            if progress:
+                progress(result)
+        return result
+
+    @staticmethod
+    def _parse(cells: list[str], customers: set[str], existing: dict[tuple[str, str], list[Trunk]]) -> tuple[Trunk, list[str]]:
+        customer, name, sources, max_calls, per_second, trusted, state = cells
+        errors: list[str] = []
+        pk = normalize_id(customer)
+        if pk is None or pk not in customers:
+            errors.append("customer: Customer not found")
+        stored = existing.get((pk, name), []) if pk else []
+        if len(stored) > 1:
+            errors.append("name: the customer has several trunks of this name; rename them first")
+        trunk = stored[0] if stored else Trunk(customer_id=pk)
+        trunk.name, trunk.sources, trunk.state = name, normalize_sources(sources.split()), state or Trunk.State.ACTIVE
+        trunk.trust_customer_header = trusted.lower() == "true"
+        if trusted.lower() not in ("", "true", "false"):
+            errors.append(f"trustCustomerHeader: {message_of(Trunk._meta.get_field('trust_customer_header'))}")
+        for attribute, column, raw in (("max_calls", "maxCalls", max_calls), ("calls_per_second", "callsPerSecond", per_second)):
+            setattr(trunk, attribute, None)
+            if raw and raw.isascii() and raw.isdigit() and len(raw) <= 9:
+                setattr(trunk, attribute, int(raw))
+            elif raw:
+                errors.append(f"{column}: {message_of(Trunk._meta.get_field(attribute))}")
+        errors += field_errors(trunk, {"name": "name", "sources": "sources", "max_calls": "maxCalls",
+                                       "calls_per_second": "callsPerSecond", "state": "state"})
+        order = ("customer", "name", "sources", "maxCalls", "callsPerSecond", "trustCustomerHeader", "state")
+        return trunk, sorted(dict.fromkeys(errors), key=lambda line: order.index(line.split(":")[0]))
+
+    @staticmethod
+    def _check_sources(parsed: list[tuple[int, Trunk]], bad: Callable[[int, list[str]], None]) -> None:
+        """No source in two lines; none held by a stored trunk this file does not rewrite."""
+        ranges = []  # (family, first, last, line)
+        for number, trunk in parsed:
+            for source in trunk.sources:
+                family, first, last = bounds(parse_source(source))
+                ranges.append((family, int(first, 16), int(last, 16), number))
+        ranges.sort()
+        clashes: dict[int, int] = {}
+        reach = None  # the range reaching furthest so far in this family
+        for family, first, last, number in ranges:
+            if reach is not None and reach[0] == family and first <= reach[2] and reach[3] != number:
+                clashes.setdefault(number, reach[3])
+            if reach is None or reach[0] != family or last > reach[2]:
+                reach = (family, first, last, number)
+        for number, other in sorted(clashes.items()):
+            bad(number, [f"sources: {SOURCE_TAKEN} (line {other})"])
+        rewritten = {trunk.pk for _, trunk in parsed}
+        for number, trunk in parsed:
+            if number not in clashes and taken_by_others(trunk, [parse_source(s) for s in trunk.sources], also_exclude=rewritten):
+                bad(number, [f"sources: {SOURCE_TAKEN}"])

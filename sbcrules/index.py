@@ -22,8 +22,9 @@ from django.db import connections, router
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from sbcrules.models import Host, Peer, RoutingMarker, Rule
-from sbcrules.routing import PeerData, RoutingIndex, RuleData, compile_index
+from accounts.models import Customer
+from sbcrules.models import Host, Peer, RoutingMarker, Rule, Trunk
+from sbcrules.routing import PeerData, RoutingIndex, RuleData, TrunkData, compile_index
 
 logger = logging.getLogger("sbcrules.index")
 
@@ -52,7 +53,70 @@ def load_index() -> RoutingIndex:
         RuleData(pk, rule_type, condition, peer)
         for pk, rule_type, condition, peer in Rule.objects.order_by().values_list("id", "type", "condition", "peer_id").iterator(chunk_size=10_000)
     )
-    return compile_index(rules, peers)
+    return compile_index(rules, peers, load_sources())
+
+
+def load_sources() -> list[tuple[str, TrunkData]]:
+    """Every source of every ACTIVE trunk whose customer is reachable (not DELETED, nor below a
+    DELETED reseller), with what the look-up answers about its trunk. Two queries (resellers,
+    trunks), and one more per trusted trunk of a reseller other than the operator (the customers
+    below it, which its X-Customer may name)."""
+    resellers = {pk: (parent, state) for pk, parent, state in Customer.objects.filter(is_reseller=True).values_list(
+        "id", "parent_reseller_id", "state")}
+    memo: dict[str, bool] = {}
+
+    def cut_off(pk: str | None) -> bool:
+        """Reseller `pk` or one above it is DELETED (a loop in the tree counts as cut off)."""
+        path: list[str] = []
+        verdict = False
+        while pk is not None and pk in resellers:
+            if pk in memo:
+                verdict = memo[pk]
+                break
+            if pk in path:
+                verdict = True
+                break
+            path.append(pk)
+            parent, state = resellers[pk]
+            if state == Customer.State.DELETED:
+                verdict = True
+                break
+            pk = parent
+        for seen in path:  # all at or below the point that decided
+            memo[seen] = verdict
+        return verdict
+
+    children: dict[str, list[str]] = {}
+    for pk, (parent, state) in resellers.items():
+        if state != Customer.State.DELETED and parent is not None:
+            children.setdefault(parent, []).append(pk)
+
+    def reach(customer: str, is_reseller: bool, is_operator: bool) -> frozenset[str] | None:
+        if is_operator:
+            return None
+        if not is_reseller:
+            return frozenset({customer})
+        below, todo = {customer}, [customer]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in below:
+                    below.add(child)
+                    todo.append(child)
+        return frozenset([customer, *Customer.objects.filter(parent_reseller_id__in=below).exclude(
+            state=Customer.State.DELETED).values_list("id", flat=True)])
+
+    found = []
+    rows = Trunk.objects.filter(state=Trunk.State.ACTIVE).exclude(customer__state=Customer.State.DELETED).values_list(
+        "id", "customer_id", "customer__parent_reseller_id", "customer__is_reseller", "customer__is_operator", "sources",
+        "max_calls", "calls_per_second", "trust_customer_header",
+    ).order_by()
+    for pk, customer, parent, is_reseller, is_operator, sources, max_calls, cps, trusted in rows.iterator(chunk_size=10_000):
+        if parent is not None and cut_off(parent):
+            continue
+        trunk = TrunkData(id=pk, customer=customer, max_calls=max_calls, calls_per_second=cps, trust_customer_header=trusted,
+                          reach=reach(customer, is_reseller, is_operator) if trusted else frozenset())
+        found.extend((source, trunk) for source in sources)
+    return found
 
 
 class IndexHolder:
@@ -65,6 +129,11 @@ class IndexHolder:
         self._lock = threading.Lock()
         self.rebuilds = 0  # for /api/metrics: how often this process rebuilt, and when last
         self.built_at: float | None = None
+
+    @property
+    def checked_at(self) -> float | None:
+        """time.monotonic() of this process's last check of its index against the database (None: not yet)."""
+        return None if self._index is None or self._checked_at == float("-inf") else self._checked_at
 
     def expire(self) -> None:
         """This process changed routing data: rebuild on the next look-up, whatever the marker says.
@@ -136,7 +205,9 @@ def _routing_changed(**kwargs: Any) -> None:
 
 
 def connect_signals() -> None:
-    """Any saved or deleted rule, peer or host changes the marker (SbcrulesConfig.ready)."""
-    for model in (Rule, Peer, Host):
+    """Any saved or deleted rule, peer, host or trunk changes the marker (SbcrulesConfig.ready),
+    and so does any customer: whose trunks count, and which customers a trusted trunk's
+    customer reaches, follow the customer tree."""
+    for model in (Rule, Peer, Host, Trunk, Customer):
         post_save.connect(_routing_changed, sender=model, dispatch_uid=f"routing-marker-save-{model.__name__}")
         post_delete.connect(_routing_changed, sender=model, dispatch_uid=f"routing-marker-delete-{model.__name__}")

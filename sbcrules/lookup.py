@@ -6,6 +6,7 @@ answers it as 422 (core.errors), the admin shows it on its form, the command pri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -15,10 +16,13 @@ from core.ids import normalize_id
 from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from sbcrules.models import NumberRange, PortedNumber
-from sbcrules.routing import Decision, decide
+from sbcrules.routing import Decision, decide, parse_address
+from sbcrules.trunks import SOURCE_INVALID
 from sbcrules.validators import NUMBER_RE
 
 NUMBER_INVALID = "Number is invalid"
+CUSTOMER_INVALID = "Customer is invalid"
+UNKNOWN_SOURCE = "unknown_source"  # no active trunk holds the caller's address: the switch answers 403
 
 
 @lru_cache(maxsize=16)
@@ -62,8 +66,17 @@ def clean_number(value: str | None, *, field: str, required: bool) -> str | None
     return value
 
 
-def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str | None = None, explain: bool = False) -> Decision:
-    """Validate the inputs (ValidationError, answered 422 as docs/api.md §9) and decide from this process's index."""
+def route_call(
+    *, bnumber: str | None, anumber: str | None = None, customer: str | None = None, source: str | None = None,
+    reaches: Callable[[str], bool] | None = None, explain: bool = False,
+) -> Decision:
+    """Validate the inputs (ValidationError, answered 422 as docs/api.md §9) and decide from this process's index.
+
+    With `source` (the address a call came from) the trunk holding it decides the customer
+    (docs/sbcrules.md, "Trunks"): `customer` then counts only for a trusted trunk, and only for a
+    customer that trunk's customer reaches; otherwise it is ignored, malformed or not. No trunk,
+    or one whose customer the caller may not see (`reaches`), answers `unknown_source`.
+    """
     errors: dict[str, list[str]] = {}
     numbers: dict[str, str | None] = {}
     for field, value, required in (("bnumber", bnumber, True), ("anumber", anumber, False)):
@@ -72,16 +85,32 @@ def route_call(*, bnumber: str | None, anumber: str | None = None, customer: str
         except ValidationError as exc:
             errors.update(exc.message_dict)
     customer_id = None
-    if customer:
+    if source is not None:
+        if parse_address(source) is None:
+            errors["source"] = [SOURCE_INVALID]
+    elif customer:
         customer_id = normalize_id(customer)
         if customer_id is None:
-            errors["customer"] = ["Customer is invalid"]
+            errors["customer"] = [CUSTOMER_INVALID]
     if errors:
         raise ValidationError(errors)
     assert numbers["bnumber"] is not None
+    index = routing_index.current()
+    trunk = None
+    if source is not None:
+        trunk = index.sources.find(source)
+        if trunk is None or (reaches is not None and not reaches(trunk.customer)):
+            decision = Decision(peer=None, rule=None, reason=UNKNOWN_SOURCE, why=(f"no active trunk holds {source}",))
+            routing_counts.add(decision.reason)
+            return decision
+        customer_id = trunk.customer
+        wanted = normalize_id(customer) if customer and trunk.trust_customer_header else None
+        if wanted is not None and (trunk.reach is None or wanted in trunk.reach):
+            customer_id = wanted
     decision = decide(
-        routing_index.current(), bnumber=numbers["bnumber"], anumber=numbers["anumber"],
-        customer=customer_id, operator_of=serving_operator, explain=explain,
+        index, bnumber=numbers["bnumber"], anumber=numbers["anumber"],
+        customer=customer_id, operator_of=serving_operator, explain=explain, trunk=trunk,
     )
     routing_counts.add(decision.reason)  # for /api/metrics and the dashboard
     return decision
+

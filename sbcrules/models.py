@@ -18,6 +18,7 @@ from django.db.models.functions import Lower
 from accounts.models import Customer
 from core.ids import new_id
 from core.messages import documented
+from sbcrules.trunks import MAX_LIMIT, validate_sources
 from sbcrules.validators import OPERATOR_CODE_RE, PEER_ID_RE, condition_format_error, normalize_condition
 
 
@@ -205,6 +206,10 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.condition} → {self.peer_id}"
 
+    # What a CUSTOMER or DKCPS condition naming nothing known is refused with.
+    NO_CUSTOMER = "Customer not found"
+    NO_OPERATOR = "CPS not found"
+
     def check_condition(self, condition: Any) -> str:
         """The condition in its stored spelling, or ValidationError with the documented message.
 
@@ -216,9 +221,9 @@ class Rule(models.Model):
         if message is None and rule_type is not None:
             condition = normalize_condition(rule_type, condition)
             if rule_type == self.Type.CUSTOMER and not self.references.customer_exists(condition):
-                message = "Customer not found"
+                message = self.NO_CUSTOMER
             elif rule_type == self.Type.DKCPS and not self.references.operator_exists(condition):
-                message = "CPS not found"
+                message = self.NO_OPERATOR
         if message:
             raise ValidationError(message, code="not_found" if message.endswith("not found") else "invalid")
         return condition
@@ -288,3 +293,61 @@ class RoutingMarker(models.Model):
     def __str__(self) -> str:
         return f"routing marker {self.stamp:x}"
 
+
+class Trunk(OneMessagePerField):
+    """Where a customer's calls come from (docs/sbcrules.md, "Trunks"): the addresses the switch
+    sees them arrive from, and the customer's limits there. Written through sbcrules.trunks.save_trunk,
+    which claims the sources (one address, one trunk) under the routing marker's lock."""
+
+    class State(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        DISABLED = "DISABLED"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="trunks", error_messages=documented("Customer not found"))
+    name = models.CharField(max_length=100, error_messages=documented("Name is invalid"), help_text="What sends the calls, e.g. Hansen PBX.")
+    sources = models.JSONField(
+        validators=[validate_sources], error_messages=documented("Source is invalid"),
+        help_text="1..100 IPv4/IPv6 addresses or CIDR blocks the calls come from; no address in two trunks.",
+    )
+    max_calls = models.PositiveIntegerField(
+        "max calls", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_LIMIT)],
+        error_messages=documented("Max calls is invalid", min_value="Max calls is invalid", max_value="Max calls is invalid"),
+        help_text="Calls in progress at once (empty: no limit).",
+    )
+    calls_per_second = models.PositiveIntegerField(
+        "calls per second", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_LIMIT)],
+        error_messages=documented("Calls per second is invalid", min_value="Calls per second is invalid",
+                                  max_value="Calls per second is invalid"),
+        help_text="New calls per second (empty: no limit).",
+    )
+    trust_customer_header = models.BooleanField(
+        default=False, error_messages=documented("Trust customer header is invalid"),
+        help_text="A border element: its X-Customer header names the customer of a call, for customers this trunk's customer reaches.",
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ACTIVE, error_messages=documented("State is invalid"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({', '.join(self.sources or [])})"
+
+
+class TrunkSource(models.Model):
+    """One source of a trunk as a range of addresses (fixed-width hex: text order is numeric
+    order), so that an overlap is one indexed range query (sbcrules.trunks)."""
+
+    trunk = models.ForeignKey(Trunk, on_delete=models.CASCADE, related_name="+")
+    network = models.CharField(max_length=43)
+    family = models.PositiveSmallIntegerField()
+    first = models.CharField(max_length=32)
+    last = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [models.Index(fields=["family", "first"], name="sbcrules_trunksource_range")]
+
+    def __str__(self) -> str:
+        return self.network

@@ -11,6 +11,8 @@ Python loop (a trie of dicts costs ~10x the memory for 200,000 prefixes).
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -50,19 +52,81 @@ class Decision:
     chain: tuple[str, ...] = ()
     why: tuple[str, ...] = field(default=(), compare=False)
     targets: tuple[dict[str, object], ...] = ()
+    # A look-up by source: whose call it is, and the trunk it came from.
+    customer: str | None = None
+    trunk: TrunkData | None = None
+
+
+# --- trunks: who is calling (docs/sbcrules.md, "Trunks") ---
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkData:
+    id: str
+    customer: str
+    max_calls: int | None = None
+    calls_per_second: int | None = None
+    trust_customer_header: bool = False
+    # Customers a trusted trunk's customer reaches (its X-Customer may name them); None: every
+    # customer (the operator's own trunk). Only filled for trusted trunks.
+    reach: frozenset[str] | None = frozenset()
 
     def as_dict(self) -> dict[str, object]:
-        """The wire form of docs/api.md §9."""
-        body: dict[str, object] = {
-            "peer": self.peer,
-            "rule": {"_id": self.rule.id, "type": self.rule.type, "condition": self.rule.condition} if self.rule else None,
-            "reason": self.reason,
-        }
-        if self.operator is not None:
-            body["operator"] = self.operator
-        body["chain"] = list(self.chain)
-        body["targets"] = list(self.targets)
-        return body
+        return {"_id": self.id, "maxCalls": self.max_calls, "callsPerSecond": self.calls_per_second}
+
+
+@dataclass(slots=True)
+class SourceIndex:
+    """Trunk sources by address family: for each prefix length present (longest first), a hash
+    map from the network's integer to its trunk. A look-up masks the address once per length
+    present and probes: at most 33 probes (IPv4) or 129 (IPv6), however many trunks there are."""
+
+    by_family: dict[int, tuple[tuple[int, dict[int, TrunkData]], ...]] = field(default_factory=dict)
+    count: int = 0
+
+    def find(self, address: str) -> TrunkData | None:
+        """The trunk holding `address` (IPv4, IPv6, or IPv4-mapped IPv6), or None (also for
+        anything that is not an address)."""
+        parsed = parse_address(address)
+        if parsed is None:
+            return None
+        family, value = parsed
+        bits = 32 if family == 4 else 128
+        for length, networks in self.by_family.get(family, ()):
+            trunk = networks.get(value >> (bits - length))
+            if trunk is not None:
+                return trunk
+        return None
+
+
+def parse_address(text: str) -> tuple[int, int] | None:
+    """(family, integer) of an IP address; an IPv4-mapped IPv6 address is its IPv4 address. With
+    the C library's parser (a tenth of `ipaddress`'s cost: this is on every look-up by source)."""
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, TypeError, ValueError):
+        pass
+    try:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except (OSError, TypeError, ValueError):
+        return None
+    return (4, value & 0xFFFFFFFF) if value >> 32 == 0xFFFF else (6, value)
+
+
+def compile_sources(sources: Iterable[tuple[str, TrunkData]]) -> SourceIndex:
+    """(CIDR, trunk) pairs in, the index out. Overlaps are the database's to forbid; should two
+    equal networks come in anyway, the later wins."""
+    tables: dict[int, dict[int, dict[int, TrunkData]]] = {4: {}, 6: {}}
+    count = 0
+    for cidr, trunk in sources:
+        network = ipaddress.ip_network(cidr, strict=False)
+        bits = network.max_prefixlen
+        tables[network.version].setdefault(network.prefixlen, {})[int(network.network_address) >> (bits - network.prefixlen)] = trunk
+        count += 1
+    return SourceIndex(
+        by_family={family: tuple(sorted(lengths.items(), reverse=True)) for family, lengths in tables.items() if lengths},
+        count=count,
+    )
 
 
 @dataclass(slots=True)
@@ -78,9 +142,11 @@ class RoutingIndex:
     # By lower-case peer id: that peer's usable hosts, then those of the usable peers its
     # failover chain leads to (docs/api.md §9), computed once per index, not per call.
     targets: dict[str, tuple[dict[str, object], ...]] = field(default_factory=dict)
+    # The active trunks' sources: who is calling, by the address a call comes from.
+    sources: SourceIndex = field(default_factory=SourceIndex)
 
 
-def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> RoutingIndex:
+def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData], sources: Iterable[tuple[str, TrunkData]] = ()) -> RoutingIndex:
     """Build the index. Later duplicates of one (type, condition) win (the database forbids them)."""
     maps: dict[str, dict[str, RuleData]] = {ANUMBER: {}, CUSTOMER: {}, DKCPS: {}, PREFIX: {}}
     count = 0
@@ -95,7 +161,7 @@ def compile_index(rules: Iterable[RuleData], peers: Iterable[PeerData]) -> Routi
     return RoutingIndex(
         anumber=maps[ANUMBER], customer=maps[CUSTOMER], dkcps=maps[DKCPS], prefix=maps[PREFIX],
         prefix_lengths=lengths, peers=peer_map, default_peer=default, rule_count=count,
-        targets={key: failover_targets(peer_map, key) for key in peer_map},
+        targets={key: failover_targets(peer_map, key) for key in peer_map}, sources=compile_sources(sources),
     )
 
 
@@ -159,13 +225,16 @@ def decide(
     customer: str | None = None,
     operator_of: Callable[[str], str | None] | None = None,
     explain: bool = False,
+    trunk: TrunkData | None = None,
 ) -> Decision:
     """The routing decision for one call (docs/api.md §9); the numbers are already valid E.164.
 
     `operator_of(bnumber)` gives the CPS code of the operator serving the number; it is called
     only when a DKCPS rule could decide (step 3 reached and the index holds DKCPS rules).
     `explain` also fills `why` (for people: the command and the admin; look-ups skip the cost).
+    `trunk`: the call came from this trunk; the answer names it and `customer`.
     """
+    came = {"customer": customer, "trunk": trunk} if trunk is not None else {}
     why: list[str] = []
     rule: RuleData | None = None
     reason = ""
@@ -201,12 +270,12 @@ def decide(
     else:
         if explain:
             why.append("no rule matches and there is no default peer")
-        return Decision(peer=None, rule=None, reason="no_route", operator=operator, why=tuple(why))
+        return Decision(peer=None, rule=None, reason="no_route", operator=operator, why=tuple(why), **came)
     first = index.peers.get(start.lower())
     if first is not None and first.usable and not explain:  # the usual case
         return Decision(
             peer=first.id, rule=rule, reason=reason, operator=operator, chain=(first.id,),
-            targets=index.targets.get(start.lower(), ()),
+            targets=index.targets.get(start.lower(), ()), **came,
         )
     peer, chain, ended = walk_failover(index, start)
     if explain:
@@ -214,7 +283,7 @@ def decide(
     if peer is None:
         reason = "no_usable_peer"
     targets = index.targets.get(peer.lower(), ()) if peer is not None else ()
-    return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why), targets=targets)
+    return Decision(peer=peer, rule=rule, reason=reason, operator=operator, chain=chain, why=tuple(why), targets=targets, **came)
 
 
 def _operator_why(bnumber: str, operator: str | None, rule: RuleData | None) -> str:

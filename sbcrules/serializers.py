@@ -8,22 +8,28 @@ import ipaddress
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from accounts.permissions import may_route_customer
 from core.errors import ApiError
 from core.messages import message_of, serializer_messages
 from core.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
                                   StrictChoiceField)
-from sbcrules.models import DkOperator, Host, Peer, Rule
+from sbcrules.models import DkOperator, Host, Peer, Rule, Trunk
+from sbcrules.routing import Decision
+from accounts.models import AccessLevel
+from sbcrules.trunks import SOURCE_INVALID, normalize_sources, sources_narrow
 from sbcrules.validators import is_peer_id
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
 # A host's messages are the Host model's: its address field's, and its uniqueness constraint's.
 HOST_INVALID = message_of(Host._meta.get_field("address"))
 HOST_TWICE = next(str(c.violation_error_message) for c in Host._meta.constraints if c.name == "sbcrules_host_unique")
+HOSTS_INVALID = "Hosts are invalid"
+HOST_STATE_INVALID = "Host state is invalid"
+HOST_PORT_INVALID = "Port is invalid"
+HOST_TRANSPORT_INVALID = "Transport is invalid"
 
 
 def find_peer_id(value: str) -> str | None:
@@ -46,7 +52,11 @@ class PeerRefField(StrictCharField):
         return found
 
 
+@extend_schema_serializer(description="An outbound routing rule: calls matching `condition`, read as `type` says, leave "
+                                      "through `peer`.")
 class RuleSerializer(ModelCleanSerializer):
+    always_answered = ("_id", "type", "condition", "peer", "note")
+
     _id = serializers.CharField(source="id", read_only=True)
     type = StrictChoiceField(choices=Rule.Type.choices, help_text="What the condition is matched against; cannot change after create")
     condition = StrictCharField(
@@ -69,11 +79,12 @@ class RuleSerializer(ModelCleanSerializer):
 
     def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
         errors = super()._model_errors(attrs, failed)
-        request = self.context.get("request")
+        # Which customers the caller may name is the view's to say (the Access table's decision).
+        may_name = self.context.get("may_name_customer")
         rule_type = attrs.get("type", self.instance.type if self.instance is not None else None)
-        if (request is not None and rule_type == "CUSTOMER" and "condition" in attrs and "condition" not in errors
-                and not may_route_customer(request.user, attrs["condition"])):
-            errors["condition"] = ["Customer not found"]  # a customer out of reach is answered as an unknown one
+        if (may_name is not None and rule_type == "CUSTOMER" and "condition" in attrs and "condition" not in errors
+                and not may_name(attrs["condition"])):
+            errors["condition"] = [Rule.NO_CUSTOMER]  # a customer out of reach is answered as an unknown one
         return errors
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -124,7 +135,7 @@ class HostsField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, list):
-            raise ValidationError("Hosts are invalid")
+            raise ValidationError(HOSTS_INVALID)
         hosts: dict[str, dict[str, Any]] = {}
         errors: list[dict[str, list[str]]] = []
         for item in data:
@@ -141,11 +152,11 @@ class HostsField(serializers.Field):
             elif address in hosts:
                 error["host"] = [HOST_TWICE]
             if state not in (None, "up", "down"):
-                error["state"] = ["Host state is invalid"]
+                error["state"] = [HOST_STATE_INVALID]
             if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
-                error["port"] = ["Port is invalid"]
+                error["port"] = [HOST_PORT_INVALID]
             if transport is not None and transport not in HOST_TRANSPORTS:
-                error["transport"] = ["Transport is invalid"]
+                error["transport"] = [HOST_TRANSPORT_INVALID]
             errors.append(error)
             if not error:
                 wanted = {"down": None if state is None else state == "down", "port": port, "transport": transport}
@@ -155,7 +166,11 @@ class HostsField(serializers.Field):
         return {"wanted_hosts": hosts}
 
 
+@extend_schema_serializer(description="An SBC peer (carrier trunk) calls leave through. Usable when `up` and at least one "
+                                      "host is not down.")
 class PeerSerializer(ModelCleanSerializer):
+    always_answered = ("_id", "name", "default", "hosts", "networkInterface", "up")
+
     _id = StrictCharField(source="id", help_text="1..32 of A-Z a-z 0-9 _ -; set once, at create")
     name = StrictCharField(required=False, allow_blank=True)
     default = StrictBooleanField(required=False)
@@ -164,7 +179,7 @@ class PeerSerializer(ModelCleanSerializer):
     networkInterface = StrictCharField(source="network_interface", required=False, allow_blank=True)  # noqa: N815
     up = StrictBooleanField(required=False)
 
-    invalid_messages = {"hosts": "Hosts are invalid"}  # not a model field; the others' are the model's
+    invalid_messages = {"hosts": HOSTS_INVALID}  # not a model field; the others' are the model's
     # The database answers duplicate ids (any case) and a second default with 409s.
     full_clean_options = {"validate_unique": False, "validate_constraints": False}
 
@@ -222,12 +237,16 @@ class PeerSerializer(ModelCleanSerializer):
             peer._prefetched_objects_cache.pop("hosts", None)
 
 
+@extend_schema_serializer(description="Whether one host of a peer is marked down.")
 class HostStateSerializer(serializers.Serializer):
     host = serializers.CharField(read_only=True, help_text="The host's IP address")
     down = StrictBooleanField(error_messages=serializer_messages(message_of(Host._meta.get_field("down")) or ""))
 
 
+@extend_schema_serializer(description="A Danish operator, keyed by its 5-digit CPS code.")
 class DkOperatorSerializer(ModelCleanSerializer):
+    always_answered = ("_id", "name", "address")
+
     _id = StrictCharField(source="id", help_text="The operator's 5-digit CPS code; set once, at create")
     name = StrictCharField()
     address = NullAsBlankCharField(required=False, allow_blank=True, allow_null=True, help_text="Postal address; null is stored as an empty string")
@@ -245,17 +264,80 @@ class DkOperatorSerializer(ModelCleanSerializer):
         return fields
 
 
+# --- trunks (docs/sbcrules.md, "Trunks") ---
+
+
+class StrictLimitField(serializers.IntegerField):
+    """A whole number or null (no limit): DRF's IntegerField would take "5", 5.0 and true."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, required=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "description": "IPv4/IPv6 address or CIDR block"},
+                     "minItems": 1, "maxItems": 100})
+class SourcesField(serializers.Field):
+    """A list of strings, each read as an address or a block (sbcrules.trunks: the model checks them)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            self.fail("invalid")
+        return normalize_sources(data)
+
+    def to_representation(self, value: Any) -> list[str]:
+        return list(value)
+
+
+class TrunkSerializer(ModelCleanSerializer):
+    _id = serializers.CharField(source="id", read_only=True)
+    customer = serializers.CharField(source="customer_id", read_only=True, help_text="The customer the trunk belongs to")
+    name = StrictCharField(max_length=100, help_text="1..100 characters: what sends the calls")
+    sources = SourcesField(help_text="1..100 IPv4/IPv6 addresses or CIDR blocks the calls come from (answered in their "
+                           "normal spelling); no address in two trunks (409)")
+    maxCalls = StrictLimitField(source="max_calls", help_text="Calls in progress at once, ≥ 1; null or absent: no limit")
+    callsPerSecond = StrictLimitField(source="calls_per_second", help_text="New calls per second, ≥ 1; null or absent: no limit")
+    trustCustomerHeader = StrictBooleanField(
+        source="trust_customer_header", required=False,
+        help_text="A border element: the switch's X-Customer header (the look-up's `customer`) is honoured for customers "
+        "this trunk's customer reaches; otherwise ignored",
+    )
+    state = StrictChoiceField(choices=Trunk.State.choices, required=False, help_text="`ACTIVE` (default) or `DISABLED`: a "
+                              "disabled trunk's sources are unknown to the switch")
+
+    class Meta:
+        model = Trunk
+        fields = ["_id", "customer", "name", "sources", "maxCalls", "callsPerSecond", "trustCustomerHeader", "state"]
+
+    def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
+        errors = super()._model_errors(attrs, failed)
+        request = self.context.get("request")
+        # A reseller's trunk names its customers' own systems: at most a /24 (IPv4) or a /48 (IPv6).
+        # A wider block would take calls from addresses that are nobody's trunk yet (other
+        # customers' future PBXs) as its customer's, and keep them from anyone else (409).
+        if (request is not None and "sources" in attrs and "sources" not in errors
+                and request.user.access_level != AccessLevel.ADMIN and not sources_narrow(attrs["sources"])):
+            errors["sources"] = [SOURCE_INVALID]
+        return errors
+
+
 # --- answers that are not model objects ---
 
-REASONS = ["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer"]
+REASONS = ["anumber", "customer", "dkcps", "prefix", "default", "no_route", "no_usable_peer", "unknown_source"]
 
 
+@extend_schema_serializer(description="The rule that decided a route.")
 class RouteRuleSerializer(serializers.Serializer):
-    _id = serializers.CharField(help_text="The rule's id")
+    _id = serializers.CharField(source="id", help_text="The rule's id")
     type = serializers.ChoiceField(choices=Rule.Type.choices)
     condition = serializers.CharField()
 
 
+@extend_schema_serializer(description="One host a switch may send the call to.")
 class RouteTargetSerializer(serializers.Serializer):
     peer = serializers.CharField(help_text="The peer this host belongs to")
     host = serializers.CharField(help_text="IPv4 or IPv6 address (in a SIP URI an IPv6 one goes in brackets)")
@@ -263,13 +345,22 @@ class RouteTargetSerializer(serializers.Serializer):
     transport = serializers.ChoiceField(choices=["udp", "tcp", "tls"])
 
 
+@extend_schema_serializer(description="The trunk a call came from, and its limits.")
+class RouteTrunkSerializer(serializers.Serializer):
+    _id = serializers.CharField(help_text="The trunk's id")
+    maxCalls = serializers.IntegerField(allow_null=True, help_text="Calls in progress the trunk may have; null: no limit")
+    callsPerSecond = serializers.IntegerField(allow_null=True, help_text="New calls per second; null: no limit")
+
+
+@extend_schema_serializer(description="The routing decision for one call.")
 class RouteAnswerSerializer(serializers.Serializer):
     peer = serializers.CharField(allow_null=True, help_text="The peer the call leaves through; null when there is none")
     rule = RouteRuleSerializer(allow_null=True, help_text="The rule that decided; null for the default peer and no route")
     reason = serializers.ChoiceField(
         choices=REASONS,
         help_text="Which step decided: `anumber`, `customer`, `dkcps`, `prefix`, `default`; or why there is no peer: "
-        "`no_route` (nothing matched and no default peer), `no_usable_peer` (the failover chain ended in a loop or a dead end)",
+        "`no_route` (nothing matched and no default peer), `no_usable_peer` (the failover chain ended in a loop or a dead end), "
+        "`unknown_source` (asked with `source`: no active trunk holds that address; a switch refuses the call)",
     )
     operator = serializers.CharField(required=False, help_text="CPS code of the operator serving the destination, when known")
     chain = serializers.ListField(child=serializers.CharField(), help_text="The peers tried, in order (failover walks)")
@@ -278,14 +369,47 @@ class RouteAnswerSerializer(serializers.Serializer):
         help_text="Where to send the call, in order: the chosen peer's usable hosts, then its failover peers'; "
         "try the next after a 503, 408 or timeout; [] when peer is null",
     )
+    customer = serializers.CharField(
+        required=False, help_text="Asked with `source`: whose call it is (the trunk's customer, or the customer its trusted "
+        "border element named); absent otherwise and for `unknown_source`",
+    )
+    trunk = RouteTrunkSerializer(required=False, help_text="Asked with `source`: the trunk the call came from and its limits")
+
+    def to_representation(self, decision: Decision) -> dict[str, object]:
+        # The fields above, written out: a switch asks for every call, and DRF's field-by-field walk
+        # costs tens of µs per answer. The schema-validating test client holds the two together.
+        body: dict[str, object] = {
+            "peer": decision.peer,
+            "rule": {"_id": decision.rule.id, "type": decision.rule.type, "condition": decision.rule.condition}
+            if decision.rule else None,
+            "reason": decision.reason,
+        }
+        if decision.operator is not None:
+            body["operator"] = decision.operator
+        body["chain"] = list(decision.chain)
+        body["targets"] = list(decision.targets)
+        if decision.trunk is not None:  # asked with `source`
+            body["customer"] = decision.customer
+            body["trunk"] = decision.trunk.as_dict()
+        return body
 
 
+_ROUTE_ANSWER = RouteAnswerSerializer()
+
+
+def route_answer(decision: Decision) -> dict[str, object]:
+    """The wire form of a routing decision (docs/api.md §9): GET /api/sbc/route, `manage.py route`."""
+    return _ROUTE_ANSWER.to_representation(decision)
+
+
+@extend_schema_serializer(description="Which operator serves a Danish number.")
 class DkNumberSerializer(serializers.Serializer):
     number = serializers.CharField(help_text="The number, E.164")
     operator = serializers.CharField(help_text="CPS code of the operator serving it")
     ported = serializers.BooleanField(help_text="true: a ported-number record; false: the holder of its number range")
 
 
+@extend_schema_serializer(description="One page of ported numbers.")
 class DkNumberPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()

@@ -4,20 +4,15 @@ from django.urls import URLPattern, path
 
 from core.api import resource_urls
 from sbcrules.dk_views import DkNumberListView, DkNumberView, DkOperatorViewSet
-from sbcrules.views import PeerHostView, PeerViewSet, RouteView, RuleViewSet
+from sbcrules.views import PeerHostView, PeerViewSet, RouteView, RuleViewSet, TrunkViewSet
 
 urlpatterns: list[URLPattern] = [
     path("sbc/route", RouteView.as_view(), name="sbc-route"),  # first: a switch asks it for every call
     *resource_urls("sbc/rule", RuleViewSet, "sbc-rule"),
     path("sbc/peer/<str:peer_id>/host/<str:host_ip>", PeerHostView.as_view(), name="sbc-peer-host"),
     *resource_urls("sbc/peer", PeerViewSet, "sbc-peer"),
-    # Operators are listed, read, created and updated; docs/api.md §8 offers no delete.
-    path("dk/operator", DkOperatorViewSet.as_view({"get": "list", "post": "create"}), name="dk-operator-list"),
-    path(
-        "dk/operator/<str:pk>",
-        DkOperatorViewSet.as_view({"get": "retrieve", "post": "update_by_post", "patch": "partial_update"}),
-        name="dk-operator-detail",
-    ),
+    *resource_urls("customer/<str:customer_id>/trunk", TrunkViewSet, "trunk"),
+    *resource_urls("dk/operator", DkOperatorViewSet, "dk-operator"),
     path("dk/number", DkNumberListView.as_view(), name="dk-number-list"),
     path("dk/number/<str:number>", DkNumberView.as_view(), name="dk-number"),
 ]

@@ -28,21 +28,25 @@ def is_operator_code(value: object) -> bool:
     return isinstance(value, str) and OPERATOR_CODE_RE.match(value) is not None
 
 
+CONDITION_INVALID = "Condition is invalid"
+PREFIX_INVALID = "Prefix is invalid"
+
+
 def condition_format_error(rule_type: str | None, condition: object) -> str | None:
     """The documented message when `condition` cannot be a condition of `rule_type`.
 
     `rule_type` None (missing or invalid type): only "is there a string" can be judged.
     """
     if not isinstance(condition, str) or not condition:
-        return "Condition is invalid"
+        return CONDITION_INVALID
     if rule_type == "PREFIX":
-        return None if PREFIX_RE.match(condition) else "Prefix is invalid"
+        return None if PREFIX_RE.match(condition) else PREFIX_INVALID
     if rule_type == "ANUMBER":
-        return None if ANUMBER_RE.match(condition) else "Condition is invalid"
+        return None if ANUMBER_RE.match(condition) else CONDITION_INVALID
     if rule_type == "CUSTOMER":
-        return None if normalize_id(condition) else "Condition is invalid"
+        return None if normalize_id(condition) else CONDITION_INVALID
     if rule_type == "DKCPS":
-        return None if is_operator_code(condition) else "Condition is invalid"
+        return None if is_operator_code(condition) else CONDITION_INVALID
     return None
 
 

@@ -19,6 +19,16 @@ app.autodiscover_tasks()
 app.steps["worker"].add("callnotify.sweep.SweepStep")  # loaded by the worker, once Django is set up
 
 
+@signals.setup_logging.connect
+def _logging(**kwargs: object) -> None:
+    """The project's log format (settings.LOGGING, core/logs.py) instead of Celery's own."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
 @signals.worker_init.connect
 def _make_data_dirs(**kwargs: object) -> None:
     make_data_dirs()  # the settings' folders, made by the process (not by importing the settings)

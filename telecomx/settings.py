@@ -19,6 +19,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import lazy
 
+from core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("TELECOMX_DATA_DIR", BASE_DIR / "var"))
 
@@ -209,7 +211,7 @@ HTTPS = env_bool("HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/?$"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/?$", r"^metrics$"]  # load balancers and Prometheus on the node, over HTTP
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     # Whether every subdomain is HTTPS-only, and preloading, are decisions about the operator's
@@ -249,8 +251,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "core.schema.add_error_responses",
-        "telecomx.openapi_docs.document_operations",
+        "core.schema.add_error_components",
     ],
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Closed sets of strings that share values get names of their own.
@@ -265,16 +266,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # 4xx answers are the API working as documented; the request log has every request.
-        "django.request": {"level": "ERROR"},
-    },
-}
+# Logs (docs/operations.md, "Logs"): JSON lines by default, plain text for a terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or "json"
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL") or "INFO")
 
 # --- telecomx settings (each also read from the environment variable of the same name) ---
 
@@ -369,3 +365,20 @@ CALLNOTIFY_TEST_RATE = env_int("CALLNOTIFY_TEST_RATE", 10)
 
 # The API renders JSON only: skip parsing Accept when the client takes JSON (core/negotiation.py).
 REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "core.negotiation.JsonFirstNegotiation"
+
+# --- GET /metrics (docs/operations.md, "Metrics") ---
+
+# Who may read /metrics without a token: client addresses in these networks (comma-separated
+# CIDRs; the client address is read as for login throttling, TRUSTED_PROXIES included).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS must be comma-separated CIDRs such as 10.20.0.0/16, not {_network!r}"
+        ) from None
+# A bearer token that opens /metrics from anywhere (empty: none does).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Seconds the figures read from the database at scrape time (backlog, failing endpoints) are kept.
+METRICS_CACHE_SECONDS = env_float("METRICS_CACHE_SECONDS", 5)

@@ -1,10 +1,11 @@
-"""URL map: the API under /api/, the admin under /admin/. Each app's routes are its urls.py, included."""
+"""URL map: the API under /api/, the admin under /admin/, Prometheus's /metrics. Each app's routes are its urls.py, included."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.metrics import MetricsView
+from console.prometheus import metrics_view
 from core.readiness import HealthView
 
 api = [
@@ -32,4 +33,6 @@ api.sort(key=lambda pattern: not _hot(pattern))
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    # Prometheus's own place, outside the API (docs/operations.md, "Metrics").
+    path("metrics", metrics_view, name="prometheus-metrics"),
 ]

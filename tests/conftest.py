@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Employee
 from callnotify.addresses import use_resolver
+from core import metrics
 from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
 from tests.accounts.factories import EmployeeFactory, issue_token
@@ -145,9 +146,11 @@ def _no_routing_count_flush(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_routing_index() -> Iterator[None]:
-    """Each test starts with no routing index built and no decisions counted, as a fresh process."""
+    """Each test starts with no routing index built and nothing counted (metrics included), as a fresh process."""
     routing_index.reset()
     routing_counts.reset()
+    metrics.reset()
     yield
     routing_index.reset()
     routing_counts.reset()
+    metrics.reset()

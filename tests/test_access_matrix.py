@@ -21,11 +21,11 @@ from django.contrib.auth.models import Permission
 
 from accounts.models import AccessLevel, ApiKey, Customer, Employee
 from callnotify.models import CallEvent, CallNotify
-from sbcrules.models import DkOperator, Peer, PortedNumber, Rule
+from sbcrules.models import DkOperator, Peer, PortedNumber, Rule, Trunk
 from tests.accounts.factories import CustomerFactory, EmployeeFactory, issue_token
 from tests.routes import api_endpoints
 from tests.callnotify.factories import CallNotifyFactory
-from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PeerFactory, RuleFactory
+from tests.sbcrules.factories import DkOperatorFactory, NumberRangeFactory, PeerFactory, RuleFactory, TrunkFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +62,12 @@ def admin(c: Caller) -> bool:
     return c.level == L.ADMIN
 
 
+def reseller_admin_with_tele_below(c: Caller, whose: str) -> bool:
+    """Trunks (docs/api.md §3): ADMIN; RESELLER_ADMIN with TELE for customers that belong to its
+    customer — below it, not its own customer."""
+    return c.level == L.ADMIN or (c.level == L.RESELLER_ADMIN and "TELE" in c.features and whose != "own")
+
+
 def reseller_admin_with(feature: str) -> Who:
     return lambda c: c.level == L.ADMIN or (c.level == L.RESELLER_ADMIN and feature in c.features)
 
@@ -96,6 +102,7 @@ class World:
     rule: Rule | None
     whose: str = "own"
     key: ApiKey | None = None
+    trunks: dict[str, Trunk] = field(default_factory=dict)
 
     @property
     def customer_id(self) -> str:
@@ -105,8 +112,12 @@ class World:
     def item_id(self) -> str:
         return self.items[self.whose].pk if self.whose in self.items else MISSING_ITEM
 
+    @property
+    def trunk_id(self) -> str:
+        return self.trunks[self.whose].pk if self.whose in self.trunks else MISSING_ITEM
 
-def build_world(caller: Caller, whose: str, *, routing: bool) -> World:
+
+def build_world(caller: Caller, whose: str, *, routing: bool, trunks: bool = False) -> World:
     """operator › the caller's reseller › [child, sub-reseller › grandchild]; an unrelated customer;
     a call notify item each; with `routing`, peers TDC (host 192.0.2.1, default) and SPARE, rule
     PREFIX +45 → TDC, and DK operator 01011 holding +4570."""
@@ -122,18 +133,20 @@ def build_world(caller: Caller, whose: str, *, routing: bool) -> World:
     # Documentation addresses: the test call refuses them before connecting (nothing is sent).
     items = {relation: CallNotifyFactory(customer=customer, url=f"http://192.0.2.{n}:4000/call")
              for n, (relation, customer) in enumerate(customers.items(), start=1)}
+    trunks = {relation: TrunkFactory(customer=customer, name=f"{relation} PBX", sources=[f"198.51.100.{n}"])
+              for n, (relation, customer) in enumerate(customers.items(), start=1)} if trunks else {}
     employee = EmployeeFactory(customer=own, access_level=caller.level)
     for dotted in caller.perms:
         app_label, codename = dotted.split(".")
         employee.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     if not routing:
-        return World(employee, customers, items, None, None, whose)
+        return World(employee, customers, items, None, None, whose, trunks=trunks)
     tdc = PeerFactory(id="TDC", name="", hosts=["192.0.2.1"], is_default=True)
     PeerFactory(id="SPARE", name="", hosts=[])
     rule = RuleFactory(type="PREFIX", condition="+45", peer=tdc)
     NumberRangeFactory(prefix="+4570", operator=DkOperatorFactory(id="01011", name="TDC NET A/S", address=""))
     key, _raw = ApiKey.objects.issue(name="kamailio-1", created_by=operator_admin(operator))
-    return World(employee, customers, items, tdc, rule, whose, key)
+    return World(employee, customers, items, tdc, rule, whose, key, trunks)
 
 
 def operator_admin(operator: Customer) -> Employee:
@@ -184,6 +197,17 @@ EVENT = {"callId": "matrix-1", "type": "SIP", "direction": "INBOUND", "state": "
          "aNumber": "+4512345678", "bNumber": "+4570305050", "timestamp": "2026-11-22T10:15:00Z"}
 
 
+def trunk_body(trunk: Trunk, **changed: Any) -> dict[str, Any]:
+    body = {"_id": trunk.pk, "customer": trunk.customer_id, "name": trunk.name, "sources": trunk.sources,
+            "maxCalls": trunk.max_calls, "callsPerSecond": trunk.calls_per_second,
+            "trustCustomerHeader": trunk.trust_customer_header, "state": trunk.state}
+    return {**body, **changed}
+
+
+def created_trunk(w: World, body: dict) -> dict:
+    return trunk_body(Trunk.objects.get(pk=body["_id"], customer_id=w.customer_id, sources=["203.0.113.99"]))
+
+
 def created_item(w: World, body: dict) -> dict:
     return item_body(CallNotify.objects.get(pk=body["_id"], customer_id=w.customer_id))
 
@@ -227,6 +251,8 @@ class Row:
     answer: Callable[[World, Any], Any]  # the body of an allowed call: expected from the world (and the body's new ids)
     body: dict | None = None
     customer_scoped: bool = False  # the URL names a customer: out of reach is 404 `customer`
+    # who may, by the caller and the customer's relation to it (instead of `who` alone)
+    who_for: Callable[[Caller, str], bool] | None = None
     public: bool = False  # no token needed; a token changes nothing
     is_json: bool = True  # False: the answer is a page or a schema, checked by its content type
     content_type: str = field(default="application/json")
@@ -238,6 +264,13 @@ def customer_row(url: Callable[[World], str], ok: int, answer: Callable[[World, 
     return Row(who, url, ok, answer, body, customer_scoped=True)
 
 
+def trunk_row(url: Callable[[World], str], ok: int, answer: Callable[[World, Any], Any], body: dict | None = None) -> Row:
+    """Trunks: reach decides (404 `customer`, PERSONAL 403), then RESELLER_ADMIN with TELE below its customer, or ADMIN (403)."""
+    return Row(logged_in, url, ok, answer, body, customer_scoped=True, who_for=reseller_admin_with_tele_below)
+
+
+TRUNKS = lambda w: f"/api/customer/{w.customer_id}/trunk"  # noqa: E731
+TRUNK = lambda w: f"{TRUNKS(w)}/{w.trunk_id}"  # noqa: E731
 ITEMS = lambda w: f"/api/customer/{w.customer_id}/callnotify"  # noqa: E731
 ITEM = lambda w: f"{ITEMS(w)}/{w.item_id}"  # noqa: E731
 RULE = lambda w: f"/api/sbc/rule/{w.rule.pk}"  # noqa: E731
@@ -271,6 +304,12 @@ ACCESS: dict[tuple[str, str], Row] = {
                                                  {"since": "2026-11-22T00:00:00Z"}, who=at_least(L.MANAGER)),
     ("customer-callevents", "GET"): customer_row(lambda w: f"/api/customer/{w.customer_id}/callevent", 200,
                                                  lambda w, b: {"offset": 0, "limit": 100, "total": 0, "callEvents": []}),
+    ("trunk-list", "GET"): trunk_row(TRUNKS, 200, lambda w, b: [trunk_body(w.trunks[w.whose])]),
+    ("trunk-list", "POST"): trunk_row(TRUNKS, 201, created_trunk, {"name": "new", "sources": ["203.0.113.99"]}),
+    ("trunk-detail", "GET"): trunk_row(TRUNK, 200, lambda w, b: trunk_body(w.trunks[w.whose])),
+    ("trunk-detail", "POST"): trunk_row(TRUNK, 200, lambda w, b: trunk_body(w.trunks[w.whose], maxCalls=5), {"maxCalls": 5}),
+    ("trunk-detail", "PATCH"): trunk_row(TRUNK, 200, lambda w, b: trunk_body(w.trunks[w.whose], maxCalls=5), {"maxCalls": 5}),
+    ("trunk-detail", "DELETE"): trunk_row(TRUNK, 200, gone(Trunk, lambda w: w.trunk_id)),
     ("callevent", "POST"): Row(has_perm("callnotify.add_callevent", admin), lambda w: "/api/callevent", 202, event_answer,
                                {**EVENT, "customer": "<own>"}),
     ("sbc-rule-list", "GET"): Row(at_least(L.RESELLER_ADMIN), lambda w: "/api/sbc/rule", 200, lambda w, b: [rule_body(w.rule)]),
@@ -347,7 +386,8 @@ def expected_refusal(row: Row, caller: Caller, whose: str) -> tuple[int, dict] |
         return 401, LOGIN
     if row.customer_scoped:
         if whose in REACH[caller.level]:
-            return None if row.who(caller) else (403, DENIED)
+            allowed = row.who_for(caller, whose) if row.who_for is not None else row.who(caller)
+            return None if allowed else (403, DENIED)
         if caller.level == L.PERSONAL and whose == "own":
             return 403, DENIED
         return 404, CUSTOMER_NOT_FOUND
@@ -365,6 +405,7 @@ def stored() -> dict[str, set]:
         "operators": set(DkOperator.objects.values_list("pk", "name")),
         "keys": set(ApiKey.objects.values_list("pk", "revoked_at")),
         "ported": set(PortedNumber.objects.values_list("pk", "operator_id")),
+        "trunks": set(Trunk.objects.values_list("pk", "max_calls")),
     }
 
 
@@ -380,7 +421,7 @@ CASES = [
 def test_access(api_client, settings, name, method, caller, whose):
     settings.CELERY_BROKER_URL = ""  # call events: deliveries are stored, not sent
     row = ACCESS[(name, method)]
-    world = build_world(caller, whose, routing=not row.customer_scoped)
+    world = build_world(caller, whose, routing=not row.customer_scoped, trunks=name.startswith("trunk"))
     url = row.url(world)
     body = None if row.body is None else {k: (world.customers["own"].pk if v == "<own>" else v) for k, v in row.body.items()}
     payload = "" if body is None else json.dumps(body)
@@ -413,7 +454,7 @@ def test_access(api_client, settings, name, method, caller, whose):
 @pytest.mark.parametrize(("name", "method"), [(n, m) for n, m in ENDPOINTS if not ACCESS[(n, m)].public], ids=" ".join)
 def test_no_token_is_a_401(api_client, name, method):
     row = ACCESS[(name, method)]
-    world = build_world(Caller(L.ADMIN), "own", routing=not row.customer_scoped)
+    world = build_world(Caller(L.ADMIN), "own", routing=not row.customer_scoped, trunks=name.startswith("trunk"))
     before = stored()
     response = api_client.generic(method, row.url(world), json.dumps(row.body or {}), content_type="application/json")
     assert (response.status_code, response.json()) == (401, LOGIN)

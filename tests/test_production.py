@@ -9,6 +9,7 @@ import pytest
 
 from accounts.models import AccessLevel
 from tests.accounts.factories import EmployeeFactory, issue_token
+from core.logs import JsonFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_request_log_names_the_employee_and_never_the_token(api_client, caplog):
     with caplog.at_level(logging.INFO, logger="telecomx.requests"):
         api_client.get(f"/api/customer/{employee.customer_id}/callnotify", HTTP_AUTHORIZATION=f"Bearer {token}")
         api_client.get("/api/auth/validateToken", {"token": token})
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "telecomx.requests"]
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "telecomx.requests"]
     assert lines[0]["employee"] == employee.pk and lines[0]["status"] == 200 and lines[0]["method"] == "GET"
     assert lines[0]["path"] == f"/api/customer/{employee.customer_id}/callnotify"
     assert lines[1]["path"] == "/api/auth/validateToken"

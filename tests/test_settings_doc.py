@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ["telecomx", "accounts", "callnotify", "sbcrules"]
+PRODUCT = ["telecomx", "core", "accounts", "callnotify", "sbcrules", "console"]
 READERS = {"get", "getenv", "env_bool", "env_int", "env_list", "env_float", "env_str"}
 
 

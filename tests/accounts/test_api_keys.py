@@ -3,6 +3,7 @@ switch's two calls and nothing else; only its hash is stored; revoked, it stops 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from accounts.models import AccessLevel, ApiKey, Customer, Employee
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 from tests.errorbody import error
 from tests.sbcrules.factories import PeerFactory
+from core.logs import JsonFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +31,13 @@ def admin(client_for):
 def keyed(raw: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def basic(user: str, password: str = "") -> APIClient:
+    """HTTP Basic credentials, as Kamailio's named connections send them (the key as user name)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     return client
 
 
@@ -76,6 +85,50 @@ def test_a_key_serves_route_look_ups_and_call_events_only(admin):
     ):
         response = getattr(switch, method)(url)
         assert response.json() == error(403, "access_denied", "Insufficient access level"), url
+
+
+def test_a_key_as_basic_credentials_is_a_key_and_refused_wherever_a_key_is(admin):
+    PeerFactory(id="TDC", default=True, hosts=["127.0.0.2"])
+    body = make_key(admin)
+    switch = basic(body["key"])
+    assert switch.get(ROUTE).json()["peer"] == "TDC"
+    assert switch.post("/api/callevent", {}, format="json").status_code == 422  # in: the body is what is wrong
+    customer = CustomerFactory()
+    for method, url in (("get", "/api/sbc/peer"), ("get", "/api/apikey"), ("get", f"/api/customer/{customer.pk}/callnotify"),
+                        ("get", f"/api/customer/{customer.pk}/trunk"), ("get", "/api/auth/logout")):
+        assert getattr(switch, method)(url).json() == error(403, "access_denied", "Insufficient access level"), url
+    admin.delete(f"/api/apikey/{body['_id']}")
+    assert switch.get(ROUTE).json() == error(401, "credentials_invalid", "Authorization required, please login")
+    assert basic("txk_" + "x" * 43).get(ROUTE).json() == error(401, "invalid_token", "Undecipherable")
+
+
+@pytest.mark.parametrize(
+    ("header", "code", "message"),
+    [
+        # a key with a password, a login token, an e-mail and password: only a key, with nothing after the colon
+        ("Basic " + base64.b64encode(b"txk_abc:secret").decode(), "format_error", "Authorization header format is Authorization: Bearer <token>"),
+        ("Basic " + base64.b64encode(b"m2W1pZ3x0Yq8TQ8r3y5Jm9c1vA7kLQeH:").decode(), "format_error",
+         "Authorization header format is Authorization: Bearer <token>"),
+        ("Basic " + base64.b64encode(b"admin@operator.example:correct horse").decode(), "format_error",
+         "Authorization header format is Authorization: Bearer <token>"),
+        ("Basic " + base64.b64encode(b"txk_abc").decode(), "format_error", "Authorization header format is Authorization: Bearer <token>"),
+        ("Basic not-base64!", "invalid_token", "Undecipherable"),
+        ("Basic " + base64.b64encode("txk_\u00e9:".encode()).decode(), "invalid_token", "Undecipherable"),
+        ("Digest txk_abc", "format_error", "Authorization header format is Authorization: Bearer <token>"),
+    ],
+)
+def test_basic_credentials_that_are_not_a_key_and_an_empty_password_are_refused(admin, header, code, message):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert client.get(ROUTE).json() == error(401, code, message)
+
+
+def test_a_login_token_is_never_taken_as_basic_credentials(admin, client_for):
+    from tests.accounts.factories import issue_token
+
+    token = issue_token(EmployeeFactory(admin=True))
+    assert basic(token).get("/api/sbc/peer").json() == error(401, "format_error",
+                                                             "Authorization header format is Authorization: Bearer <token>")
 
 
 def test_a_key_of_an_admin_level_account_still_serves_only_the_switch_calls(admin):
@@ -175,7 +228,7 @@ def test_the_request_log_names_the_account_and_key_never_the_key_itself(admin, c
     body = make_key(admin)
     with caplog.at_level(logging.INFO, logger="telecomx.requests"):
         keyed(body["key"]).get(ROUTE)
-    line = json.loads(caplog.records[-1].getMessage())
+    line = json.loads(JsonFormatter().format(caplog.records[-1]))  # as the log writes it
     assert (line["employee"], line["apiKey"], line["apiKeyName"], line["status"]) == (body["account"], body["_id"], "kamailio-1", 200)
     assert body["key"] not in caplog.text
 

@@ -139,9 +139,9 @@ def test_revoketokens_by_raw_token_ends_only_that_one(api_client):
     employee = EmployeeFactory(access_level=AccessLevel.OWNER)
     _, leaked = Token.objects.issue(employee)
     _, kept = Token.objects.issue(employee)
-    assert run("revoketokens", "--token", leaked) == "1 token(s) ended"
+    assert run("revoketokens", f"--token={leaked}") == "1 token(s) ended"
     url = f"/api/customer/{employee.customer_id}/callnotify"
     assert api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {leaked}").status_code == 401
     assert api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {kept}").status_code == 200
     with pytest.raises(CommandError, match="No such token"):
-        run("revoketokens", "--token", leaked)
+        run("revoketokens", f"--token={leaked}")

@@ -119,6 +119,49 @@ def test_an_endpoint_failing_everything_for_the_set_days_is_disabled_with_the_re
     assert again["health"]["consecutiveFailures"] == 0 and again["health"]["failingSince"] is None
 
 
+def test_an_endpoint_enabled_again_after_a_410_starts_a_fresh_failure_run(
+        endpoint: CallNotify, httpserver: HTTPServer, client_for, settings) -> None:
+    """A 410 disables the endpoint the one way the five-day rule does, with its reason; enabling it
+    again forgets the failures before, so its next failure does not disable it "for 5 days"."""
+    settings.CALLNOTIFY_DISABLE_AFTER_DAYS = 5
+    for status in (500, 410, 500):
+        httpserver.expect_ordered_request("/hook").respond_with_data("", status=status)
+    post_event(endpoint.customer, call_id="g-1")
+    t0 = timezone.now() + timedelta(seconds=1)
+    assert attempt_all(endpoint, t0) == ["retry"]  # failing since t0
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=t0)
+    assert attempt_all(endpoint, t0 + timedelta(days=1)) == ["failed"]  # 410 Gone
+    owner = EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.OWNER)
+    client = client_for(owner)
+    url = f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}"
+    gone = client.get(url).json()
+    assert gone["state"] == "DISABLED" and gone["health"]["disabledReason"] == "the endpoint answered 410 Gone"
+
+    again = client.patch(url, {"state": "ACTIVE"}, format="json").json()
+    assert again["state"] == "ACTIVE" and again["health"]["disabledReason"] is None
+    assert again["health"]["consecutiveFailures"] == 0 and again["health"]["failingSince"] is None
+    post_event(endpoint.customer, call_id="g-2")
+    assert attempt_all(endpoint, t0 + timedelta(days=6)) == ["retry"]  # six days after the first failure
+    assert CallNotify.objects.get(pk=endpoint.pk).state == "ACTIVE"
+    assert client.get(url).json()["health"]["consecutiveFailures"] == 1
+
+
+def test_an_endpoint_its_customer_disabled_and_enabled_again_starts_a_fresh_failure_run(
+        endpoint: CallNotify, httpserver: HTTPServer, client_for, settings) -> None:
+    settings.CALLNOTIFY_DISABLE_AFTER_DAYS = 5
+    httpserver.expect_request("/hook").respond_with_data("", status=500)
+    post_event(endpoint.customer, call_id="c-1")
+    t0 = timezone.now() + timedelta(seconds=1)
+    assert attempt_all(endpoint, t0) == ["retry"]
+    client = client_for(EmployeeFactory(customer=endpoint.customer, access_level=AccessLevel.OWNER))
+    url = f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}"
+    assert client.patch(url, {"state": "DISABLED"}, format="json").json()["state"] == "DISABLED"
+    assert client.patch(url, {"state": "ACTIVE"}, format="json").json()["health"]["failingSince"] is None
+    Delivery.objects.filter(endpoint=endpoint, state="PENDING").update(next_attempt_at=t0)
+    assert attempt_all(endpoint, t0 + timedelta(days=6)) == ["retry"]
+    assert CallNotify.objects.get(pk=endpoint.pk).state == "ACTIVE"
+
+
 def test_prune_keeps_two_days() -> None:
     e = CallNotifyFactory()
     now = timezone.now()

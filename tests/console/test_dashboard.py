@@ -18,7 +18,7 @@ from tests.accounts.factories import CustomerFactory, EmployeeFactory
 pytestmark = pytest.mark.django_db
 
 DELIVERIES = 100_000
-INDEX_QUERIES = 12  # session, user, and the dashboard's ten reads (docs/console.md lists them)
+INDEX_QUERIES = 14  # session, user, and the dashboard's twelve reads (docs/console.md lists them)
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_the_index_page_reads_a_bounded_number_of_queries_none_scanning_deliveri
     assert page.count("192.0.2.") == 5  # the five failing endpoints, nothing else listed
     table = Delivery._meta.db_table
     touching = [q["sql"] for q in captured.captured_queries if table in q["sql"]]
-    assert len(touching) == 2  # the backlog: a capped count and the oldest due
+    assert len(touching) == 4  # the backlog: capped counts (pending, overdue, held) and the oldest due
     for sql in touching:
         explained = plan(sql)
         assert not unindexed_delivery_scan(explained), explained
@@ -109,7 +109,8 @@ def test_figures_come_from_the_counters(operator) -> None:
     [row] = figures["failing"]
     assert (row["endpoint"], row["health"].consecutive_failures) == (endpoint, 1)  # the RETRY after the success
     assert (row["hour"]["delivered"], row["hour"]["failed"], row["day"]["failed"]) == (1, 1, 2)
-    assert figures["backlog"] == {"pending": 0, "pendingCapped": False, "oldestDueAt": None, "oldestDueSeconds": None}
+    assert figures["backlog"] == {"pending": 0, "pendingCapped": False, "overdue": 0, "held": 0, "oldestDueAt": None,
+                                  "oldestDueSeconds": None}
     page = operator.get("/admin/").content.decode()
     assert "Telecom X back office" in page and "<svg" in page and 'id="routing-reasons"' in page
     assert 'href="/admin/callnotify/callnotify/"' in page  # the app list is still there, below

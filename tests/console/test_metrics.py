@@ -38,12 +38,13 @@ def test_metrics_count_deliveries_and_routing(client_for, settings):
         "byState": {"PENDING": 2, "DELIVERED": 1, "FAILED": 0},
         "finishedLastHour": {"DELIVERED": 1, "FAILED": 0},
         "overduePending": 1,
+        "heldPending": 0,
     }
     routing = body["routing"]
     assert routing["rules"] == 2 and routing["rulesByType"] == {"ANUMBER": 1, "CUSTOMER": 0, "DKCPS": 0, "PREFIX": 1}
     assert (routing["peers"], routing["unusablePeers"], routing["defaultPeer"]) == (2, ["DOWN"], "TDC")
     assert routing["decisions"] == {"anumber": 0, "customer": 0, "dkcps": 0, "prefix": 1, "default": 1, "no_route": 0,
-                                    "no_usable_peer": 0}  # each test starts a fresh count (conftest)
+                                    "no_usable_peer": 0, "unknown_source": 0}  # each test starts a fresh count (conftest)
     assert routing["indexRebuilds"] == 1 and routing["indexAgeSeconds"] >= 0
 
 

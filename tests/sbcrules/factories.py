@@ -1,8 +1,9 @@
-"""Factories for peers, hosts, rules, DK operators and number portability data."""
+"""Factories for peers, hosts, rules, trunks, DK operators and number portability data."""
 
 import factory
 
-from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule
+from sbcrules.models import DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, Trunk
+from tests.accounts.factories import CustomerFactory
 
 
 class PeerFactory(factory.django.DjangoModelFactory):
@@ -69,3 +70,22 @@ class NumberRangeFactory(factory.django.DjangoModelFactory):
 
     prefix = factory.Sequence(lambda n: f"+453{n}")
     operator = factory.SubFactory(DkOperatorFactory)
+
+
+class TrunkFactory(factory.django.DjangoModelFactory):
+    """A trunk saved as the API saves one (its sources claimed: sbcrules.trunks.save_trunk)."""
+
+    class Meta:
+        model = Trunk
+
+    customer = factory.SubFactory(CustomerFactory)
+    name = factory.Sequence(lambda n: f"Trunk {n}")
+    sources = factory.Sequence(lambda n: [f"203.0.113.{n % 250 + 1}"])
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):  # noqa: ANN001, ANN206
+        from sbcrules.trunks import save_trunk
+
+        trunk = model_class(*args, **kwargs)
+        save_trunk(trunk)
+        return trunk

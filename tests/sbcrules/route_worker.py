@@ -18,13 +18,14 @@ django.setup()
 
 from sbcrules.lookup import route_call  # noqa: E402
 from sbcrules.models import Host, Peer, Rule  # noqa: E402
+from sbcrules.serializers import route_answer  # noqa: E402
 
 
 def main() -> None:
     for line in sys.stdin:
         command, *args = line.split()
         if command == "route":
-            answer = route_call(bnumber=args[0]).as_dict()
+            answer = route_answer(route_call(bnumber=args[0]))
         elif command == "peer":
             peer = Peer.objects.create(id=args[0])
             Host.objects.create(peer=peer, address="192.0.2.1")

@@ -152,3 +152,47 @@ def test_peers_show_usable_as_routing_judges_it(admin_client):
     page = admin_client.get("/admin/sbcrules/peer/").content.decode()
     row = page[page.index(">TELIA<"):][:600]
     assert 'alt="False"' in row.split("</tr>")[0]
+
+
+# --- trunks: the admin claims sources under the API's lock, with the API's messages ---
+
+def trunk_form(customer, **values):
+    form = {"customer": customer.pk, "name": "Hansen PBX", "sources": "203.0.113.7\n198.51.100.0/28", "max_calls": "30",
+            "calls_per_second": "", "state": "ACTIVE"}
+    form.update(values)
+    return form
+
+
+def test_admin_adds_and_changes_a_trunk_and_the_index_follows(admin_client):
+    from sbcrules.index import routing_index
+    from sbcrules.models import Trunk
+    from tests.accounts.factories import CustomerFactory
+
+    customer = CustomerFactory()
+    response = admin_client.post("/admin/sbcrules/trunk/add/", trunk_form(customer))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    trunk = Trunk.objects.get()
+    assert (trunk.sources, trunk.max_calls, trunk.calls_per_second) == (["203.0.113.7", "198.51.100.0/28"], 30, None)
+    assert routing_index.current().sources.find("198.51.100.5").id == trunk.pk
+    admin_client.post(f"/admin/sbcrules/trunk/{trunk.pk}/change/", trunk_form(customer, sources="2001:DB8::1, 203.0.113.7"))
+    trunk.refresh_from_db()
+    assert trunk.sources == ["2001:db8::1", "203.0.113.7"]
+    assert routing_index.current().sources.find("198.51.100.5") is None
+    assert admin_client.get("/admin/sbcrules/trunk/?q=2001").status_code == 200
+    admin_client.post(f"/admin/sbcrules/trunk/{trunk.pk}/delete/", {"post": "yes"})
+    assert not Trunk.objects.exists() and routing_index.current().sources.find("203.0.113.7") is None
+
+
+def test_admin_refuses_what_the_api_refuses(admin_client):
+    from sbcrules.models import Trunk
+    from tests.accounts.factories import CustomerFactory
+    from tests.sbcrules.factories import TrunkFactory
+
+    TrunkFactory(sources=["192.0.2.0/24"])
+    customer = CustomerFactory()
+    for values, message in (({"sources": "192.0.2.9"}, "Source is used by another trunk"), ({"sources": "nowhere"}, "Source is invalid"),
+                            ({"sources": ""}, "Source is invalid"), ({"max_calls": "0"}, "Max calls is invalid"),
+                            ({"name": ""}, "Name is invalid")):
+        response = admin_client.post("/admin/sbcrules/trunk/add/", trunk_form(customer, **values))
+        assert response.status_code == 200 and message in response.content.decode(), values
+    assert Trunk.objects.count() == 1

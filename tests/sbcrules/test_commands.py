@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from sbcrules.importing import number_importer
 from sbcrules.models import DkOperator, NumberRange, PortedNumber, Rule
+from sbcrules.serializers import route_answer
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 from tests.sbcrules.factories import DkOperatorFactory, PeerFactory, RuleFactory
 
@@ -241,7 +242,7 @@ def test_importhosts_adds_and_updates_hosts_with_port_transport_and_state(tmp_pa
         ("TELENOR", "198.51.100.20", 5060, "udp", False),
     ]
     routing_index.expire()
-    assert route_call(bnumber="+4512345678").as_dict()["targets"] == [{"peer": "TDC", "host": "192.0.2.10", "port": 5080, "transport": "tcp"}]
+    assert route_answer(route_call(bnumber="+4512345678"))["targets"] == [{"peer": "TDC", "host": "192.0.2.10", "port": 5080, "transport": "tcp"}]
 
 
 def test_importhosts_is_all_or_nothing_with_every_bad_line_reported(tmp_path):

@@ -78,23 +78,26 @@ def _uri_address(uri: str) -> tuple[str, int]:
 
 @dataclass
 class Peer:
-    """A carrier's SIP server on `host`:`port`. `mode`: answer (180, then 200 after
-    `ring_seconds`), quick (200 at once, no 180), busy (486),
+    """A carrier's SIP server on `host`:`port` (0: a port the system picks). `mode`: answer (180,
+    then 200 after `ring_seconds`), quick (200 at once, no 180), busy (486),
     unavailable (503), silent (says nothing: a host that is down)."""
 
     host: str
-    port: int
+    port: int = 0
     mode: str = "answer"
     ring_seconds: float = 0.05
     invites: list[Message] = field(default_factory=list)
     byes: list[Message] = field(default_factory=list)
+    requests: list[Message] = field(default_factory=list)  # in-dialog requests but ACK
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.host, self.port))
+        self.port = self.sock.getsockname()[1]
         self.sock.settimeout(0.2)
-        self.call_ids: set[str] = set()
+        self.call_ids: set[tuple[str, str]] = set()
+        self.to_tags: dict[str, str] = {}  # Call-ID -> the tag this peer answered with
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -114,19 +117,38 @@ class Peer:
             if not message.is_request:
                 continue
             if message.method == "INVITE":
-                if message.get("Call-ID") in self.call_ids:
+                call = (message.get("Call-ID"), message.get("From"))  # a reused Call-ID is another call
+                if call in self.call_ids:
                     continue  # a retransmission
-                self.call_ids.add(message.get("Call-ID"))
+                self.call_ids.add(call)
                 self.invites.append(message)
                 self._answer_invite(message, source)
             elif message.method == "BYE":
                 self.byes.append(message)
+                self.requests.append(message)
                 self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
             elif message.method == "CANCEL":
                 self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
+            elif message.method != "ACK":
+                self.requests.append(message)
+                self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
+
+    def hang_up(self, call_id: str) -> None:
+        """The called party hangs up: BYE towards the caller along the proxy's Record-Route."""
+        invite = next(m for m in self.invites if m.get("Call-ID") == call_id)
+        routes = [r.strip() for value in invite.all("Record-Route") for r in value.split(",")]
+        target = invite.get("Contact").strip("<>").split(">")[0]
+        headers = [
+            ("Via", f"SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport"),
+            ("Max-Forwards", "70"),
+            ("From", f"{invite.get('To')};tag={self.to_tags[call_id]}"), ("To", invite.get("From")), ("Call-ID", call_id),
+            ("CSeq", "1 BYE"), *(("Route", r) for r in routes),
+        ]
+        self.sock.sendto(Message(f"BYE {target} SIP/2.0", headers).encode(), _uri_address(routes[0]))
 
     def _answer_invite(self, invite: Message, source: tuple[str, int]) -> None:
         tag = secrets.token_hex(4)
+        self.to_tags[invite.get("Call-ID")] = tag
         if self.mode == "silent":
             return
         if self.mode == "busy":
@@ -148,6 +170,7 @@ class CallResult:
     reason: str
     provisional: list[int]
     final: Message | None
+    invite: Message | None = None
 
 
 class Caller:
@@ -163,10 +186,10 @@ class Caller:
         self.sock.close()
 
     def invite(self, bnumber: str, *, anumber: str = "+4512345678", customer: str | None = None,
-               timeout: float = 10, hang_up_after: float | None = 0.0) -> CallResult:
+               timeout: float = 10, hang_up_after: float | None = 0.0, call_id: str | None = None) -> CallResult:
         """One call: INVITE, wait for the final answer, ACK it; answered: BYE after `hang_up_after`
-        seconds (None: leave it up)."""
-        call_id = f"{secrets.token_hex(8)}@{self.host}"
+        seconds (None: leave it up, `hang_up` ends it)."""
+        call_id = call_id or f"{secrets.token_hex(8)}@{self.host}"
         branch = "z9hG4bK" + secrets.token_hex(8)
         from_tag = secrets.token_hex(4)
         headers = [
@@ -200,7 +223,7 @@ class Caller:
             final = message
             break
         if final is None:
-            return CallResult(call_id, 0, "no final answer", provisional, None)
+            return CallResult(call_id, 0, "no final answer", provisional, None, invite)
         if final.status >= 300:  # hop-by-hop ACK, same branch, to the proxy
             ack = Message(f"ACK {invite.uri} SIP/2.0", [
                 ("Via", headers[0][1]), ("Max-Forwards", "70"), ("From", headers[2][1]), ("To", final.get("To")),
@@ -213,7 +236,18 @@ class Caller:
                 time.sleep(hang_up_after)
                 self._in_dialog("BYE", 2, invite, final)
                 self._wait_for(call_id, "BYE", time.monotonic() + timeout)
-        return CallResult(call_id, final.status, final.first.split(" ", 2)[2], provisional, final)
+        return CallResult(call_id, final.status, final.first.split(" ", 2)[2], provisional, final, invite)
+
+    def hang_up(self, call: CallResult, timeout: float = 10) -> Message | None:
+        """BYE for a call left up: the answer to it (None: no answer)."""
+        return self.in_dialog("BYE", 2, call, timeout=timeout)
+
+    def in_dialog(self, method: str, cseq: int, call: CallResult, timeout: float = 5) -> Message | None:
+        """An in-dialog request of `call` (which may be another user agent's call: a forgery),
+        sent from this user agent's socket; the final answer to it (None: no answer)."""
+        assert call.invite is not None and call.final is not None
+        self._in_dialog(method, cseq, call.invite, call.final)
+        return self._wait_for(call.call_id, method, time.monotonic() + timeout)
 
     def _in_dialog(self, method: str, cseq: int, invite: Message, answer: Message) -> None:
         """ACK of a 2xx or BYE: to the callee's Contact, through the proxy's Record-Route."""
@@ -228,6 +262,21 @@ class Caller:
         ]
         self.sock.sendto(Message(f"{method} {target} SIP/2.0", headers).encode(), _uri_address(routes[0]) if routes else self.proxy)
 
+    def answer_request(self, call_id: str, method: str, timeout: float = 5) -> Message | None:
+        """Wait for a request of `call_id` (the proxy relaying the other side's BYE) and answer it 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data, source = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            message = Message.parse(data)
+            if message.is_request and message.get("Call-ID") == call_id and message.method == method:
+                self.sock.sendto(reply_to(message, 200, "OK").encode(), source)
+                return message
+        return None
+
     def _wait_for(self, call_id: str, method: str, deadline: float) -> Message | None:
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -236,6 +285,6 @@ class Caller:
             except TimeoutError:
                 return None
             message = Message.parse(data)
-            if not message.is_request and message.get("Call-ID") == call_id and message.method == method:
+            if not message.is_request and message.get("Call-ID") == call_id and message.method == method and message.status >= 200:
                 return message
         return None
