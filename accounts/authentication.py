@@ -26,6 +26,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
+from core.db import fetch_one
 from core.errors import ApiError
 
 # A token's expiry is pushed forward at most this often, so a busy client does not write a row
@@ -82,9 +83,7 @@ def _permissions_column() -> str:
 def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
     """The credential with its employee and customer attached, and whether a customer above is DELETED."""
     sql, key_count, employee_count = _credential_sql(kind)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [hash_token(raw)])
-        row = cursor.fetchone()
+    row = fetch_one(sql, [hash_token(raw)])  # prepared on PostgreSQL: planning it cost more than running it
     if row is None:
         return None
     model: Any = Token if kind == "token" else ApiKey

@@ -169,6 +169,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 
+# PostgreSQL: the statement every API request runs (its credential probe) is prepared once per
+# connection (core/db.py); Django prepares nothing by default, for the sake of connection poolers.
+# 0 for a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # psycopg's threshold for preparing on its own; Django's cursors bind on the client and never do,
+    # so only what core.db.fetch_one runs is prepared.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+
 if os.environ.get("CACHE_URL"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
 else:

@@ -286,3 +286,22 @@ def test_a_disabled_service_account_gets_no_new_key(admin):
     response = admin.post("/api/apikey", {"name": "again", "account": account.pk}, format="json")
     assert response.json() == error(404, "account", "Service account not found", "account")
     assert ApiKey.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_the_key_probe_is_prepared_once_per_connection_and_a_revocation_still_stops_the_next_request(admin, settings):
+    PeerFactory(id="TDC", default=True)
+    body = make_key(admin)
+    switch = keyed(body["key"])
+    for _ in range(3):
+        assert switch.get(ROUTE).status_code == 200
+
+    def runs() -> int:  # executions of the prepared credential probe in this connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COALESCE(SUM(generic_plans + custom_plans), 0) FROM pg_prepared_statements"
+                           " WHERE statement LIKE %s", ["%accounts_apikey k%"])
+            return cursor.fetchone()[0]
+
+    assert runs() >= 3
+    assert admin.delete(f"/api/apikey/{body['_id']}").status_code == 200  # revoked: a prepared plan reads the row as it is now
+    assert switch.get(ROUTE).json() == error(401, "credentials_invalid", "Authorization required, please login")
