@@ -5,14 +5,20 @@ name). Only SHA-256 hashes of either are stored.
 Every request reads its credential, its employee and the employee's customer in ONE query, with
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
-primary-key probe). Nothing about a credential is cached between requests, so a token ended or a
-key revoked stops working on the very next request, in every process.
+primary-key probe). While the database answers, nothing about a credential is taken from memory,
+so a token ended or a key revoked stops working on the very next request, in every process.
+
+While the database does not answer (core/outage.py), a credential this process verified within
+ROUTING_STALE_CREDENTIALS_SECONDS is still taken, for views that can answer without the database
+(`works_without_database`: the route look-up) and for nothing else; every other request is
+answered 503 `unavailable`. A credential refused while the database answers is forgotten at once.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from copy import copy
 from datetime import timedelta
 from functools import cache
@@ -26,6 +32,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
+from core import outage
 from core.db import fetch_one
 from core.errors import ApiError
 
@@ -200,6 +207,41 @@ def basic_api_key(encoded: bytes) -> str:
     return user
 
 
+# Credentials verified against the database: hash -> (time.monotonic() of the check, the credential).
+_verified: dict[str, tuple[float, Token | ApiKey]] = {}
+MAX_REMEMBERED = 10_000
+
+
+def remember(raw: str, credential: Token | ApiKey) -> None:
+    if settings.ROUTING_STALE_CREDENTIALS_SECONDS <= 0:
+        return
+    if len(_verified) >= MAX_REMEMBERED:
+        _verified.clear()
+    _verified[hash_token(raw)] = (time.monotonic(), credential)
+
+
+def forget_all() -> None:
+    """Forget every verified credential (tests: each starts as a fresh process)."""
+    _verified.clear()
+
+
+def stale_credential(raw: str, view: object) -> Token | ApiKey:
+    """The database is away: the credential as this process last verified it, for a view that
+    can answer without the database, if verified within ROUTING_STALE_CREDENTIALS_SECONDS; else 503."""
+    found = _verified.get(hash_token(raw))
+    if (
+        not getattr(view, "works_without_database", False)
+        or found is None
+        or time.monotonic() - found[0] > settings.ROUTING_STALE_CREDENTIALS_SECONDS
+    ):
+        raise outage.Unavailable()
+    credential = found[1]
+    if isinstance(credential, Token) and credential.is_expired():
+        raise ApiError(401, *EXPIRED)
+    outage.mark_degraded("database")
+    return credential
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     # What a request with a bad credential is answered (the schema lists them for every operation that needs one).
     documented_errors = [(401, *FORMAT_ERROR), (401, *UNDECIPHERABLE), (401, *EXPIRED)]
@@ -218,13 +260,27 @@ class BearerTokenAuthentication(BaseAuthentication):
                 raw = parts[1].decode("ascii")
             except UnicodeDecodeError:
                 raise ApiError(401, *UNDECIPHERABLE) from None
+        view = (request.parser_context or {}).get("view")
         credential: Token | ApiKey
-        if raw.startswith(API_KEY_PREFIX):
-            credential = resolve_api_key(raw)  # what it may do is the Access table's (people, not keys)
-            request._request._telecomx_api_key = credential  # for the request log
+        if outage.database.is_open():  # failed a moment ago: not tried again until the breaker closes
+            credential = stale_credential(raw, view)
         else:
-            credential = resolve_token(raw)
-            touch(credential)
+            try:
+                credential = resolve_api_key(raw) if raw.startswith(API_KEY_PREFIX) else resolve_token(raw)
+                if isinstance(credential, Token):
+                    touch(credential)
+            except ApiError:
+                _verified.pop(hash_token(raw), None)  # refused while the database answers: forgotten at once
+                raise
+            except Exception as exc:
+                if not outage.is_database_unreachable(exc):
+                    raise
+                outage.database.trip()
+                credential = stale_credential(raw, view)
+            else:
+                remember(raw, credential)
+        if isinstance(credential, ApiKey):  # what it may do is the Access table's (people, not keys)
+            request._request._telecomx_api_key = credential  # for the request log
         request._request._telecomx_employee = credential.employee  # for the request log
         return credential.employee, credential
 

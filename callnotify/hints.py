@@ -16,6 +16,8 @@ from datetime import datetime
 from celery import current_app
 from django.conf import settings
 
+from core import outage
+
 logger = logging.getLogger("callnotify.hints")
 DELIVER = "callnotify.deliver"
 
@@ -76,7 +78,10 @@ def _flush() -> None:
 
 
 def _publish(at: datetime | None) -> None:
+    if outage.broker.is_open():
+        return  # the broker failed a moment ago: the hint is dropped, the sweep finds the work
     try:
-        current_app.send_task(DELIVER, eta=at)
+        current_app.send_task(DELIVER, eta=at, retry=False)
     except Exception:  # noqa: BLE001 - broker down: the sweep queues the work when it is back
+        outage.broker.trip()
         logger.warning("could not publish a delivery hint; the sweep will pick the work up", exc_info=True)

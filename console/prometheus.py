@@ -20,7 +20,6 @@ from functools import cache as once
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import generate_latest
@@ -31,6 +30,7 @@ from prometheus_client.metrics_core import Metric
 from accounts.views import client_address
 from callnotify.endpoint_health import failing
 from callnotify.sweep import backlog
+from console.health import NOT_CONFIGURED, dependencies
 from core import metrics
 from sbcrules.index import routing_index
 
@@ -81,19 +81,9 @@ def database_figures() -> dict[str, float] | None:
 
 
 def dependency_states() -> dict[str, bool]:
-    """database, cache and broker: reachable from this process? (A minimal probe of each.)"""
-    from core.readiness import _broker, _database
-
-    states = {"database": _database() == "ok"}
-    try:
-        cache.get("telecomx:metrics:probe")
-        states["cache"] = True
-    except Exception:  # noqa: BLE001
-        states["cache"] = False
-    broker = _broker()
-    if broker != "not configured":
-        states["broker"] = broker == "ok"
-    return states
+    """database, cache and broker: reachable from this process? (The health check's probes; a
+    cache or broker the node does not use is left out.)"""
+    return {name: state == "ok" for name, state in dependencies().items() if state != NOT_CONFIGURED}
 
 
 GAUGES = {

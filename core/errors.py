@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -27,6 +27,9 @@ NOT_FOUND: Error = (404, "not_found", "Not found")
 TOO_LARGE: Error = (413, "too_large", "Request body too large")
 MULTIPLE: Error = (422, "multiple", "Multiple errors")
 RATE_LIMITED: Error = (429, "rate_limited", "Too many requests")
+# The database is away (core/outage.py): nothing was stored; the client retries after Retry-After.
+UNAVAILABLE: Error = (503, "unavailable", "Service temporarily unavailable")
+RETRY_AFTER_SECONDS = 1
 # Field errors whose key is not a property of the request body.
 NON_FIELD_KEYS = {"non_field_errors", "__all__"}
 
@@ -111,6 +114,10 @@ def _body_for(exc: Exception) -> tuple[int, dict] | None:
         return 406, error_body(406, "not_acceptable", str(exc.detail))
     if isinstance(exc, RequestDataTooBig):
         return 413, error_body(*TOO_LARGE)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database refused, cut or timed out a connection: the request's transaction rolled back whole.
+        logger.warning("database unavailable: %s", exc)
+        return 503, error_body(*UNAVAILABLE)
     if isinstance(exc, IntegrityError):
         # Views turn the constraints they know into their documented 409; this is the safety net.
         logger.warning("unmapped integrity error: %s", exc)
@@ -130,6 +137,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     wait = getattr(exc, "wait", None)
     if isinstance(exc, drf.Throttled) and wait:
         response["Retry-After"] = str(int(wait))
+    if status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if isinstance(exc, drf.NotAuthenticated) or status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
@@ -181,6 +190,9 @@ class ApiErrorMiddleware:
             return None
         shaped = _body_for(exception)
         if shaped is not None:
-            return JsonResponse(shaped[1], status=shaped[0])
+            response = JsonResponse(shaped[1], status=shaped[0])
+            if shaped[0] == 503:
+                response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         logger.exception("unexpected error on %s %s", request.method, request.path, exc_info=exception)
         return JsonResponse(error_body(500, "internal_error", UNSPECIFIED), status=500)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from core import metrics
+from core import metrics, outage
 from core.errors import API_PREFIX, TOO_LARGE, error_body
 from core.logs import request_id, safe_request_id
 
@@ -37,12 +37,16 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         rid = safe_request_id(request.META.get("HTTP_X_REQUEST_ID"))
-        token = request_id.set(rid)
+        token, degraded_token = request_id.set(rid), outage.begin_request()
         try:
             response = self.get_response(request)
+            without = outage.degraded()
         finally:
             request_id.reset(token)
+            outage.end_request(degraded_token)
         response["X-Request-ID"] = rid
+        if without and response.status_code < 500:  # answered from memory (core/outage.py)
+            response["Telecomx-Degraded"] = ",".join(sorted(without))
         if request.path.startswith(API_PREFIX):
             elapsed = time.perf_counter() - started
             match = request.resolver_match

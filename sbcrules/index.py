@@ -23,6 +23,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from accounts.models import Customer
+from core import outage
 from sbcrules.models import Host, Peer, RoutingMarker, Rule, Trunk
 from sbcrules.routing import PeerData, RoutingIndex, RuleData, TrunkData, compile_index
 
@@ -129,6 +130,7 @@ class IndexHolder:
         self._lock = threading.Lock()
         self.rebuilds = 0  # for /api/metrics: how often this process rebuilt, and when last
         self.built_at: float | None = None
+        self.confirmed_at: float | None = None  # time.monotonic() the index last matched the database
 
     @property
     def checked_at(self) -> float | None:
@@ -148,7 +150,7 @@ class IndexHolder:
         """Forget the index entirely (tests: each starts from an empty database)."""
         with self._lock:
             self._index, self._stamp, self._checked_at = None, None, float("-inf")
-            self.rebuilds, self.built_at = 0, None
+            self.rebuilds, self.built_at, self.confirmed_at = 0, None, None
 
     def current(self) -> RoutingIndex:
         index = self._index
@@ -161,6 +163,15 @@ class IndexHolder:
             self._lock.acquire()
         try:
             return self._refresh(now)
+        except Exception as exc:
+            if index is None or not outage.is_database_unreachable(exc):
+                raise  # no index to route from yet: the look-up answers 503 unavailable
+            # The database is away: route from the index this process has (docs/operations.md,
+            # "When a dependency is down"),
+            # and check again after the interval.
+            self._checked_at = now
+            outage.mark_degraded("database")
+            return index
         finally:
             self._lock.release()
 
@@ -177,6 +188,7 @@ class IndexHolder:
             self.built_at = time.time()
             logger.info("routing index rebuilt: %d rules in %.3fs", index.rule_count, time.perf_counter() - started)
         assert self._index is not None
+        self.confirmed_at = now
         return self._index
 
 

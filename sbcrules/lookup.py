@@ -12,6 +12,7 @@ from functools import lru_cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from core import outage
 from core.ids import normalize_id
 from sbcrules.counts import routing_counts
 from sbcrules.index import routing_index
@@ -46,9 +47,19 @@ def serving_operator(number: str) -> str | None:
     if not number.startswith("+45"):
         return None  # the portability data is Danish only
     prefixes = [number[:length] for length in range(4, len(number) + 1)]
-    with connection.cursor() as cursor:
-        cursor.execute(_operator_sql(len(prefixes)), [number, *prefixes])
-        row = cursor.fetchone()
+    if outage.database.is_open():
+        outage.mark_degraded("database")
+        return None  # the database is away: "operator unknown", and the next step of the precedence decides
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_operator_sql(len(prefixes)), [number, *prefixes])
+            row = cursor.fetchone()
+    except Exception as exc:
+        if not outage.is_database_unreachable(exc):
+            raise
+        outage.database.trip()
+        outage.mark_degraded("database")
+        return None
     return row[0] if row else None
 
 

@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Customer
-from accounts.permissions import Access, may_route_customer, reachable_customer, route_reach, rule_scope
+from accounts.permissions import (Access, may_route_customer, reachable_customer, route_reach, route_reach_without_query,
+                                  rule_scope)
+from core import outage
 from core.api import BAD_PAGE, ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, conflict, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error
@@ -258,11 +260,30 @@ TRUNK_UPDATE = f"Update a trunk. {UPDATE} `sources`, when sent, replaces the who
 
 
 
+def reach_or_unknown(employee: Any, customer: str | None) -> bool:
+    """route_reach; while the database is away, a customer whose reach needs a query counts as out
+    of reach (the look-up goes on to the next step of the precedence, as for an unknown id)."""
+    if outage.database.is_open():
+        if route_reach_without_query(employee, customer):
+            return True
+        outage.mark_degraded("database")
+        return False
+    try:
+        return route_reach(employee, customer)
+    except Exception as exc:
+        if not outage.is_database_unreachable(exc):
+            raise
+        outage.database.trip()
+        outage.mark_degraded("database")
+        return False
+
+
 class RouteView(APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [Access.ROUTE_LOOKUP]
     service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
+    works_without_database = True  # answered from memory while the database is away (core/outage.py)
 
     @documented(
         description="The routing decision for an outbound call, answered from memory: the first of ANUMBER (the caller), "
@@ -299,11 +320,11 @@ class RouteView(APIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         customer, source = params.get("customer"), params.get("source")
-        if source is None and not route_reach(request.user, customer):
+        if source is None and not reach_or_unknown(request.user, customer):
             customer = None  # out of the caller's reach: routed as an unknown customer id is
         decision = route_call(
             bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer, source=source,
-            reaches=lambda trunk_customer: route_reach(request.user, trunk_customer),
+            reaches=lambda trunk_customer: reach_or_unknown(request.user, trunk_customer),
         )
         return Response(route_answer(decision))
 

@@ -81,6 +81,12 @@ class _Logger(Logger):
 logger_class = _Logger
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    from telecomx.startup import warm_up  # the app is loaded by now
+
+    warm_up()
+
+
 def on_starting(server):  # type: ignore[no-untyped-def]
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the workers inherit it: they fork after this
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.telecomx_metrics_dir = tempfile.mkdtemp(prefix="telecomx-metrics-")

@@ -177,8 +177,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # so only what core.db.fetch_one runs is prepared.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 
+# An outage is found fast and remembered (core/outage.py): connects give up after
+# DATABASE_CONNECT_TIMEOUT / REDIS_TIMEOUT seconds, and a dependency that failed is not tried
+# again for DEPENDENCY_RETRY_SECONDS.
+DEPENDENCY_RETRY_SECONDS = env_float("DEPENDENCY_RETRY_SECONDS", 1.0)
+REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 0.5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "core.pgbackend"  # PostgreSQL with the database breaker in front
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 2)
+# Credentials this process verified are still taken for route look-ups (only) this long while
+# the database does not answer (docs/operations.md, "When a dependency is down").
+ROUTING_STALE_CREDENTIALS_SECONDS = env_float("ROUTING_STALE_CREDENTIALS_SECONDS", 900)
+
 if os.environ.get("CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
+    CACHES = {"default": {
+        "BACKEND": "core.cache.RedisWithFallback", "LOCATION": os.environ["CACHE_URL"],  # local memory while Redis is away
+        "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
+    }}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -211,7 +226,7 @@ HTTPS = env_bool("HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/?$", r"^metrics$"]  # load balancers and Prometheus on the node, over HTTP
+    SECURE_REDIRECT_EXEMPT = [r"^api/health(/live|/ready)?/?$", r"^metrics$"]  # load balancers and Prometheus on the node, over HTTP
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     # Whether every subdomain is HTTPS-only, and preloading, are decisions about the operator's
@@ -257,6 +272,7 @@ SPECTACULAR_SETTINGS = {
     # Closed sets of strings that share values get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "RuleTypeEnum": "sbcrules.models.Rule.Type",
+        "DependencyStateEnum": [("ok", "ok"), ("down", "down"), ("not configured", "not configured")],
         "CallTypeEnum": "callnotify.models.CallEvent.Type",
         "CallDirectionEnum": "callnotify.models.CallEvent.Direction",
         "CallStateEnum": "callnotify.models.CallEvent.State",

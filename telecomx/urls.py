@@ -6,13 +6,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.metrics import MetricsView
 from console.prometheus import metrics_view
-from core.readiness import HealthView
+from console.health import LiveView, ReadyView
 
 api = [
     path("", include("accounts.urls")),
     path("", include("callnotify.urls")),
     path("", include("sbcrules.urls")),
-    path("health", HealthView.as_view(), name="health"),
+    path("health", ReadyView.as_view(), name="health"),  # the same as ready
+    path("health/ready", ReadyView.as_view(), name="health-ready"),
+    path("health/live", LiveView.as_view(), name="health-live"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -150,7 +150,19 @@ def _fresh_routing_index() -> Iterator[None]:
     routing_index.reset()
     routing_counts.reset()
     metrics.reset()
+    _fresh_dependencies()
     yield
     routing_index.reset()
     routing_counts.reset()
     metrics.reset()
+    _fresh_dependencies()
+
+
+def _fresh_dependencies() -> None:
+    """Every breaker closed and no credential remembered (core/outage.py, accounts/authentication.py)."""
+    from accounts.authentication import forget_all
+    from core import outage
+
+    for breaker in (outage.database, outage.cache, outage.broker):
+        breaker.close()
+    forget_all()

@@ -229,6 +229,13 @@ def sample_event_answer(w: World, body: dict) -> dict:
     return {**body, "delivered": False, "status": None, "error": "refused: URL points to an invalid IP address"}
 
 
+def ready_answer(body: dict) -> dict:
+    """A web node with its database and no cache or broker; the index was just confirmed."""
+    assert 0 <= body["indexAgeSeconds"] < 60
+    return {"status": "ok", "database": "ok", "cache": "not configured", "broker": "not configured",
+            "indexAgeSeconds": body["indexAgeSeconds"]}
+
+
 def metrics_answer(w: World, body: dict) -> dict:
     assert body["routing"]["rules"] == 1 and body["routing"]["defaultPeer"] == "TDC"
     return body
@@ -281,8 +288,9 @@ ACCESS: dict[tuple[str, str], Row] = {
     ("auth-validate", "GET"): Row(anyone, lambda w: "/api/auth/validateToken?token=x", 401,
                                   lambda w, b: {"error": {"code": "invalid_token", "status": 401, "message": "Undecipherable"}}, public=True),
     ("auth-logout", "GET"): Row(logged_in, lambda w: "/api/auth/logout", 200, lambda w, b: {"success": True}),
-    ("health", "GET"): Row(anyone, lambda w: "/api/health", 200,
-                           lambda w, b: {"status": "ok", "database": "ok", "broker": "not configured"}, public=True),
+    ("health", "GET"): Row(anyone, lambda w: "/api/health", 200, lambda w, b: ready_answer(b), public=True),
+    ("health-ready", "GET"): Row(anyone, lambda w: "/api/health/ready", 200, lambda w, b: ready_answer(b), public=True),
+    ("health-live", "GET"): Row(anyone, lambda w: "/api/health/live", 200, lambda w, b: {"status": "ok"}, public=True),
     ("metrics", "GET"): Row(admin, lambda w: "/api/metrics", 200, metrics_answer),
     ("schema", "GET"): Row(anyone, lambda w: "/api/schema", 200, lambda w, b: None, public=True, is_json=False,
                            content_type="application/vnd.oai.openapi"),

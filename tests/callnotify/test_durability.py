@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.processes import Sink, start_worker, wait_for
+from tests.faults import start_redis
+from tests.processes import Sink, free_port, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,28 +62,6 @@ def test_killing_the_worker_mid_way_loses_no_delivery(sink: Sink, env: dict[str,
     duplicates = sum(sink.received.values()) - EVENTS
     print(f"\nkilled after {delivered_before_kill} of {EVENTS}; {duplicates} recorded duplicates; "
           f"{sum(i for _, _, i in report.values())} interrupted attempts logged")
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert wait_for(lambda: _pings(port), 10), "redis-server did not start"
-    return server
-
-
-def _pings(port: int) -> bool:
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
-    except redis.RedisError:
-        return False
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server to run a broker of its own")
