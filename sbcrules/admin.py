@@ -12,6 +12,7 @@ import csv
 import io
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -129,6 +130,17 @@ class RouteTestForm(forms.Form):
     customer = forms.CharField(label="Customer id", required=False)
 
 
+TOO_BIG_FOR_THE_ADMIN = "File too large: at most 1 MB here (API_MAX_BODY_BYTES); import bigger files with manage.py importrules"
+MULTIPART_ALLOWANCE = 16 * 1024  # the form's own fields and boundaries around the file
+
+
+def _body_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class RuleImportForm(forms.Form):
     file = forms.FileField(label="Rules CSV", help_text="type,condition,peer,note (header required), UTF-8; the format exportrules writes")
 
@@ -177,8 +189,13 @@ class RuleAdmin(admin.ModelAdmin):
                                               f"({len(preview.added)} new, {len(preview.changed)} changed)")
                     return redirect("admin:sbcrules_rule_changelist")
             context.update(preview=preview, text=text)
+        elif request.method == "POST" and _body_length(request) > settings.API_MAX_BODY_BYTES + MULTIPART_ALLOWANCE:
+            # Refused from its Content-Length, before Django reads the upload.
+            form.errors["file"] = form.error_class([TOO_BIG_FOR_THE_ADMIN])
         elif request.method == "POST":
             form = RuleImportForm(request.POST, request.FILES)
+            if form.is_valid() and form.cleaned_data["file"].size > settings.API_MAX_BODY_BYTES:
+                form.add_error("file", TOO_BIG_FOR_THE_ADMIN)
             if form.is_valid():
                 try:
                     text = form.cleaned_data["file"].read().decode("utf-8-sig")

@@ -138,7 +138,7 @@ def rule_importer() -> Importer:
     seen: set[tuple[str, str]] = set()
 
     def parse(row: list[str]) -> Parsed:
-        rule_type, condition, peer, note = (cell.strip() for cell in row)
+        rule_type, condition, peer, note = (unneutralise(cell).strip() for cell in row)
         rule = Rule(type=rule_type, condition=condition, peer_id=peers.get(peer.lower()), note=note)
         rule.references = references
         errors = field_errors(rule, {"type": "type", "condition": "condition", "peer": "peer", "note": "note"}, exclude=["peer"])
@@ -177,7 +177,7 @@ def host_importer() -> Importer:
             address = str(ipaddress.ip_address(address))
         except ValueError:
             errors.append("host: Host is invalid")
-        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
             errors.append("port: Port is invalid")
         if transport and transport not in transports:
             errors.append("transport: Transport is invalid")
@@ -229,13 +229,30 @@ def open_text(path: str) -> io.TextIOWrapper:
     return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - the caller closes it
 
 
+# Cells a spreadsheet would run as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """OWASP's rule for CSV opened in a spreadsheet: a cell starting with = + - @ tab or CR gets a
+    leading `'`, so it is shown as text, never run. A cell that already starts with `'` before
+    such a character gets one more, so `unneutralise` gives every cell back exactly."""
+    return "'" + cell if cell.lstrip("'").startswith(FORMULA_START) else cell
+
+
+def unneutralise(cell: str) -> str:
+    """What `neutralise` wrote, read back: one leading `'` before such a cell is dropped."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_START) else cell
+
+
 def export_rules(out: Any) -> int:
-    """Every rule as CSV `type,condition,peer,note` (what rule_importer reads) to a text stream; answers how many."""
+    """Every rule as CSV `type,condition,peer,note` (what rule_importer reads) to a text stream,
+    formula-like cells neutralised (`neutralise`); answers how many."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["type", "condition", "peer", "note"])
     count = 0
     for row in Rule.objects.order_by("type", "condition").values_list("type", "condition", "peer_id", "note").iterator(chunk_size=10_000):
-        writer.writerow(row)
+        writer.writerow([neutralise(cell or "") for cell in row])
         count += 1
     return count
 

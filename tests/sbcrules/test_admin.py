@@ -114,6 +114,16 @@ def upload(admin_client: Client, text: str):
     return admin_client.post("/admin/sbcrules/rule/import/", {"file": SimpleUploadedFile("rules.csv", text.encode())})
 
 
+@pytest.mark.parametrize("padding", [1, 13 * 1024 * 1024])
+def test_rules_import_refuses_a_file_over_1_mb(admin_client, settings, padding):
+    """Over API_MAX_BODY_BYTES: refused with the documented message (a 13.8 MB file was accepted)."""
+    PeerFactory(id="TDC")
+    note = "x" * (settings.API_MAX_BODY_BYTES + padding)
+    page = upload(admin_client, f"type,condition,peer,note\nPREFIX,+4570,TDC,{note}\n").content.decode()
+    assert "File too large: at most 1 MB here (API_MAX_BODY_BYTES); import bigger files with manage.py importrules" in page
+    assert not Rule.objects.exists()
+
+
 def test_rules_import_with_a_bad_line_lists_it_and_stores_nothing(admin_client):
     PeerFactory(id="TDC")
     page = upload(admin_client, "type,condition,peer,note\nPREFIX,+4570,TDC,ok\nPREFIX,+4571,NOPE,\nBOGUS,+1,TDC,\n").content.decode()

@@ -130,6 +130,32 @@ def test_export_then_import_round_trips(tmp_path, peers):
     assert set(Rule.objects.values_list("type", "condition", "peer_id", "note")) == before
 
 
+def test_export_neutralises_formulas_and_import_reads_them_back(tmp_path, peers):
+    """OWASP's CSV injection rule: cells starting with = + - @ are shown as text by a spreadsheet."""
+    notes = ['=HYPERLINK("http://192.0.2.1/x","click")', "-2+3+cmd|' /C calc'!A0", "@SUM(1)", "'=already quoted", "plain"]
+    for n, note in enumerate(notes):
+        RuleFactory(type="PREFIX", condition=f"+457{n}", peer=peers[0], note=note)
+    out, _ = run("exportrules")
+    assert out.splitlines()[1:] == [
+        f'PREFIX,\'+4570,{peers[0].pk},"\'=HYPERLINK(""http://192.0.2.1/x"",""click"")"',
+        f"PREFIX,'+4571,{peers[0].pk},'-2+3+cmd|' /C calc'!A0",
+        f"PREFIX,'+4572,{peers[0].pk},'@SUM(1)",
+        f"PREFIX,'+4573,{peers[0].pk},''=already quoted",
+        f"PREFIX,'+4574,{peers[0].pk},plain",
+    ]
+    before = set(Rule.objects.values_list("type", "condition", "peer_id", "note"))
+    Rule.objects.all().delete()
+    run("importrules", write(tmp_path, out))
+    assert set(Rule.objects.values_list("type", "condition", "peer_id", "note")) == before
+
+
+def test_importhosts_answers_a_port_of_5000_digits_with_its_line(tmp_path, peers):
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 bad line"):
+        call_command("importhosts", write(tmp_path, f"{peers[0].pk},192.0.2.7,{'9' * 5000}\n"), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines() == ["line 1: port: Port is invalid"]
+
+
 def test_import_operators(tmp_path):
     DkOperatorFactory(id="01011", name="Old")
     out, _ = run("importoperators", write(tmp_path, "code,name,address\n01011,TDC A/S,Teglholmsgade 1\n01020,Telenor\n"))
