@@ -17,7 +17,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-import ipaddress
 
 from core.messages import message_of
 from accounts.models import Customer
@@ -25,7 +24,7 @@ from core.ids import normalize_id
 from sbcrules.index import mark_routing_changed
 from sbcrules.models import CachedReferences, DkOperator, Host, NumberRange, Peer, PortedNumber, Rule, Trunk
 from sbcrules.trunks import SOURCE_TAKEN, bounds, normalize_sources, parse_source, save_trunk, taken_by_others
-from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix
+from sbcrules.validators import is_peer_id, normalize_dk_number, normalize_dk_prefix, peer_host
 
 # A row's parser answers (key, object) or the list of its documented messages.
 Parsed = tuple[Any, models.Model] | list[str]
@@ -173,9 +172,8 @@ def host_importer() -> Importer:
             errors.append("peer: Peer is invalid")
         elif peer.lower() not in peers:
             errors.append("peer: Peer not found")
-        try:
-            address = str(ipaddress.ip_address(address))
-        except ValueError:
+        address = peer_host(address) or ""
+        if not address:
             errors.append("host: Host is invalid")
         if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
             errors.append("port: Port is invalid")

@@ -19,7 +19,7 @@ from accounts.models import Customer
 from core.ids import new_id
 from core.messages import documented
 from sbcrules.trunks import MAX_LIMIT, validate_sources
-from sbcrules.validators import OPERATOR_CODE_RE, PEER_ID_RE, condition_format_error, normalize_condition
+from sbcrules.validators import OPERATOR_CODE_RE, PEER_ID_RE, condition_format_error, normalize_condition, validate_peer_host
 
 
 class OneMessagePerField(models.Model):
@@ -96,7 +96,7 @@ class Host(models.Model):
         TLS = "tls"
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="hosts")
-    address = models.GenericIPAddressField(error_messages=documented("Host is invalid"))
+    address = models.GenericIPAddressField(error_messages=documented("Host is invalid"), validators=[validate_peer_host])
     port = models.PositiveIntegerField(
         default=5060, validators=[MinValueValidator(1), MaxValueValidator(65535)],
         error_messages=documented("Port is invalid", min_value="Port is invalid", max_value="Port is invalid"),

@@ -4,7 +4,6 @@ clients generated from it get real classes instead of untyped objects."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +19,7 @@ from sbcrules.models import DkOperator, Host, Peer, Rule, Trunk
 from sbcrules.routing import Decision
 from accounts.models import AccessLevel
 from sbcrules.trunks import SOURCE_INVALID, normalize_sources, sources_narrow
-from sbcrules.validators import is_peer_id
+from sbcrules.validators import is_peer_id, peer_host
 
 NOT_FOUND = "not_found"  # the code of a field error that names a row that does not exist
 # A host's messages are the Host model's: its address field's, and its uniqueness constraint's.
@@ -143,10 +142,7 @@ class HostsField(serializers.Field):
             item = item if isinstance(item, dict) else {}
             address, state = item.get("host"), item.get("state")
             port, transport = item.get("port"), item.get("transport")
-            try:
-                address = str(ipaddress.ip_address(address)) if isinstance(address, str) else None
-            except ValueError:
-                address = None
+            address = peer_host(address)  # an address a call can be sent to (no unspecified, broadcast, multicast)
             if address is None:
                 error["host"] = [HOST_INVALID]
             elif address in hosts:

@@ -5,6 +5,7 @@ Formats only: whether a named row exists is the models' question (Rule.check_con
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from core.ids import normalize_id
@@ -76,3 +77,30 @@ def normalize_dk_prefix(value: str) -> str | None:
     if value.isdigit() and 1 <= len(value) <= 8:
         value = "+45" + value
     return value if DK_PREFIX_RE.match(value) and len(value) > 3 else None
+
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def peer_host(value: object) -> str | None:
+    """A peer host's address in its normal spelling, or None when it is not one a call can be sent
+    to: not an IP address, or unspecified (0.0.0.0, ::), the broadcast address, or multicast
+    (224.0.0.0/4, ff00::/8), also as IPv4-mapped IPv6."""
+    if not isinstance(value, str):
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    for form in (address, getattr(address, "ipv4_mapped", None)):
+        if form is not None and (form.is_unspecified or form.is_multicast or form == _BROADCAST):
+            return None
+    return str(address)
+
+
+def validate_peer_host(value: object) -> None:
+    """The model's check (the admin): the same rule as the API's and importhosts'."""
+    from django.core.exceptions import ValidationError
+
+    if peer_host(value) is None:
+        raise ValidationError("Host is invalid", code="invalid")

@@ -151,9 +151,11 @@ def test_export_neutralises_formulas_and_import_reads_them_back(tmp_path, peers)
 
 def test_importhosts_answers_a_port_of_5000_digits_with_its_line(tmp_path, peers):
     err = io.StringIO()
-    with pytest.raises(CommandError, match="1 bad line"):
-        call_command("importhosts", write(tmp_path, f"{peers[0].pk},192.0.2.7,{'9' * 5000}\n"), stdout=io.StringIO(), stderr=err)
-    assert err.getvalue().splitlines() == ["line 1: port: Port is invalid"]
+    lines = f"{peers[0].pk},192.0.2.7,{'9' * 5000}\n{peers[0].pk},224.0.0.1\n{peers[0].pk},0.0.0.0\n"
+    with pytest.raises(CommandError, match="3 bad lines"):
+        call_command("importhosts", write(tmp_path, lines), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().splitlines() == ["line 1: port: Port is invalid", "line 2: host: Host is invalid",
+                                           "line 3: host: Host is invalid"]
 
 
 def test_import_operators(tmp_path):
