@@ -22,6 +22,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import FilteredRelation, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from rest_framework.exceptions import ValidationError
@@ -50,13 +51,27 @@ class CustomerInfo:
     endpoints: tuple[tuple[str, str], ...] = ()  # (id, selection) of its ACTIVE endpoints
 
 
+# How many resellers above the customer are DELETED (its parent, the parent's parent, …).
+_CUSTOMER = Customer._meta.db_table
+_DELETED_ABOVE = (
+    f"SELECT COUNT(*) FROM (WITH RECURSIVE up(id, parent, state) AS ("
+    f" SELECT p.id, p.parent_reseller_id, p.state FROM {_CUSTOMER} p WHERE p.id = {_CUSTOMER}.parent_reseller_id"
+    f" UNION SELECT p.id, p.parent_reseller_id, p.state FROM {_CUSTOMER} p JOIN up ON p.id = up.parent)"
+    f" SELECT state FROM up) AS above WHERE state = 'DELETED'"
+)
+
+
 def customers_with_endpoints(ids: Iterable[str]) -> dict[str, CustomerInfo]:
     """The customers among `ids` that exist, each with its active endpoints: one query."""
     found: dict[str, dict] = {}
     rows = (Customer.objects.filter(pk__in=set(ids))
-            .annotate(active=FilteredRelation("callnotify_items", condition=Q(callnotify_items__state=CallNotify.State.ACTIVE)))
-            .order_by().values_list("id", "state", "is_reseller", "parent_reseller_id", "active__id", "active__selection"))
-    for pk, state, is_reseller, parent, endpoint_id, selection in rows:
+            .annotate(active=FilteredRelation("callnotify_items", condition=Q(callnotify_items__state=CallNotify.State.ACTIVE)),
+                      deleted_above=RawSQL(_DELETED_ABOVE, ()))
+            .order_by().values_list("id", "state", "is_reseller", "parent_reseller_id", "active__id", "active__selection",
+                                    "deleted_above"))
+    for pk, state, is_reseller, parent, endpoint_id, selection, deleted_above in rows:
+        if deleted_above:  # a reseller above it is DELETED: its events are taken as a DELETED customer's
+            state = Customer.State.DELETED
         info = found.setdefault(pk, {"state": state, "is_reseller": is_reseller, "parent_reseller_id": parent, "endpoints": []})
         if endpoint_id is not None:
             info["endpoints"].append((endpoint_id, selection))

@@ -75,6 +75,20 @@ def test_request_log_names_the_employee_and_never_the_token(api_client, caplog):
     assert token not in caplog.text
 
 
+def test_request_log_names_a_key_refused_with_403_and_never_the_key(api_client, caplog):
+    """A switch's key used where keys are refused (403): the line says which key, by id and name."""
+    from accounts.models import ApiKey
+
+    admin = EmployeeFactory(access_level=AccessLevel.ADMIN)
+    key, raw = ApiKey.objects.issue(name="kamailio-1", created_by=admin)
+    with caplog.at_level(logging.INFO, logger="telecomx.requests"):
+        response = api_client.get(f"/api/customer/{admin.customer_id}/callnotify", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 403
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "telecomx.requests"]
+    assert (lines[0]["status"], lines[0]["apiKey"], lines[0]["apiKeyName"]) == (403, key.pk, "kamailio-1")
+    assert raw not in caplog.text
+
+
 def _chunked(method: str, path: str, body: bytes, token: str) -> tuple[int, dict]:
     """A request as gunicorn hands over a chunked one: the decoded body, Transfer-Encoding, no Content-Length."""
     from io import BytesIO

@@ -72,6 +72,22 @@ def test_events_of_an_inactive_customer_are_stored_but_not_delivered(switch, sta
     assert CallEvent.objects.count() == 1 and Delivery.objects.count() == 0
 
 
+@pytest.mark.parametrize("levels", [1, 3])
+def test_events_of_a_customer_under_a_deleted_reseller_are_taken_as_a_deleted_customers(switch, levels: int) -> None:
+    """A reseller DELETED at any level above: stored with no deliveries, single and in a batch."""
+    top = CustomerFactory(is_reseller=True, state=Customer.State.DELETED)
+    parent = top
+    for _ in range(levels - 1):
+        parent = CustomerFactory(is_reseller=True, parent_reseller=parent)
+    customer = CustomerFactory(parent_reseller=parent)
+    CallNotifyFactory(customer=customer)
+    response = switch.post(URL, event(customer), format="json")
+    assert response.status_code == 202 and response.json()["deliveries"] == 0
+    batch = switch.post(URL, [event(customer, callId="second")], format="json")
+    assert batch.status_code == 202 and batch.json()[0]["deliveries"] == 0
+    assert CallEvent.objects.count() == 2 and Delivery.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("changes", "code", "message"),
     [
