@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import socketserver
 import threading
+from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOST = "127.0.0.1"
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # larger http bodies are refused with 413; longer tcp lines are cut
+KEEP = 1000  # events kept in memory (received); older ones are dropped
 FAILING_PATH = "/always-fails"  # answered 503: the demo's endpoint that is down
 
 
@@ -36,22 +38,34 @@ def demo_urls(http_port: int, tcp_port: int) -> dict[str, str]:
 
 
 class DemoReceiver:
-    """Both listeners, in threads; `received` holds what arrived as (protocol, first line of it)."""
+    """Both listeners, in threads; `received` holds the last KEEP arrivals as (protocol, first line of it)."""
 
     def __init__(self, http_port: int = 0, tcp_port: int = 0, *, echo: Callable[[str], None] | None = None) -> None:
-        self.received: list[tuple[str, str]] = []
+        self.received: deque[tuple[str, str]] = deque(maxlen=KEEP)  # the last KEEP, oldest dropped
         self.lock = threading.Lock()
         self.echo = echo
         receiver = self
 
         class Http(BaseHTTPRequestHandler):
             def _answer(self) -> None:
-                length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
+                declared = (self.headers.get("Content-Length") or "0").strip()
+                if not (declared.isascii() and declared.isdigit()) or len(declared) > 10:
+                    return self._refuse(400)  # -1 and the like: a read of it would wait for the end of the stream
+                length = int(declared)
+                if length > MAX_BODY:
+                    return self._refuse(413)  # over the limit: refused unread, not kept in memory
                 body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
                 failing = self.path.startswith(FAILING_PATH)
                 receiver._record("failing" if failing else "http", f"{self.command} {self.path} {body}".strip())
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _refuse(self, status: int) -> None:
+                self.close_connection = True
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
                 self.end_headers()
 
             do_GET = do_POST = _answer

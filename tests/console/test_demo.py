@@ -87,3 +87,29 @@ def test_simulated_demo_calls_are_delivered_to_the_demo_receiver(monkeypatch, se
         assert {protocol for protocol, _ in receiver.received} <= {"http", "tcp", "failing"}
     finally:
         receiver.stop()
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_the_demo_receiver_refuses_a_negative_or_oversized_body_and_keeps_only_the_last_events() -> None:
+    from console.demo_receiver import KEEP, MAX_BODY
+
+    receiver = DemoReceiver().start()
+    try:
+        port = receiver.http_port
+        # Content-Length -1 once made the receiver read until the client hung up.
+        assert _raw(port, b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n").startswith(b"HTTP/1.0 400")
+        big = MAX_BODY + 1
+        assert _raw(port, b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % big).startswith(b"HTTP/1.0 413")
+        assert list(receiver.received) == []
+        for n in range(KEEP + 5):
+            receiver._record("http", f"event {n}")
+        assert len(receiver.received) == KEEP and receiver.received[0] == ("http", "event 5")
+    finally:
+        receiver.stop()
