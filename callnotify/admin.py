@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django.utils.text import Truncator
 from accounts.models import Customer
 from callnotify import endpoint_health
 from callnotify.delivery import retry_now, send_test_event
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
+from callnotify.models import SECRET_NOT_SIGNABLE, Attempt, CallEvent, CallNotify, Delivery
 from callnotify.signing import generate_secret
 from core.admin_filters import AUTOCOMPLETE_MEDIA, AutocompleteFilter
 from core.ids import normalize_id
@@ -56,6 +57,8 @@ class CallNotifyAdmin(admin.ModelAdmin):
     def secret_status(self, obj: CallNotify) -> str:
         if not obj.pk:
             return "—"
+        if obj.is_streamed():
+            return "not used: tcp and udp deliveries carry no signature"
         state = "set (deliveries are signed)" if obj.secret else "not set (deliveries are not signed)"
         button = "Rotate secret" if obj.secret else "Generate secret"
         url = reverse("admin:callnotify_callnotify_secret", args=[obj.pk])
@@ -97,6 +100,9 @@ class CallNotifyAdmin(admin.ModelAdmin):
         obj = self.get_object(request, pk)
         if obj is None or not self.has_change_permission(request, obj):
             raise PermissionDenied
+        if obj.is_streamed():  # refused as the API refuses it: the secret would never be used
+            messages.error(request, SECRET_NOT_SIGNABLE)
+            return redirect("admin:callnotify_callnotify_change", obj.pk)
         secret = None
         if request.method == "POST":
             secret = generate_secret()

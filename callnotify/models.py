@@ -75,10 +75,14 @@ class CallNotify(models.Model):
         instance.loaded_state = instance.__dict__.get("state")
         return instance
 
+    def is_streamed(self) -> bool:
+        """A tcp or udp endpoint: its deliveries carry no headers, so no signature."""
+        return isinstance(self.url, str) and self.url.strip().lower().startswith(("tcp:", "udp:"))
+
     def clean(self) -> None:
         # tcp and udp deliveries carry no headers, so a secret there would never be used: a
         # client asking for signatures is told so rather than trusting an unsigned stream.
-        if self.secret and isinstance(self.url, str) and self.url.strip().lower().startswith(("tcp:", "udp:")):
+        if self.secret and self.is_streamed():
             raise ValidationError({"secret": SECRET_NOT_SIGNABLE})
 
 

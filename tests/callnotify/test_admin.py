@@ -72,6 +72,18 @@ def test_item_page_shows_secret_status_health_and_deliveries_and_rotates_the_sec
     assert b">POSTJSON<" in client.get("/admin/callnotify/callnotify/").content  # the API's spelling, not "Postjson"
 
 
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:5000", "udp://127.0.0.1:5000"])
+def test_generate_secret_on_a_tcp_or_udp_item_is_refused_as_the_api_refuses_it(admin_client, url):
+    """It stored a secret, and every API update of the item then failed with 422 `secret`."""
+    item = CallNotifyFactory(url=url)
+    page = admin_client.get(f"/admin/callnotify/callnotify/{item.pk}/change/").content.decode()
+    assert "Generate secret" not in page and "not used: tcp and udp deliveries carry no signature" in page
+    response = admin_client.post(f"/admin/callnotify/callnotify/{item.pk}/secret/", follow=True)
+    assert "Only http and https endpoints can be signed" in response.content.decode()
+    item.refresh_from_db()
+    assert item.secret == ""
+
+
 def test_moving_a_signed_endpoint_to_tcp_in_the_admin_is_refused_on_the_url(admin_client):
     item = CallNotifyFactory(url="https://hooks.example.com/x", secret="whsec_" + "A" * 32)
     response = admin_client.post(
