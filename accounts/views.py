@@ -125,7 +125,9 @@ class LoginView(APIView):
         username = username.strip().lower()
         address = client_address(request)
         if _throttled(username, address):
-            raise ApiError(*RATE_LIMITED)
+            refused = ApiError(*RATE_LIMITED)
+            refused.wait = settings.LOGIN_FAILURE_WINDOW  # Retry-After: when the oldest counted failure is forgotten at the latest
+            raise refused
         employee = authenticate(request._request, username=username, password=password)
         if not isinstance(employee, Employee) or not employee.may_use_api():
             _count_failure(username, address)

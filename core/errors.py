@@ -135,7 +135,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     status, body = shaped
     response = Response(body, status=status)
     wait = getattr(exc, "wait", None)
-    if isinstance(exc, drf.Throttled) and wait:
+    if status == 429 and wait:
         response["Retry-After"] = str(int(wait))
     if status == 503:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

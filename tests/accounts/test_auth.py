@@ -92,6 +92,7 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(api_client
         assert login(api_client, "t@example.com", "wrong").status_code == 401
     response = login(api_client, "t@example.com")
     assert (response.status_code, response.json()) == (429, THROTTLED)
+    assert response["Retry-After"] == str(settings.LOGIN_FAILURE_WINDOW)  # as the error table promises
     assert not Token.objects.exists()
 
 
