@@ -31,9 +31,9 @@ ADMIN_IS_THE_OPERATORS = "ADMIN is the operator's level: only the operator's emp
 
 class Customer(models.Model):
     class State(models.TextChoices):
-        ACTIVE = "ACTIVE"
-        BLOCKED = "BLOCKED"
-        DELETED = "DELETED"
+        ACTIVE = "ACTIVE", "ACTIVE"
+        BLOCKED = "BLOCKED", "BLOCKED"
+        DELETED = "DELETED", "DELETED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     name = models.CharField(max_length=200)
@@ -151,9 +151,9 @@ class EmployeeManager(BaseUserManager["Employee"]):
 
 class Employee(AbstractBaseUser, PermissionsMixin):
     class State(models.TextChoices):
-        ENABLED = "ENABLED"
-        DISABLED = "DISABLED"
-        DELETED = "DELETED"
+        ENABLED = "ENABLED", "ENABLED"
+        DISABLED = "DISABLED", "DISABLED"
+        DELETED = "DELETED", "DELETED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     email = models.EmailField(unique=True)

@@ -119,17 +119,17 @@ class CallEvent(models.Model):
     """One state change of one call, as a switch reported it (docs/callevents.md §1)."""
 
     class Type(models.TextChoices):
-        SIP = "SIP"
-        MVNO = "MVNO"
+        SIP = "SIP", "SIP"
+        MVNO = "MVNO", "MVNO"
 
     class Direction(models.TextChoices):
-        INBOUND = "INBOUND"
-        OUTBOUND = "OUTBOUND"
+        INBOUND = "INBOUND", "INBOUND"
+        OUTBOUND = "OUTBOUND", "OUTBOUND"
 
     class State(models.TextChoices):
-        RINGING = "RINGING"
-        ANSWERED = "ANSWERED"
-        HANGUP = "HANGUP"
+        RINGING = "RINGING", "RINGING"
+        ANSWERED = "ANSWERED", "ANSWERED"
+        HANGUP = "HANGUP", "HANGUP"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     call_id = models.CharField(max_length=255, validators=[PrintableValidator("Invalid callId")],

@@ -91,9 +91,9 @@ class Host(models.Model):
     """
 
     class Transport(models.TextChoices):
-        UDP = "udp"
-        TCP = "tcp"
-        TLS = "tls"
+        UDP = "udp", "udp"
+        TCP = "tcp", "tcp"
+        TLS = "tls", "tls"
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="hosts")
     address = models.GenericIPAddressField(error_messages=documented("Host is invalid"), validators=[validate_peer_host])
@@ -174,10 +174,10 @@ class ConditionField(models.CharField):
 
 class Rule(models.Model):
     class Type(models.TextChoices):
-        PREFIX = "PREFIX"
-        ANUMBER = "ANUMBER"
-        CUSTOMER = "CUSTOMER"
-        DKCPS = "DKCPS"
+        PREFIX = "PREFIX", "PREFIX"
+        ANUMBER = "ANUMBER", "ANUMBER"
+        CUSTOMER = "CUSTOMER", "CUSTOMER"
+        DKCPS = "DKCPS", "DKCPS"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     type = models.CharField(max_length=8, choices=Type.choices, error_messages=documented("Type is invalid"))
@@ -300,8 +300,8 @@ class Trunk(OneMessagePerField):
     which claims the sources (one address, one trunk) under the routing marker's lock."""
 
     class State(models.TextChoices):
-        ACTIVE = "ACTIVE"
-        DISABLED = "DISABLED"
+        ACTIVE = "ACTIVE", "ACTIVE"
+        DISABLED = "DISABLED", "DISABLED"
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="trunks", error_messages=documented("Customer not found"))

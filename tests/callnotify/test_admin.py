@@ -94,3 +94,13 @@ def test_moving_a_signed_endpoint_to_tcp_in_the_admin_is_refused_on_the_url(admi
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["url"] == ["Only http and https endpoints can be signed"]
     assert CallNotify.objects.get().url == "https://hooks.example.com/x"
+
+
+def test_admin_times_show_seconds_and_the_time_zone(admin_client):
+    from datetime import datetime, timezone
+
+    item = CallNotifyFactory()
+    CallNotify.objects.filter(pk=item.pk).update(created_at=datetime(2026, 12, 3, 10, 15, 42, tzinfo=timezone.utc))
+    page = admin_client.get(f"/admin/callnotify/callnotify/{item.pk}/change/").content.decode()
+    assert "2026-12-03 10:15:42 UTC" in page
+

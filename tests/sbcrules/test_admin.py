@@ -206,3 +206,17 @@ def test_admin_refuses_what_the_api_refuses(admin_client):
         response = admin_client.post("/admin/sbcrules/trunk/add/", trunk_form(customer, **values))
         assert response.status_code == 200 and message in response.content.decode(), values
     assert Trunk.objects.count() == 1
+
+
+def test_rule_types_read_as_the_api_writes_them(admin_client):
+    """Rule types as DKCPS/ANUMBER (not "Dkcps"/"Anumber"), transports as udp (not "Udp")."""
+    peer = PeerFactory(id="TDC")
+    RuleFactory(type="ANUMBER", condition="+4512345678", peer=peer)
+    page = admin_client.get("/admin/sbcrules/rule/").content.decode()
+    assert ">ANUMBER<" in page and "Anumber" not in page
+    assert ">DKCPS<" in page and "Dkcps" not in page  # the type filter
+    change = admin_client.get(f"/admin/sbcrules/rule/{Rule.objects.get().pk}/change/").content.decode()
+    assert "Dkcps" not in change and "Anumber" not in change
+    peer_page = admin_client.get("/admin/sbcrules/peer/").content.decode()
+    assert "Udp" not in peer_page
+
