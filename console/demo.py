@@ -41,16 +41,21 @@ CALLS = [
 
 
 def _finished_delivery(event: CallEvent, endpoint: CallNotify, failed: bool) -> None:
+    """A delivery as the engine leaves it: created with its event, its attempts after that, and
+    finished when the last attempt ended."""
     started = event.created_at
+    outcomes = [Attempt.Outcome.RETRY, Attempt.Outcome.RETRY, Attempt.Outcome.FAILED] if failed else [Attempt.Outcome.DELIVERED]
+    duration_ms = 3 if failed else 41
+    attempt_starts = [started + timedelta(milliseconds=20) + timedelta(seconds=35 * n) for n in range(len(outcomes))]
     delivery = Delivery.objects.create(event=event, endpoint=endpoint, call_id=event.call_id, sequence=event.sequence,
                                        state=Delivery.State.FAILED if failed else Delivery.State.DELIVERED,
-                                       attempts=3 if failed else 1, last_status=None if failed else 200,
-                                       last_error="connection refused" if failed else "", finished_at=started)
-    outcomes = [Attempt.Outcome.RETRY, Attempt.Outcome.RETRY, Attempt.Outcome.FAILED] if failed else [Attempt.Outcome.DELIVERED]
-    for number, outcome in enumerate(outcomes, start=1):
-        Attempt.objects.create(delivery=delivery, number=number, started_at=started + timedelta(seconds=35 * (number - 1)),
-                               duration_ms=3 if failed else 41, outcome=outcome, status=None if failed else 200,
-                               error="connection refused" if failed else "")
+                                       attempts=len(outcomes), last_status=None if failed else 200,
+                                       last_error="connection refused" if failed else "",
+                                       finished_at=attempt_starts[-1] + timedelta(milliseconds=duration_ms))
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=started)  # auto_now_add: created with its event
+    for number, (outcome, at) in enumerate(zip(outcomes, attempt_starts, strict=True), start=1):
+        Attempt.objects.create(delivery=delivery, number=number, started_at=at, duration_ms=duration_ms, outcome=outcome,
+                               status=None if failed else 200, error="connection refused" if failed else "")
 
 
 def seed(stdout: TextIO) -> None:

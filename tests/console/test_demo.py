@@ -113,3 +113,17 @@ def test_the_demo_receiver_refuses_a_negative_or_oversized_body_and_keeps_only_t
         assert len(receiver.received) == KEEP and receiver.received[0] == ("http", "event 5")
     finally:
         receiver.stop()
+
+
+def test_seeded_demo_deliveries_finish_after_they_were_created_and_after_their_attempts(monkeypatch) -> None:
+    from callnotify.models import Delivery
+
+    seed(monkeypatch)
+    finished = list(Delivery.objects.exclude(finished_at=None).prefetch_related("attempt_log"))
+    assert finished, "the demo seeds finished deliveries"
+    for delivery in finished:
+        attempts = sorted(delivery.attempt_log.all(), key=lambda a: a.number)
+        assert len(attempts) == delivery.attempts
+        assert delivery.created_at <= attempts[0].started_at
+        assert delivery.finished_at > delivery.created_at
+        assert delivery.finished_at >= attempts[-1].started_at
