@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Customer
 from accounts.permissions import (Access, may_route_customer, reachable_customer, route_reach, route_reach_without_query,
-                                  rule_scope)
+                                  rule_scope, rule_scope_fingerprint)
 from core import outage
 from core.api import BAD_PAGE, ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, conflict, documented, errors_of, field_errors
@@ -73,6 +73,15 @@ PEER_FIELDS = [
 ]
 
 
+def none_match(header: str, etag: str) -> bool:
+    """Does If-None-Match `header` match `etag`? RFC 9110 §13.1.2: `*`, or any tag of the list by
+    weak comparison (`W/"x"` matches `"x"`)."""
+    tags = parse_etags(header)
+    if "*" in tags:
+        return True
+    return etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in tags}
+
+
 class RoutingListETag(ResourceViewSet):
     """The list carries an ETag (docs/api.md §1) for switches that poll it."""
 
@@ -84,14 +93,18 @@ class RoutingListETag(ResourceViewSet):
         makes the body differ. The stamp is read before the list, so a change committed in
         between gives a newer body under the older tag, never an older body under a newer one.
         """
-        scope = f"{request.path}?{request.META.get('QUERY_STRING', '')}|{request.user.access_level}|{request.user.customer_id}"
+        scope = (f"{request.path}?{request.META.get('QUERY_STRING', '')}|{request.user.access_level}|{request.user.customer_id}"
+                 f"|{self.etag_reach(request)}")
         etag = f'"{read_stamp():x}-{hashlib.sha256(scope.encode()).hexdigest()[:16]}"'
-        wanted = parse_etags(request.headers.get("If-None-Match", ""))
-        if etag in wanted or "*" in wanted:
+        if none_match(request.headers.get("If-None-Match", ""), etag):
             return Response(status=304, headers={"ETag": etag})
         response = super().list(request, *args, **kwargs)
         response["ETag"] = etag
         return response
+
+    def etag_reach(self, request: Request) -> str:
+        """What else the body depends on beyond routing data (a reseller's customers: rules)."""
+        return ""
 
 
 @extend_schema_view(
@@ -151,6 +164,10 @@ class RuleViewSet(RoutingListETag, ReadWriteViewSet):
 
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
+
+    def etag_reach(self, request: Request) -> str:
+        """A reseller sees the CUSTOMER rules of the customers it reaches: the tag follows that set."""
+        return rule_scope_fingerprint(request.user)
 
     def get_serializer_context(self) -> dict[str, Any]:
         user = getattr(self.request, "user", None)

@@ -239,3 +239,33 @@ def test_a_reseller_sees_no_customer_rule_of_customers_out_of_its_reach(reseller
     for method in ("get", "patch", "delete"):
         response = getattr(client, method)(f"{URL}/{theirs.id}", {"note": "x"}, format="json")
         assert (response.status_code, response.json()) == (404, error(404, "id", "Rule not found"))
+
+
+def test_a_resellers_etag_changes_when_its_tree_changes(reseller, peer):
+    """The 304 must not hide a CUSTOMER rule that came into (or went out of) the reseller's reach."""
+    from accounts.models import Customer
+
+    client, own, deeper = reseller
+    foreign = CustomerFactory(parent_reseller=CustomerFactory(reseller=True))
+    RuleFactory(type="CUSTOMER", condition=foreign.id, peer=peer)
+    etag = client.get(URL)["ETag"]
+    assert client.get(URL, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    for change in (
+        lambda: Customer.objects.filter(pk=foreign.pk).update(parent_reseller=own.parent_reseller),  # moved in
+        lambda: CustomerFactory(parent_reseller=own.parent_reseller),  # added
+        lambda: Customer.objects.filter(pk=deeper.pk).update(state=Customer.State.DELETED),  # deleted
+    ):
+        change()
+        again = client.get(URL, HTTP_IF_NONE_MATCH=etag)
+        assert again.status_code == 200 and again["ETag"] != etag
+        etag = again["ETag"]
+    assert [rule["condition"] for rule in client.get(URL).json()] == [foreign.id]
+
+
+@pytest.mark.parametrize("header", ["W/{etag}", "{etag}", '"other", {etag}', '"other",W/{etag}', "*"])
+def test_if_none_match_compares_weakly_with_lists_and_star(admin, peer, header):
+    etag = admin.get(URL)["ETag"]
+    response = admin.get(URL, HTTP_IF_NONE_MATCH=header.format(etag=etag))
+    assert (response.status_code, response["ETag"]) == (304, etag)
+    assert admin.get(URL, HTTP_IF_NONE_MATCH='W/"other"').status_code == 200
+
