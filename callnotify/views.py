@@ -260,7 +260,15 @@ class TestEventView(EndpointView):
 
 logger = logging.getLogger("callnotify.replay")
 # Deliveries one recover call queues at most; the answer's `more` says to call again.
-RECOVER_BATCH = 10_000
+RECOVER_BATCH = 10_000  # FAILED deliveries one recover call queues, and PENDING ones it lets a customer have
+
+
+def recover_room(customer: Customer) -> int:
+    """How many more deliveries a recover may queue for the customer: a recover never takes the
+    customer's PENDING deliveries past RECOVER_BATCH (counted on the PENDING index, at most that many
+    rows), so repeated calls cannot queue faster than the engine delivers."""
+    pending = Delivery.objects.filter(endpoint__customer=customer, state=Delivery.State.PENDING)[:RECOVER_BATCH].count()
+    return max(0, RECOVER_BATCH - pending)
 
 
 class ReplayRateThrottle(UserRateThrottle):
@@ -324,7 +332,8 @@ class RecoverRequest(serializers.Serializer):
 @extend_schema_serializer(description="How many failed deliveries were queued again.")
 class RecoverAnswer(serializers.Serializer):
     queued = serializers.IntegerField(help_text="FAILED deliveries queued again by this call")
-    more = serializers.BooleanField(help_text=f"true when more than {RECOVER_BATCH} matched: call again for the next ones")
+    more = serializers.BooleanField(help_text=f"true when not every match was queued (more than {RECOVER_BATCH}, or the "
+                                    f"customer already has {RECOVER_BATCH} PENDING deliveries): call again later")
 
 
 def parse_time(value: object) -> datetime | None:
@@ -359,8 +368,9 @@ class RecoverView(ReplayView):
     serializer_class = RecoverAnswer
 
     @documented(
-        description="Retry every FAILED delivery of the endpoint created at or after `since` (at most 10,000 a call; "
-        f"`more` says to call again). Who: MANAGER and up. {WHO}",
+        description="Retry every FAILED delivery of the endpoint created at or after `since` (at most 10,000 a call, and "
+        "never past 10,000 PENDING deliveries of the customer; `more` says to call again). Who: MANAGER and up. "
+        f"{WHO}",
         response_example={"queued": 42, "more": False}, request_example={"since": "2026-11-23T08:00:00Z"},
         errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, invalid_time("since"), ENDPOINT_DISABLED, BAD_JSON, NOT_OBJECT],
         summary="Retry every FAILED delivery of a call notify item since a time (MANAGER and up)",
@@ -371,11 +381,12 @@ class RecoverView(ReplayView):
         body = request.data if isinstance(request.data, dict) else {}
         since = _when("since", body.get("since"))
         self.get_active_endpoint()
+        room = recover_room(endpoint.customer)
         ids = list(Delivery.objects.filter(endpoint=endpoint, state=Delivery.State.FAILED, created_at__gte=since)
-                   .order_by("created_at", "id").values_list("id", flat=True)[: RECOVER_BATCH + 1])
-        queued = retry_now(ids[:RECOVER_BATCH])
+                   .order_by("created_at", "id").values_list("id", flat=True)[: room + 1])
+        queued = retry_now(ids[:room])
         logger.info("%s recovered %d deliveries of call notify %s since %s", request.user, queued, endpoint.pk, since.isoformat())
-        return Response({"queued": queued, "more": len(ids) > RECOVER_BATCH}, status=202)
+        return Response({"queued": queued, "more": len(ids) > room}, status=202)
 
 
 @extend_schema_serializer(description="One page of a customer's call events, newest first.")

@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from accounts.models import AccessLevel
 from callnotify.delivery import attempt_delivery
 from callnotify.models import Attempt, CallNotify, Delivery
+from callnotify.views import RECOVER_BATCH
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
 from tests.callnotify.factories import T0, post_event
 from tests.callnotify.factories import CallNotifyFactory
@@ -88,6 +89,22 @@ def test_recover_queues_the_failures_since_a_time_only(endpoint, httpserver, man
     states = dict(Delivery.objects.values_list("id", "state"))
     assert (states[old.pk], states[new1.pk], states[new2.pk]) == ("FAILED", "PENDING", "PENDING")
     assert manager.post(url, {"since": since.isoformat()}, format="json").json() == {"queued": 0, "more": False}
+
+
+def test_recover_never_takes_the_customers_pending_deliveries_past_its_bound(endpoint, httpserver, manager) -> None:
+    failed = [failed_delivery(endpoint, httpserver, f"rb-{n}") for n in range(3)]
+    since = (timezone.now() - timedelta(minutes=5)).isoformat()
+    url = f"/api/customer/{endpoint.customer_id}/callnotify/{endpoint.pk}/recover"
+    other = CallNotifyFactory(customer=endpoint.customer, url="http://192.0.2.1:4000/x")  # nothing is sent in this test
+    event = post_event(endpoint.customer, call_id="flood").event
+    Delivery.objects.bulk_create(Delivery(event=event, endpoint=other, call_id=f"flood-{n}", sequence=0,
+                                          next_attempt_at=timezone.now()) for n in range(RECOVER_BATCH - 3))
+    # The customer has 9,997 + 2 PENDING (the flood, and the new event to both endpoints): room for 1.
+    assert manager.post(url, {"since": since}, format="json").json() == {"queued": 1, "more": True}
+    assert manager.post(url, {"since": since}, format="json").json() == {"queued": 0, "more": True}
+    Delivery.objects.filter(endpoint=other).update(state="DELIVERED")
+    assert manager.post(url, {"since": since}, format="json").json() == {"queued": 2, "more": False}
+    assert Delivery.objects.filter(pk__in=[d.pk for d in failed], state="PENDING").count() == 3
 
 
 @pytest.mark.parametrize("body", [{}, {"since": "yesterday"}, {"since": 5}, {"since": None}, [], {"since": "2026-13-40T00:00:00Z"},
