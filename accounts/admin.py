@@ -28,7 +28,7 @@ class CustomerForm(forms.ModelForm):
 
     class Meta:
         model = Customer
-        fields = ["name", "state", "is_reseller", "parent_reseller", "features"]
+        fields = ["name", "state", "is_reseller", "parent_reseller", "features", "callnotify_limit"]
 
 
 class ChildInline(admin.TabularInline):

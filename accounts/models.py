@@ -48,6 +48,9 @@ class Customer(models.Model):
         help_text="The operator itself (exactly one customer): its employees are the operator's own accounts.",
     )
     features = models.JSONField(default=list, blank=True, validators=[validate_features])
+    callnotify_limit = models.PositiveIntegerField(
+        "call notify items at most", null=True, blank=True,
+        help_text="Empty: the node's CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER (20 unless set).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from accounts.models import Customer
 from callnotify import endpoint_health
 from callnotify.delivery import retry_now, send_test_event
-from callnotify.models import SECRET_NOT_SIGNABLE, Attempt, CallEvent, CallNotify, Delivery
+from callnotify.models import SECRET_NOT_SIGNABLE, TOO_MANY, Attempt, CallEvent, CallNotify, Delivery, room_for_another
 from callnotify.signing import generate_secret
 from core.admin_filters import AUTOCOMPLETE_MEDIA, AutocompleteFilter
 from core.ids import normalize_id
@@ -31,6 +31,13 @@ class CallNotifyForm(DocumentedForm):
     class Meta:
         model = CallNotify
         fields = ["customer", "url", "method", "selection", "state"]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        customer = data.get("customer")
+        if self.instance._state.adding and customer is not None and not room_for_another(customer):
+            self.add_error("customer", f"{TOO_MANY} (this customer's limit is set on its page)")
+        return data
 
     def _update_errors(self, errors):  # type: ignore[no-untyped-def]
         # The secret is not on this form (the admin never shows it): an error about it comes

@@ -1,8 +1,11 @@
 """Every state transition of a delivery (docs/callevents.md §5, §6): claim a batch, send it, record it.
 
-The database is the truth. A batch is claimed in one short transaction (claims are serialized:
-SQLite's write lock, a transaction-scoped advisory lock on PostgreSQL), which sets a lease on
-each delivery and counts the attempt; the batch is sent concurrently, outside any transaction;
+The database is the truth. A batch is claimed in one short transaction, which sets a lease on
+each delivery and counts the attempt. Claims share a batch fairly: customers in turn, then each
+customer's endpoints in turn, so a customer with a huge backlog delays another's fresh deliveries
+by one batch at most. Claimers never wait for each other: on PostgreSQL each holds the endpoints
+it claims for with `FOR NO KEY UPDATE SKIP LOCKED` and others take other endpoints (SQLite has
+one writer); the batch is sent concurrently, outside any transaction;
 its outcomes are written by `record`, the one place outcomes are written, in one transaction
 with bulk statements. Queue messages and wake-ups (hints.py) are only hints, so a lost or
 duplicated one can neither lose nor double a delivery; a worker that dies mid-batch leaves
@@ -37,13 +40,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Customer
 from callnotify import endpoint_health, hints, transports
 from callnotify.formats import EventData, render
-from callnotify.models import Attempt, CallEvent, CallNotify, Delivery, behind_an_earlier_event
+from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 from callnotify.validators import parse_target
 from core import metrics
 from core.ids import new_id
@@ -55,7 +58,6 @@ RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 JITTER = 0.2
 MAX_RETRY_AFTER = 3600
-CLAIM_LOCK = 0x7E1EC0  # PostgreSQL advisory lock key that serializes claims
 MIN_WAIT = 0.05  # seconds a batch waits for its other lanes once the first has ended
 
 
@@ -131,20 +133,120 @@ class _Candidate:
     job: Job
 
 
+def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str, str]]:
+    """(endpoint, customer) of every endpoint with a due PENDING delivery and no batch sending to it,
+    oldest due first. A skip scan of the PENDING index: one probe per endpoint with pending
+    deliveries, whatever their number."""
+    q = connection.ops.quote_name
+    d, c = q(Delivery._meta.db_table), q(CallNotify._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    pending = f"{q('state')} = '{Delivery.State.PENDING}'"  # a literal: the partial indexes' predicate
+    once = " OFFSET 0" if connection.vendor == "postgresql" else ""  # `due` computed once, not once per use
+    params: list[object] = []
+    narrow = ""
+    if only is not None:
+        narrow = f" AND x.{q('id')} IN ({', '.join(['%s'] * len(only))})"
+        params += only
+    sql = (
+        f"WITH RECURSIVE pending(endpoint_id) AS ("
+        f" SELECT (SELECT min(x.{q('endpoint_id')}) FROM {d} x WHERE x.{pending}{narrow})"
+        f" UNION ALL SELECT (SELECT min(x.{q('endpoint_id')}) FROM {d} x WHERE x.{pending}{narrow}"
+        f" AND x.{q('endpoint_id')} > p.endpoint_id) FROM pending p WHERE p.endpoint_id IS NOT NULL)"
+        f" SELECT e.endpoint_id, c.{q('customer_id')} FROM (SELECT p.endpoint_id, (SELECT min(x.{q('next_attempt_at')})"
+        f" FROM {d} x WHERE x.{q('endpoint_id')} = p.endpoint_id AND x.{pending}{narrow}) AS due"
+        f" FROM pending p WHERE p.endpoint_id IS NOT NULL{once}) e JOIN {c} c ON c.{q('id')} = e.endpoint_id"
+        f" WHERE e.due <= %s AND e.endpoint_id NOT IN"
+        f" (SELECT f.{q('endpoint_id')} FROM {d} f WHERE f.{q('lease_until')} > %s)"
+        f" ORDER BY e.due, e.endpoint_id"
+    )
+    params = params * 3 + [adapt(now), adapt(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(endpoint, customer) for endpoint, customer in cursor.fetchall()]
+
+
+def share(endpoints: list[tuple[str, str]], slots: int) -> dict[str, int]:
+    """A batch's slots shared out: customers in turn (the one waiting longest first), and each
+    customer's turns among its endpoints in turn. Answers endpoint -> slots."""
+    customers: dict[str, list[str]] = {}
+    for endpoint, customer in endpoints:
+        customers.setdefault(customer, []).append(endpoint)
+    quota: dict[str, int] = defaultdict(int)
+    turns = dict.fromkeys(customers, 0)
+    while slots > 0 and customers:
+        for customer, theirs in customers.items():
+            if slots == 0:
+                break
+            quota[theirs[turns[customer] % len(theirs)]] += 1
+            turns[customer] += 1
+            slots -= 1
+    return dict(quota)
+
+
+def _lock_endpoints(ids: list[str]) -> list[str]:
+    """PostgreSQL: hold the endpoints for this claim; those another claimer holds are skipped, so
+    concurrent claimers take disjoint endpoints and never wait for each other (no global lock).
+    NO KEY UPDATE does not conflict with the key-share locks ingestion takes inserting deliveries."""
+    if connection.vendor != "postgresql":
+        return ids  # SQLite: the claim's IMMEDIATE transaction holds the only write lock
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {q('id')} FROM {q(CallNotify._meta.db_table)} WHERE {q('id')} = ANY(%s)"
+                       f" ORDER BY {q('id')} FOR NO KEY UPDATE SKIP LOCKED", [ids])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawSQL:
+    """Ids of the deliveries to claim: per held endpoint, its earliest due deliveries up to its
+    slots, each the earliest PENDING of its call at that endpoint, and none while a batch is still
+    sending to the endpoint (rechecked here, after the endpoint is held). Every part is an index
+    probe: the cost follows the batch, not the backlog."""
+    q = connection.ops.quote_name
+    d = q(Delivery._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    pending = f"{q('state')} = '{Delivery.State.PENDING}'"
+    narrow = f" AND d.{q('id')} IN ({', '.join(['%s'] * len(only))})" if only is not None else ""
+    if connection.vendor == "postgresql":
+        # One statement planned once, whatever the number of endpoints: each held endpoint's slots
+        # taken by a LATERAL subquery.
+        source, endpoint, slots = "unnest(%s::text[], %s::int[]) AS q(endpoint_id, slots) CROSS JOIN LATERAL (", "q.endpoint_id", "q.slots"
+    else:
+        source, endpoint, slots = "", "%s", "%s"  # SQLite: one branch per endpoint, joined by UNION ALL
+    branch = (
+        f"SELECT d.{q('id')} FROM {d} d WHERE d.{q('endpoint_id')} = {endpoint} AND d.{pending}"
+        f" AND d.{q('next_attempt_at')} <= %s AND (d.{q('lease_until')} IS NULL OR d.{q('lease_until')} <= %s){narrow}"
+        f" AND NOT EXISTS (SELECT 1 FROM {d} f WHERE f.{q('endpoint_id')} = {endpoint} AND f.{q('lease_until')} > %s)"
+        f" AND d.{q('sequence')} = (SELECT min(e.{q('sequence')}) FROM {d} e WHERE e.{q('endpoint_id')} = d.{q('endpoint_id')}"
+        f" AND e.{q('call_id')} = d.{q('call_id')} AND e.{pending})"
+        f" ORDER BY d.{q('next_attempt_at')} LIMIT {slots}"
+    )
+    if source:
+        return RawSQL(f"SELECT b.{q('id')} FROM {source}{branch}) b",
+                      [list(quota), list(quota.values()), adapt(now), adapt(now), *(only or []), adapt(now)])
+    params: list[object] = []
+    for name, count in quota.items():
+        params += [name, adapt(now), adapt(now), *(only or []), name, adapt(now), count]
+    return RawSQL(" UNION ALL ".join([f"SELECT b.{q('id')} FROM ({branch}) b"] * len(quota)), params)
+
+
 def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candidate]:
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
-    that no batch is sending to: one query, with everything sending needs (plain rows, no model objects)."""
-    in_flight = Delivery.objects.filter(lease_until__gt=now).values("endpoint_id")
-    rows = (Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
-            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-            .exclude(endpoint_id__in=in_flight).filter(~behind_an_earlier_event()))
-    if only is not None:
-        rows = rows.filter(pk__in=only)
+    no batch is sending to, shared fairly among customers, then among their endpoints: with
+    everything sending needs (plain rows, no model objects)."""
+    endpoints = _pending_endpoints(now, only)
+    if not endpoints:
+        return []
+    quota = share(endpoints, scan)
+    held = set(_lock_endpoints(list(quota)))
+    quota = {endpoint: slots for endpoint, slots in quota.items() if endpoint in held}
+    if not quota:
+        return []
+    rows = Delivery.objects.filter(pk__in=_picks(quota, now, only))
     found = []
     for (pk, attempts, lease_until, endpoint_id, url, method, secret, endpoint_state, customer_state, event_id, call_id,
          sequence, customer_id, type_, direction, state, a_number, b_number, timestamp, duration, cause, additional,
          received_at, request_id) in (
-        rows.order_by("next_attempt_at").values_list(*CANDIDATE_FIELDS)[:scan]
+        rows.order_by("next_attempt_at").values_list(*CANDIDATE_FIELDS)
     ):
         event = EventData(event_id=event_id, call_id=call_id, sequence=sequence, customer=customer_id, type=type_,
                           direction=direction, state=state, a_number=a_number, b_number=b_number, timestamp=timestamp,
@@ -164,14 +266,12 @@ def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candi
 
 def claim(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None) -> Batch:
     """Lease a batch of due deliveries (at most `limit`; only those in `only` if given): one transaction,
-    3 statements (4 when a lease ran out and its interrupted attempts are logged)."""
+    4 statements on PostgreSQL, 3 on SQLite (one more when a lease ran out and its interrupted
+    attempts are logged)."""
     now = now or timezone.now()
     limit = limit or settings.CALLNOTIFY_BATCH_SIZE
     batch = Batch(now, now + _lease())
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
         candidates = _candidates(now, limit, only)
         if not candidates:
             return batch
@@ -203,13 +303,15 @@ def _count_interrupted(jobs: list[Job]) -> None:
 
 
 def _lease_rows(ids: list[str], now: datetime, lease_until: datetime) -> set[str]:
-    """One UPDATE ... RETURNING: lease and count the attempt of those still free."""
+    """One UPDATE ... RETURNING: lease and count the attempt of those still free. Found by primary
+    key only (`IS TRUE` keeps the state index out: without statistics after a burst, PostgreSQL
+    combined it with the key and read every PENDING row)."""
     q = connection.ops.quote_name
     table = q(Delivery._meta.db_table)
     marks = ", ".join(["%s"] * len(ids))
     adapt = connection.ops.adapt_datetimefield_value
     sql = (f"UPDATE {table} SET {q('attempts')} = {q('attempts')} + 1, {q('lease_until')} = %s"
-           f" WHERE {q('id')} IN ({marks}) AND {q('state')} = %s"
+           f" WHERE {q('id')} IN ({marks}) AND ({q('state')} = %s) IS TRUE"
            f" AND ({q('lease_until')} IS NULL OR {q('lease_until')} <= %s) RETURNING {q('id')}")
     with connection.cursor() as cursor:
         cursor.execute(sql, [adapt(lease_until), *ids, Delivery.State.PENDING, adapt(now)])

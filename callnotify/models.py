@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
@@ -15,6 +16,7 @@ from core.messages import documented
 
 
 SECRET_NOT_SIGNABLE = "Only http and https endpoints can be signed"
+TOO_MANY = "Too many call notify items"
 
 
 class CallNotify(models.Model):
@@ -84,6 +86,14 @@ class CallNotify(models.Model):
         # client asking for signatures is told so rather than trusting an unsigned stream.
         if self.secret and self.is_streamed():
             raise ValidationError({"secret": SECRET_NOT_SIGNABLE})
+
+
+def room_for_another(customer: Customer) -> bool:
+    """Whether the customer may add a call notify item: its own limit, else the node's."""
+    limit = customer.callnotify_limit
+    if limit is None:
+        limit = settings.CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER
+    return CallNotify.objects.filter(customer=customer).count() < limit
 
 
 # --- call events and their delivery (docs/callevents.md) ---
@@ -201,8 +211,16 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["state", "next_attempt_at"]),
-            models.Index(fields=["endpoint", "call_id", "sequence"]),
-            models.Index(fields=["lease_until"]),
+            # The claim's probes (callnotify/delivery.py): endpoints with pending deliveries and
+            # their due ones, and each call's earliest pending event at an endpoint. Partial, so
+            # their cost follows what is pending, not the whole log.
+            models.Index(fields=["endpoint", "next_attempt_at"], condition=models.Q(state="PENDING"),
+                         name="delivery_pending_endpoint"),
+            models.Index(fields=["endpoint", "call_id", "sequence"], condition=models.Q(state="PENDING"),
+                         name="delivery_pending_call"),
+            # Leased rows only (record clears the lease): the endpoints a batch is sending to.
+            models.Index(fields=["lease_until", "endpoint"], condition=models.Q(lease_until__isnull=False),
+                         name="delivery_leased"),
             models.Index(fields=["endpoint", "-created_at"]),
             models.Index(fields=["finished_at"]),
         ]

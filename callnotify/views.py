@@ -34,7 +34,7 @@ from accounts.models import Customer
 from accounts.permissions import Access, reachable_customer
 from callnotify import endpoint_health, ingest
 from callnotify.delivery import retry_now, send_test_event
-from callnotify.models import SECRET_NOT_SIGNABLE, CallEvent, CallNotify, Delivery
+from callnotify.models import SECRET_NOT_SIGNABLE, TOO_MANY, CallEvent, CallNotify, Delivery, room_for_another
 from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSerializer, CallEventSerializer,
                                     CallNotifySerializer, DeliveryPageSerializer, DeliverySerializer, TestResultSerializer,
                                     accepted)
@@ -53,6 +53,7 @@ NO_CUSTOMER: Error = (404, "customer", "Customer not found")
 ENDPOINT_ID = "6b0435fcdbc6a327465cc9cb"
 EVENT_ID = "6b043b02d1e5a70019cc0a11"
 NO_ENDPOINT: Error = (404, "not_found", "Call notify not found")
+TOO_MANY_ENDPOINTS: Error = (422, "limit", TOO_MANY)
 ENDPOINT_FIELDS = [*errors_of(422, "url", *URL_MESSAGES), *field_errors(CallNotifySerializer, "method", "selection", "state", "secret"),
                (422, "secret", SECRET_NOT_SIGNABLE), MULTIPLE]
 HEALTH = {"lastHour": {"delivered": 310, "failed": 2, "p50DurationMs": 40, "p95DurationMs": 160},
@@ -104,7 +105,7 @@ class CustomerScopedMixin:
         response_example={**ENDPOINT, "secret": "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
         request_example={"url": "https://hooks.example.com/calls?key=abc", "method": "POSTJSON", "selection": "ALL",
                          "secret": "generate"},
-        errors=[*ENDPOINT_FIELDS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
+        errors=[*ENDPOINT_FIELDS, TOO_MANY_ENDPOINTS, NO_CUSTOMER, DENIED, BAD_JSON, NOT_OBJECT],
     ),
     update_by_post=documented(
         description=f"Update a call notify item. {UPDATE} {WHO}", response_example={**ENDPOINT, "selection": "SIP"},
@@ -151,6 +152,14 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        with self.documented_conflicts(serializer):
+            # The customer's row is held while counting, so concurrent creates count one after the other.
+            customer = Customer.objects.select_for_update().get(pk=self.customer.pk)
+            if not room_for_another(customer):
+                raise ApiError(*TOO_MANY_ENDPOINTS)
+            serializer.save(**self.serializer_context_defaults())
 
 
 class CallEventView(GenericAPIView):

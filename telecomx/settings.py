@@ -340,6 +340,8 @@ CALLNOTIFY_REQUEST_TIMEOUT = env_float("CALLNOTIFY_REQUEST_TIMEOUT", 10)
 CALLNOTIFY_CA_FILE = os.environ.get("CALLNOTIFY_CA_FILE") or None
 # Seconds a worker holds a delivery while attempting it; after that it counts as interrupted.
 CALLNOTIFY_LEASE_SECONDS = env_int("CALLNOTIFY_LEASE_SECONDS", 60)
+# Call notify items one customer may have (the admin raises it for one customer: "Call notify items at most").
+CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER = env_int("CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER", 20)
 # Attempts in flight at once per endpoint, so one slow endpoint cannot take every worker.
 CALLNOTIFY_ENDPOINT_CONCURRENCY = env_int("CALLNOTIFY_ENDPOINT_CONCURRENCY", 4)
 # The sweep: how often it runs, and how overdue a delivery must be before it is re-queued.
