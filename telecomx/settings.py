@@ -260,6 +260,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api",
+    # OpenAPI 3.1 (JSON Schema): a nullable object is `oneOf [object, null]`, which strict
+    # validators honour; 3.0's `nullable` beside `allOf` is ignored by them (openapi-core refused
+    # a route answer's `"rule": null`).
+    "OAS_VERSION": "3.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     # Swagger UI's assets from our own static files: the docs page works with no internet.

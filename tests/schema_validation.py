@@ -6,7 +6,8 @@ without writing anything. The check is strict where the published schema is leni
 an object may not carry properties its schema does not declare, so "the server returns a field
 the schema does not know" fails as surely as "the schema requires a field the server omits".
 The schema is generated once per test session and each response schema compiled once
-(jsonschema-rs: a check costs microseconds).
+(jsonschema-rs: a check costs microseconds). A second, independent validator, openapi-core,
+checks every answer too, as strict clients read the schema.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from typing import Any
 
 import jsonschema_rs
 from django.http import HttpResponse
 
 NOT_VALIDATED = ("/api/schema", "/api/docs")
+# drf-spectacular's generator keeps state in globals: tests whose threads post concurrently must
+# not build the schema twice at once (functools.cache alone lets both threads in).
+_BUILDING = threading.Lock()
 
 
 def _strict(node: Any) -> Any:
-    """OpenAPI 3.0 → JSON Schema: `nullable` becomes a null alternative, objects get closed."""
+    """OpenAPI → JSON Schema, stricter: objects get closed (a 3.0 `nullable` would become a null alternative)."""
     if isinstance(node, list):
         return [_strict(item) for item in node]
     if not isinstance(node, dict):
@@ -36,9 +41,14 @@ def _strict(node: Any) -> Any:
     return out
 
 
-@functools.cache
 def published_schema() -> dict[str, Any]:
     """The schema as /api/schema/ serves it (generated once)."""
+    with _BUILDING:
+        return _published_schema()
+
+
+@functools.cache
+def _published_schema() -> dict[str, Any]:
     from drf_spectacular.generators import SchemaGenerator
     from drf_spectacular.renderers import OpenApiJsonRenderer
 
@@ -104,6 +114,35 @@ def check_response(method: str, path: str, response: HttpResponse) -> None:
     assert not errors, f"{where}: the answer contradicts the schema ({ref}):\n" + "\n".join(
         f"  at {'/'.join(map(str, e.instance_path)) or '(body)'}: {e.message}" for e in errors[:5]
     )
+    if ref != "#/components/responses/Error" and getattr(response, "wsgi_request", None) is not None:
+        _strict_validator_accepts(where, response)
+
+
+_OPENAPI: list[Any] = []
+
+
+def _openapi() -> Any:
+    schema = published_schema()
+    with _BUILDING:
+        if not _OPENAPI:
+            from openapi_core import OpenAPI
+
+            _OPENAPI.append(OpenAPI.from_dict(schema))
+        return _OPENAPI[0]
+
+
+def _strict_validator_accepts(where: str, response: HttpResponse) -> None:
+    """A second, independent check by a strict OpenAPI validator (openapi-core), as clients
+    generated or validated against the schema see it: what it refuses, they refuse too."""
+    from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+    try:
+        request = DjangoOpenAPIRequest(response.wsgi_request)
+    except ValueError:
+        return  # a request no HTTP client can send (a newline in a header), made only by tests of such input
+    result = _openapi().unmarshal_response(request, DjangoOpenAPIResponse(response))
+    assert not result.errors, f"{where}: openapi-core refuses the answer: " + "; ".join(
+        f"{error}: {getattr(error, '__cause__', None) or ''}" for error in result.errors)
 
 
 # Statuses an operation must list with their codes; others (405, 413, 415, 5xx) are generic.

@@ -38,18 +38,25 @@ def _schema() -> dict:
     return published_schema()
 
 
+def _nullable(prop: dict) -> bool:
+    """OpenAPI 3.1: null is one of the types, or one of the alternatives."""
+    kinds = prop.get("type")
+    return (isinstance(kinds, list) and "null" in kinds) or any(
+        alternative.get("type") == "null" for alternative in prop.get("oneOf", []) + prop.get("anyOf", []))
+
+
 def test_empty_delivery_values_are_optional_not_required():
     delivery = _schema()["components"]["schemas"]["Delivery"]
     assert set(delivery["required"]) == {"_id", "event", "callId", "eventState", "sequence", "state", "attempts", "createdAt"}
-    assert not any(prop.get("nullable") for prop in delivery["properties"].values())
+    assert not any(_nullable(prop) for prop in delivery["properties"].values())
 
 
 def test_secret_is_typed_in_answers_and_never_nullable_there():
     schemas = _schema()["components"]["schemas"]
     assert schemas["CallNotify"]["properties"]["secret"]["type"] == "string"
     assert "secret" not in schemas["CallNotify"].get("required", [])
-    assert schemas["Rule"]["properties"]["note"].get("nullable") is None
-    assert schemas["RuleRequest"]["properties"]["note"]["nullable"] is True
+    assert not _nullable(schemas["Rule"]["properties"]["note"])
+    assert _nullable(schemas["RuleRequest"]["properties"]["note"])
 
 
 def test_closed_sets_are_enums_and_answers_are_typed():
