@@ -40,7 +40,7 @@ from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSeriali
                                     accepted)
 from callnotify.testsend import sending_slot
 from callnotify.validators import URL_MESSAGES
-from core.api import BAD_PAGE, OffsetPage, ResourceViewSet, page_bounds, paged_list_schema
+from core.api import BAD_CURSOR, BAD_PAGE, KeysetPage, ResourceViewSet, paged_list_schema
 from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error, error_body, validation_body
 from core.ids import normalize_id
@@ -54,6 +54,9 @@ ENDPOINT_ID = "6b0435fcdbc6a327465cc9cb"
 EVENT_ID = "6b043b02d1e5a70019cc0a11"
 NO_ENDPOINT: Error = (404, "not_found", "Call notify not found")
 TOO_MANY_ENDPOINTS: Error = (422, "limit", TOO_MANY)
+CURSOR_PARAMETER = OpenApiParameter(
+    "cursor", str, description='start after the page that gave it: the value in that page\'s `Link: <…>; rel="next"` '
+    "header (a deep page then costs what the first one does; `offset` counts from the cursor)")
 ENDPOINT_FIELDS = [*errors_of(422, "url", *URL_MESSAGES), *field_errors(CallNotifySerializer, "method", "selection", "state", "secret"),
                (422, "secret", SECRET_NOT_SIGNABLE), MULTIPLE]
 HEALTH = {"lastHour": {"delivered": 310, "failed": 2, "p50DurationMs": 40, "p95DurationMs": 160},
@@ -217,9 +220,9 @@ class DeliveryListView(EndpointView):
         "only one `state`. Properties without a value yet (`lastStatus`, `lastError`, `nextAttemptAt`, `finishedAt`) are "
         f"left out. {WHO}",
         response_example={"offset": 0, "limit": 100, "total": 2, "deliveries": [DELIVERED, WAITING]},
-        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_PAGE, BAD_STATE],
+        errors=[NO_ENDPOINT, NO_CUSTOMER, DENIED, BAD_PAGE, BAD_CURSOR, BAD_STATE],
         summary="Delivery log of a call notify item (newest first)",
-        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
+        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int), CURSOR_PARAMETER,
                     OpenApiParameter("state", str, enum=Delivery.State.values)],
         responses={200: DeliveryPageSerializer},
     )
@@ -231,11 +234,11 @@ class DeliveryListView(EndpointView):
             if state not in Delivery.State.values:
                 raise ApiError(*BAD_STATE, path="state")
             deliveries = deliveries.filter(state=state)
-        page = OffsetPage(request, deliveries.select_related("event").only(
+        page = KeysetPage(request, deliveries.select_related("event").only(
             "id", "event_id", "event__state", "call_id", "sequence", "state", "attempts", "last_status", "last_error",
             "created_at", "next_attempt_at", "finished_at",
-        ).order_by("-created_at", "-id"))
-        return Response(page.body("deliveries", DeliverySerializer(page.items, many=True).data))
+        ), "created_at")
+        return page.response("deliveries", DeliverySerializer(page.items, many=True).data)
 
 
 class TestEventView(EndpointView):
@@ -405,16 +408,15 @@ class CallEventListView(CustomerScopedMixin, GenericAPIView):
     @documented(
         description=f"The customer's call events, newest first, paged; `callId`, `since` and `until` narrow the list. {WHO}",
         response_example={"offset": 0, "limit": 100, "total": 1, "callEvents": [{"_id": EVENT_ID, **CALL_EVENT, "sequence": 2}]},
-        errors=[NO_CUSTOMER, DENIED, BAD_PAGE, not_a_time("since")],
+        errors=[NO_CUSTOMER, DENIED, BAD_PAGE, BAD_CURSOR, not_a_time("since")],
         summary="List the customer's call events (newest first)",
-        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int),
+        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int), CURSOR_PARAMETER,
                     OpenApiParameter("callId", str, description="only this call's events"),
                     OpenApiParameter("since", str, description="ISO 8601: events whose timestamp is at or after it"),
                     OpenApiParameter("until", str, description="ISO 8601: events whose timestamp is before it")],
         responses={200: CallEventPageSerializer},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        offset, limit = page_bounds(request)
         events = CallEvent.objects.filter(customer=self.customer)
         params = request.query_params
         if params.get("callId"):
@@ -425,6 +427,5 @@ class CallEventListView(CustomerScopedMixin, GenericAPIView):
                 if value is None:
                     raise ApiError(*not_a_time(name), path=name)
                 events = events.filter(**{lookup: value})
-        page = events.order_by("-timestamp", "-id")[offset : offset + limit]
-        return Response({"offset": offset, "limit": limit, "total": events.count(),
-                         "callEvents": CallEventSerializer(page, many=True).data})
+        page = KeysetPage(request, events, "timestamp")
+        return page.response("callEvents", CallEventSerializer(page.items, many=True).data)

@@ -5,14 +5,17 @@ and the one way lists page (DRF's LimitOffsetPagination with the API's bounds an
 
 from __future__ import annotations
 
+import base64
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Model, ProtectedError, QuerySet, RestrictedError, UniqueConstraint
+from django.db.models import F, Model, ProtectedError, Q, QuerySet, RestrictedError, UniqueConstraint
 from django.urls import URLPattern
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import mixins, serializers
 from rest_framework.pagination import LimitOffsetPagination
@@ -71,6 +74,9 @@ class Paging(LimitOffsetPagination):
         return _whole_number(request, self.offset_query_param, 0, 0, MAX_OFFSET)
 
 
+BAD_CURSOR: Error = (400, "bad_request", "Invalid cursor")
+
+
 class OffsetPage:
     """One page of a list born paged: `{"offset", "limit", "total", "<items>": [...]}` (`body`)."""
 
@@ -81,6 +87,52 @@ class OffsetPage:
 
     def body(self, key: str, items: list[Any]) -> dict[str, Any]:
         return {"offset": self.offset, "limit": self.limit, "total": self.total, key: items}
+
+
+class KeysetPage(OffsetPage):
+    """One page of a log born paged, as OffsetPage answers it, newest first by `order` (a time
+    field, then the id). Besides `?offset=`, a page may start at `?cursor=`, the opaque value the previous page's `Link: <…>; rel="next"` header carries: the
+    rows after that page's last one, found on the list's index, so page 4,000 costs what page 1
+    does (`offset` then counts from the cursor). Every page that has rows after it carries that
+    header; `response(key, items)` builds the answer with it.
+    """
+
+    def __init__(self, request: Request, queryset: QuerySet, order: str) -> None:  # noqa: PLW0231 - its own paging
+        self.request, self.order = request, order
+        self.offset, self.limit = page_bounds(request)
+        self.total = queryset.count()
+        raw = request.query_params.get("cursor")
+        if raw is not None:
+            after = _cursor_value(raw, queryset.model._meta.get_field(order))
+            queryset = queryset.filter(Q(**{f"{order}__lt": after[0]}) | Q(**{order: after[0], "pk__lt": after[1]}))
+        rows = list(queryset.order_by(f"-{order}", "-pk")[self.offset : self.offset + self.limit + 1])
+        self.items, self.more = rows[: self.limit], len(rows) > self.limit
+
+    def response(self, key: str, items: list[Any]) -> Response:
+        answer = Response(self.body(key, items))
+        if self.more:
+            last = self.items[-1]
+            value = getattr(last, self.order).isoformat()
+            cursor = base64.urlsafe_b64encode(f"{value}|{last.pk}".encode()).decode().rstrip("=")
+            query = self.request.query_params.copy()
+            query.pop("offset", None)
+            query["cursor"], query["limit"] = cursor, str(self.limit)
+            answer["Link"] = (f'<{self.request.build_absolute_uri(self.request.path)}?'
+                              f'{urlencode(list(query.lists()), doseq=True)}>; rel="next"')
+        return answer
+
+
+def _cursor_value(raw: str, field: Any) -> tuple[Any, str]:
+    """A cursor back into (time, id), or 400 `bad_request` "Invalid cursor" naming `cursor`."""
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode() if len(raw) <= 200 else ""
+        value, _, pk = text.partition("|")
+        when = parse_datetime(value)
+    except (ValueError, UnicodeDecodeError):
+        when, pk = None, ""
+    if when is None or when.tzinfo is None or not pk or len(pk) > 64 or not pk.isascii() or not pk.isalnum():
+        raise ApiError(*BAD_CURSOR, path="cursor")
+    return field.to_python(when), pk
 
 
 class ArrayPaging(Paging):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -10,9 +11,9 @@ from pytest_httpserver import HTTPServer
 
 from accounts.models import AccessLevel
 from callnotify.delivery import attempt_delivery
-from callnotify.models import CallNotify, Delivery
+from callnotify.models import CallEvent, CallNotify, Delivery
 from tests.accounts.factories import CustomerFactory, EmployeeFactory
-from tests.callnotify.factories import CallNotifyFactory, post_event
+from tests.callnotify.factories import T0, CallNotifyFactory, post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +46,47 @@ def test_deliveries_are_listed_newest_first_with_paging(owner, endpoint: CallNot
     assert set(first) == {"_id", "event", "callId", "eventState", "sequence", "state", "attempts", "createdAt", "nextAttemptAt"}
     assert (first["_id"], first["event"], first["eventState"], first["sequence"], first["state"], first["attempts"]) == (
         stored.id, stored.event_id, "RINGING", 1, "PENDING", 0)
+
+
+def test_the_next_link_walks_the_whole_log_by_cursor_each_delivery_once(owner, endpoint: CallNotify,
+                                                                          django_assert_max_num_queries) -> None:
+    for n in range(7):
+        post_event(endpoint.customer, call_id=f"call-{n}")
+    Delivery.objects.update(created_at=timezone.now())  # equal times: the id breaks the tie
+    newest_first = list(Delivery.objects.order_by("-created_at", "-id").values_list("id", flat=True))
+    seen, link = [], url(endpoint) + "?limit=3&state=PENDING"
+    while link:
+        with django_assert_max_num_queries(6):  # a deep page costs what the first one does
+            response = owner.get(link)
+        assert response.status_code == 200 and response.json()["total"] == 7
+        seen += [d["_id"] for d in response.json()["deliveries"]]
+        header = response.get("Link", "")
+        assert header == "" or (header.endswith('>; rel="next"') and "state=PENDING" in header and "limit=3" in header)
+        link = header[header.index("/api/"):header.index(">")] if header else ""
+    assert seen == newest_first
+
+
+def test_the_call_event_list_walks_by_cursor_too(owner, endpoint: CallNotify) -> None:
+    for n in range(5):
+        post_event(endpoint.customer, call_id=f"call-{n}", timestamp=T0 + timedelta(seconds=n % 2))
+    newest_first = list(CallEvent.objects.order_by("-timestamp", "-id").values_list("id", flat=True))
+    seen, link = [], f"/api/customer/{endpoint.customer_id}/callevent?limit=2"
+    while link:
+        response = owner.get(link)
+        seen += [e["_id"] for e in response.json()["callEvents"]]
+        header = response.get("Link", "")
+        link = header[header.index("/api/"):header.index(">")] if header else ""
+    assert seen == newest_first
+
+
+@pytest.mark.parametrize("cursor", ["x", "bm90IGEgY3Vyc29y", "MjAyNi0xMS0yMlQxMDoxNTowMHw", "A" * 300,
+                                    "MjAyNi0xMS0yMlQxMDoxNTowMCswMDowMHxhL2I"])  # no time, no id, no zone, a bad id
+def test_a_cursor_that_is_not_one_is_refused(owner, endpoint: CallNotify, cursor: str) -> None:
+    response = owner.get(url(endpoint) + f"?cursor={cursor}")
+    assert (response.status_code, response.json()) == (
+        400, {"error": {"code": "bad_request", "status": 400, "message": "Invalid cursor", "path": "cursor"}})
+    events = owner.get(f"/api/customer/{endpoint.customer_id}/callevent?cursor={cursor}")
+    assert events.status_code == 400 and events.json()["error"]["path"] == "cursor"
 
 
 def test_deliveries_filter_by_state_and_show_the_last_outcome(owner, endpoint: CallNotify) -> None:
