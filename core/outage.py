@@ -37,6 +37,7 @@ class Breaker:
     def __init__(self, name: str) -> None:
         self.name = name
         self.open_until = 0.0
+        self.down = False  # failed to reach it, and not reached since (the breaker may be closed again to retry)
         self.lock = threading.Lock()
 
     def is_open(self) -> bool:
@@ -44,9 +45,11 @@ class Breaker:
 
     def trip(self) -> None:
         self.open_until = time.monotonic() + settings.DEPENDENCY_RETRY_SECONDS
+        self.down = True
 
     def close(self) -> None:
         self.open_until = 0.0
+        self.down = False
 
 
 database = Breaker("database")

@@ -29,8 +29,10 @@ threads = int(os.environ.get("WEB_THREADS", 4))
 timeout = int(os.environ.get("WEB_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 10000  # recycle workers now and then (a slow leak never becomes an outage)
-max_requests_jitter = 1000
+# Recycle workers now and then (a slow leak never becomes an outage); not while the database is
+# down (pre_request). WEB_MAX_REQUESTS overrides the 10,000.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", 10000))
+max_requests_jitter = max_requests // 10
 accesslog = None  # core.requestlog says more, without tokens; WEB_ACCESS_LOG=1 adds gunicorn's
 errorlog = "-"
 logconfig_dict = logging_config(os.environ.get("LOG_FORMAT") or "json", os.environ.get("LOG_LEVEL") or "INFO")
@@ -85,6 +87,17 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     from telecomx.startup import warm_up  # the app is loaded by now
 
     warm_up()
+
+
+def pre_request(worker, req):  # type: ignore[no-untyped-def]
+    """No recycling (max_requests) while the database is down: a fresh worker could load neither the
+    routing index nor a credential, and would refuse every look-up until the database is back.
+    The worker is recycled 1,000 requests after the database answers again, not in the moment
+    it comes back (when connections through a failover may still fail for a while)."""
+    from core import outage
+
+    if outage.database.down:
+        worker.max_requests = max(worker.max_requests, worker.nr + 1000)
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

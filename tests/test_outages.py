@@ -83,7 +83,10 @@ def node(sink: Sink, database_url: str, tmp_path: Path) -> Iterator[dict]:
     web_env = {
         **base_env, "DATABASE_URL": database_url.replace(f":{target.port or 5432}/", f":{proxy.port}/", 1),
         "CACHE_URL": f"redis://127.0.0.1:{redis_port}/0", "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-        "WEB_THREADS": "4", "CALLNOTIFY_IN_PROCESS": "on", "CALLNOTIFY_SWEEP_SECONDS": "1", "LOG_LEVEL": "WARNING",
+        "WEB_THREADS": "4", "CALLNOTIFY_IN_PROCESS": "on",
+        # Workers recycled every 100-110 requests: the outage's 200 look-ups would meet a fresh worker
+        # that knows no key, unless recycling waits for the database (telecomx/gunicorn.conf.py).
+        "WEB_MAX_REQUESTS": "100", "CALLNOTIFY_SWEEP_SECONDS": "1", "LOG_LEVEL": "WARNING",
     }
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "telecomx/gunicorn.conf.py", "telecomx.wsgi"],
                            cwd=ROOT, env=web_env, start_new_session=True, stdout=subprocess.DEVNULL,
