@@ -205,3 +205,12 @@ def _nodes(plan: dict):  # type: ignore[no-untyped-def]
     yield plan
     for child in plan.get("Plans", []):
         yield from _nodes(child)
+
+
+@pytest.mark.django_db
+def test_a_batch_larger_than_sqlites_compound_select_is_claimed(settings) -> None:
+    customer = CustomerFactory()
+    endpoints(customer, 600)
+    post_event(customer, call_id="wide")  # one delivery to each of 600 endpoints
+    batch = claim(timezone.now() + timedelta(seconds=1), limit=1000)
+    assert len(batch.jobs) == (600 if connection.vendor == "postgresql" else 400)
