@@ -104,7 +104,10 @@ class KeysetPage(OffsetPage):
         raw = request.query_params.get("cursor")
         if raw is not None:
             after = _cursor_value(raw, queryset.model._meta.get_field(order))
-            queryset = queryset.filter(Q(**{f"{order}__lt": after[0]}) | Q(**{order: after[0], "pk__lt": after[1]}))
+            # `order <= time` on its own as well: a range the list's index starts at (the OR alone
+            # made PostgreSQL walk the index from the newest row, as an offset does).
+            queryset = queryset.filter(Q(**{f"{order}__lte": after[0]}),
+                                       Q(**{f"{order}__lt": after[0]}) | Q(**{order: after[0], "pk__lt": after[1]}))
         rows = list(queryset.order_by(f"-{order}", "-pk")[self.offset : self.offset + self.limit + 1])
         self.items, self.more = rows[: self.limit], len(rows) > self.limit
 
