@@ -99,11 +99,23 @@ def env(tmp_path: Path, database_url: str) -> Iterator[dict[str, str]]:
 
 
 def start_worker(env: dict[str, str], name: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "telecomx", "worker", "-c", "4", "-n", f"{name}@%h", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-l", "WARNING", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]],
-        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    """A Celery worker on the env's queue; its output goes to worker-NAME.log in the env's data folder."""
+    with open(Path(env["TELECOMX_DATA_DIR"]) / f"worker-{name}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "telecomx", "worker", "-c", "4", "-n", f"{name}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+             "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]],
+            cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def worker_logs(env: dict[str, str]) -> str:
+    """What the env's workers logged above INFO (and the last lines), for a failure's message."""
+    lines = []
+    for log in sorted(Path(env["TELECOMX_DATA_DIR"]).glob("worker-*.log")):
+        text = log.read_text(errors="replace").splitlines()
+        lines += [f"== {log.name}"] + [line[:400] for line in text if '"level": "INFO"' not in line][-30:] + text[-5:]
+    return "\n".join(lines)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float) -> bool:
