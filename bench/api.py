@@ -36,7 +36,8 @@ django.setup()
 from accounts.models import AccessLevel, Customer, Employee, Token
 from callnotify.models import CallNotify
 import bench.data as data
-customer = Customer.objects.create(name="Bench A/S", is_reseller=True, features=["FINANCE", "TELE"])
+customer = Customer.objects.create(name="Bench A/S", is_reseller=True, features=["FINANCE", "TELE"],
+                                   callnotify_limit=10_000_000)  # creates all run long: no per-customer cap
 admin = Employee.objects.create_user("bench@example.com", None, customer=customer, access_level=AccessLevel.ADMIN)
 CallNotify.objects.bulk_create(
     CallNotify(customer=customer, url=f"http://127.0.0.1:9/call{n}", method="POSTJSON", selection="ALL")

@@ -21,11 +21,14 @@ Rows older than two days are deleted by `prune()` (run by `manage.py prunedelive
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -172,25 +175,70 @@ def window_figures(endpoint_ids: Sequence[str], since: datetime) -> dict[str, di
     return {pk: found.get(pk, dict(empty)) for pk in endpoint_ids}
 
 
-def health_of(endpoints: Sequence[CallNotify], now: datetime | None = None) -> dict[str, dict[str, object]]:
-    """The API's `health` object for each endpoint: three queries whatever their number."""
+HEALTH_COLUMNS = ("last_success_at", "last_failure_at", "consecutive_failures", "failing_since", "disabled_reason")
+WINDOW_FIELDS = ("delivered", "failed", *BUCKET_FIELDS)
+
+
+@cache
+def _health_sql(vendor: str) -> str:
+    """Every endpoint's health row and both windows' sums in one grouped statement, written once
+    per process: built by the ORM it cost more to compile (two IN lists of the page's ids and 26
+    sums) than to run."""
+    cn, h, m = CallNotify._meta.db_table, EndpointHealth._meta.db_table, EndpointMinute._meta.db_table
+    kept = [f"h.{EndpointHealth._meta.get_field(name).column}" for name in HEALTH_COLUMNS]
+    hour = [f"SUM(CASE WHEN m.minute >= %s THEN m.{f} END)" for f in WINDOW_FIELDS]
+    day = [f"SUM(m.{f})" for f in WINDOW_FIELDS]
+    wanted = "cn.id = ANY(%s)" if vendor == "postgresql" else "cn.id IN (SELECT value FROM json_each(%s))"
+    return (f"SELECT cn.id, {', '.join(kept + hour + day)} FROM {cn} cn"
+            f" LEFT JOIN {h} h ON h.endpoint_id = cn.id"
+            f" LEFT JOIN {m} m ON m.endpoint_id = cn.id AND m.minute >= %s"
+            f" WHERE {wanted} GROUP BY cn.id, {', '.join(kept)}")
+
+
+def _window(sums: Sequence[int | None]) -> dict[str, object]:
+    histogram = [n or 0 for n in sums[2:]]
+    return {"delivered": sums[0] or 0, "failed": sums[1] or 0,
+            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95)}
+
+
+def _health(row: Sequence[object], converters: Sequence[Sequence[Any]] = ()) -> dict[str, object]:
+    """One endpoint's `health` from its row of _health_sql (after the id)."""
+    kept = []
+    for chain, value in zip(converters or [()] * len(HEALTH_COLUMNS), row[:len(HEALTH_COLUMNS)], strict=True):
+        for convert in chain if value is not None else ():
+            value = convert(value, None, connection)
+        kept.append(value)
+    success, failure, failures, since, reason = kept
+    sums, width = row[len(HEALTH_COLUMNS):], len(WINDOW_FIELDS)
+    return {
+        "lastHour": _window(sums[:width]),
+        "lastDay": _window(sums[width:]),
+        "lastSuccessAt": success,
+        "lastFailureAt": failure,
+        "consecutiveFailures": failures or 0,
+        "failingSince": since,
+        "disabledReason": reason or None,
+    }
+
+
+def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None) -> dict[str, dict[str, object]]:
+    """The API's `health` object for each endpoint (or endpoint id): one statement whatever their number."""
     now = now or timezone.now()
-    ids = [e.pk for e in endpoints]
-    rows = {h.pk: h for h in EndpointHealth.objects.filter(pk__in=ids)}
-    hour, day = window_figures(ids, now - timedelta(hours=1)), window_figures(ids, now - timedelta(days=1))
-    answer = {}
-    for pk in ids:
-        h = rows.get(pk)
-        answer[pk] = {
-            "lastHour": hour[pk],
-            "lastDay": day[pk],
-            "lastSuccessAt": h.last_success_at if h else None,
-            "lastFailureAt": h.last_failure_at if h else None,
-            "consecutiveFailures": h.consecutive_failures if h else 0,
-            "failingSince": h.failing_since if h else None,
-            "disabledReason": (h.disabled_reason or None) if h else None,
-        }
-    return answer
+    ids = [e if isinstance(e, str) else e.pk for e in endpoints]
+    if not ids:
+        return {}
+    adapt = connection.ops.adapt_datetimefield_value
+    hour, day = adapt(minute_of(now - timedelta(hours=1))), adapt(minute_of(now - timedelta(days=1)))
+    params = [*[hour] * len(WINDOW_FIELDS), day, ids if connection.vendor == "postgresql" else json.dumps(ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(_health_sql(connection.vendor), params)
+        rows = cursor.fetchall()
+    converters = [connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
+                  for field in (EndpointHealth._meta.get_field(name) for name in HEALTH_COLUMNS)]
+    answer = {pk: _health(row, converters) for pk, *row in rows}
+    # An id with no stored endpoint (the admin's form for a new one) has no attempts either.
+    none = [None] * (len(HEALTH_COLUMNS) + 2 * len(WINDOW_FIELDS))
+    return {pk: answer.get(pk) or _health(none) for pk in ids}
 
 
 def failing(now: datetime) -> dict[str, float]:

@@ -13,6 +13,7 @@ from callnotify import endpoint_health
 from callnotify.models import ADDITIONAL_KEYS, CallEvent, CallNotify, Delivery
 from callnotify.signing import GeneratedSecret, generate_secret
 from core.ids import normalize_id
+from core.representation import ValuesRepresentation
 from core.serializers import ModelCleanSerializer, StrictCharField, StrictChoiceField
 
 
@@ -205,8 +206,10 @@ class EndpointHealthSerializer(serializers.Serializer):
 
 @extend_schema_serializer(description="An endpoint of the customer's that is told about its call events, in one of six "
                                       "formats (`method`), over http, https, tcp or udp.")
-class CallNotifySerializer(ModelCleanSerializer):
+class CallNotifySerializer(ValuesRepresentation, ModelCleanSerializer):
     """An endpoint told about the customer's call events."""
+
+    values_skip = ("secret", "health")  # a list never shows a secret; health is read for the page at once
 
     always_answered = ("_id", "customer", "url", "method", "selection", "state")
 
@@ -227,9 +230,26 @@ class CallNotifySerializer(ModelCleanSerializer):
 
     @extend_schema_field(EndpointHealthSerializer)
     def get_health(self, instance: CallNotify) -> dict:
-        known = self.context.get("health")  # the list view reads every item's health at once
-        found = known.get(instance.pk) if known else None
-        return EndpointHealthSerializer(found or endpoint_health.health_of([instance])[instance.pk]).data
+        return health_wire(endpoint_health.health_of([instance])[instance.pk])
 
     def to_representation(self, instance: CallNotify) -> dict:
         return with_generated_secret(super().to_representation(instance), instance)
+
+    def finish_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        health = endpoint_health.health_of([row["_id"] for row in rows])
+        for row in rows:
+            row["health"] = health_wire(health[row["_id"]])
+        return rows
+
+
+_WHEN = serializers.DateTimeField()
+_HEALTH_TIMES = ("lastSuccessAt", "lastFailureAt", "failingSince")
+
+
+def health_wire(health: dict[str, Any]) -> dict[str, Any]:
+    """endpoint_health's figures as EndpointHealthSerializer answers them (its times as DRF writes
+    times), without a serializer per item."""
+    for key in _HEALTH_TIMES:
+        if health[key] is not None:
+            health[key] = _WHEN.to_representation(health[key])
+    return health

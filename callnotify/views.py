@@ -32,7 +32,7 @@ from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Customer
 from accounts.permissions import Access, reachable_customer
-from callnotify import endpoint_health, ingest
+from callnotify import ingest
 from callnotify.delivery import retry_now, send_test_event
 from callnotify.models import SECRET_NOT_SIGNABLE, TOO_MANY, CallEvent, CallNotify, Delivery, room_for_another
 from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSerializer, CallEventSerializer,
@@ -144,14 +144,6 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
 
     def normalize_lookup(self, value: str) -> str | None:
         return normalize_id(value)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        queryset = self.get_queryset()
-        page = self.paginate_queryset(queryset)
-        items = page if page is not None else list(queryset)
-        context = {**self.get_serializer_context(), "health": endpoint_health.health_of(items)}
-        data = self.get_serializer(items, many=True, context=context).data
-        return self.get_paginated_response(data) if page is not None else Response(data)
 
     def serializer_context_defaults(self) -> dict[str, Any]:
         return {"customer": self.customer} if hasattr(self, "customer") else {}

@@ -27,6 +27,7 @@ from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
 from core.docs import documented
 from core.errors import NOT_FOUND, ApiError, Error
+from core.representation import ValuesRepresentation
 
 
 @extend_schema_serializer(description="The action was done.")
@@ -232,6 +233,17 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Ret
     def normalize_lookup(self, value: str) -> Any:
         """The stored key for a URL id, or None when it cannot be one (answers not_found)."""
         return value
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """DRF's list; a serializer with a values plan (core.representation) answers it from rows."""
+        serializer = self.get_serializer()
+        if not isinstance(serializer, ValuesRepresentation):
+            return super().list(request, *args, **kwargs)
+        plan = serializer.plan()
+        queryset = plan.values(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(queryset)
+        rows = serializer.finish_rows(plan.rows(queryset if page is None else page))
+        return Response(rows) if page is None else self.get_paginated_response(rows)
 
     def get_object(self) -> Model:
         raw = self.kwargs[self.lookup_field]

@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 
 from core.errors import ApiError
 from core.messages import message_of, serializer_messages
+from core.representation import ValuesRepresentation
 from core.serializers import (ModelCleanSerializer, NullAsBlankCharField, StrictBooleanField, StrictCharField,
                                   StrictChoiceField)
 from sbcrules.models import DkOperator, Host, Peer, Rule, Trunk
@@ -53,7 +54,7 @@ class PeerRefField(StrictCharField):
 
 @extend_schema_serializer(description="An outbound routing rule: calls matching `condition`, read as `type` says, leave "
                                       "through `peer`.")
-class RuleSerializer(ModelCleanSerializer):
+class RuleSerializer(ValuesRepresentation, ModelCleanSerializer):
     always_answered = ("_id", "type", "condition", "peer", "note")
 
     _id = serializers.CharField(source="id", read_only=True)

@@ -62,7 +62,7 @@ def test_list_is_a_plain_array_of_the_customers_items_only(client, base, owner):
 
 def test_list_query_count_does_not_grow_with_items(client, base, owner, django_assert_num_queries):
     CallNotifyFactory.create_batch(2, customer=owner.customer)
-    with django_assert_num_queries(6) as few:  # token, customer, items, health rows, last hour, last day
+    with django_assert_num_queries(4) as few:  # token, customer, items, health (its row and both windows)
         assert len(client.get(base).json()) == 2
     CallNotifyFactory.create_batch(40, customer=owner.customer)
     with django_assert_num_queries(len(few.captured_queries)):

@@ -1,0 +1,36 @@
+"""The API's JSON renderer: DRF's output, byte for byte, made by orjson.
+
+DRF renders with the standard library's json and a Python `default` hook for every value it
+cannot write itself; on a list of 1,000 rules that was a third of the request. orjson writes the
+same compact UTF-8 JSON. What orjson would write differently is handed to DRF's own encoder:
+datetimes (DRF writes `Z` for UTC), and values orjson does not know (lazy translations, Decimal,
+ipaddress). Anything orjson refuses (an integer beyond 64 bits, a non-string key) and an indented
+answer (`Accept: application/json; indent=2`) go through DRF's renderer unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+_default = JSONEncoder().default
+OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+
+
+class FastJSONRenderer(JSONRenderer):
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            ret = orjson.dumps(data, default=_default, option=OPTIONS)
+        except orjson.JSONEncodeError:
+            return super().render(data, accepted_media_type, renderer_context)
+        # As DRF: U+2028 and U+2029 escaped, for JavaScript that evaluates JSON as code.
+        if b"\xe2\x80\xa8" in ret or b"\xe2\x80\xa9" in ret:
+            ret = ret.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return ret
