@@ -80,11 +80,16 @@ def reachable_customer(employee: Employee, customer_id: str) -> Customer | None:
     pk = normalize_id(customer_id)
     if pk is None:
         return None
+    if pk == employee.customer_id and Employee.customer.is_cached(employee):  # type: ignore[attr-defined]
+        # The employee's own customer, read with the credential in this request (and refused
+        # there when it or a reseller above is DELETED): no second read.
+        own = employee.customer
+        return own if own.state != Customer.State.DELETED else None
     scope = reachable_customers(employee)
     customers = Customer.objects.exclude(state=Customer.State.DELETED)
     if scope is not None:
         customers = customers.filter(scope)
-    return customers.filter(pk=pk).first()
+    return customers.filter(pk=pk).order_by().first()
 
 
 # Levels that may act on a customer they reach (PERSONAL may see its own customer, not act on it).

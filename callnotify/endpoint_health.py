@@ -237,8 +237,12 @@ def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None
                   for field in (EndpointHealth._meta.get_field(name) for name in HEALTH_COLUMNS)]
     answer = {pk: _health(row, converters) for pk, *row in rows}
     # An id with no stored endpoint (the admin's form for a new one) has no attempts either.
-    none = [None] * (len(HEALTH_COLUMNS) + 2 * len(WINDOW_FIELDS))
-    return {pk: answer.get(pk) or _health(none) for pk in ids}
+    return {pk: answer.get(pk) or no_attempts() for pk in ids}
+
+
+def no_attempts() -> dict[str, object]:
+    """The health of an endpoint that has had no attempt (one just made)."""
+    return _health([None] * (len(HEALTH_COLUMNS) + 2 * len(WINDOW_FIELDS)))
 
 
 def failing(now: datetime) -> dict[str, float]:

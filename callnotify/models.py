@@ -93,7 +93,8 @@ def room_for_another(customer: Customer) -> bool:
     limit = customer.callnotify_limit
     if limit is None:
         limit = settings.CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER
-    return CallNotify.objects.filter(customer=customer).count() < limit
+    # Whether a limit-th item exists: reads at most `limit` index entries, however many there are.
+    return limit > 0 and not CallNotify.objects.filter(customer=customer).order_by()[limit - 1 : limit].exists()
 
 
 # --- call events and their delivery (docs/callevents.md) ---

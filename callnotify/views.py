@@ -155,6 +155,7 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
             if not room_for_another(customer):
                 raise ApiError(*TOO_MANY_ENDPOINTS)
             serializer.save(**self.serializer_context_defaults())
+            serializer.context["made"] = serializer.instance
 
 
 class CallEventView(GenericAPIView):

@@ -122,9 +122,13 @@ class ModelCleanSerializer(serializers.ModelSerializer):
         else:
             candidate = model()
             exclude = set()
-        for key, value in {**self.context.get("model_defaults", {}), **attrs}.items():
+        defaults = self.context.get("model_defaults", {})
+        for key, value in {**defaults, **attrs}.items():
             setattr(candidate, key, value)
-        exclude |= {name.removesuffix("_id") for name in failed} | failed
+        # What the view supplies (the URL's customer, found in reach) is there for the model's
+        # cross-field rules, not checked again (a foreign key's check is a query).
+        unchecked = failed | (set(defaults) - set(attrs))
+        exclude |= {name.removesuffix("_id") for name in unchecked} | unchecked
         try:
             candidate.full_clean(exclude=sorted(exclude), **self.full_clean_options)
         except DjangoValidationError as exc:

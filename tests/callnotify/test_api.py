@@ -62,11 +62,24 @@ def test_list_is_a_plain_array_of_the_customers_items_only(client, base, owner):
 
 def test_list_query_count_does_not_grow_with_items(client, base, owner, django_assert_num_queries):
     CallNotifyFactory.create_batch(2, customer=owner.customer)
-    with django_assert_num_queries(4) as few:  # token, customer, items, health (its row and both windows)
+    with django_assert_num_queries(3) as few:  # token (with the customer), items, health (its row and both windows)
         assert len(client.get(base).json()) == 2
     CallNotifyFactory.create_batch(40, customer=owner.customer)
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(client.get(base).json()) == 42
+
+
+def test_create_reads_only_what_it_must(client, base, owner, django_assert_max_num_queries):
+    """The credential (with the customer), the customer's row held for the count, whether a
+    limit-th item exists, the insert: not the URL's customer again (it was found in reach), not
+    the new id's uniqueness (the database's key answers that), not the health of an item with no
+    attempt yet."""
+    with django_assert_max_num_queries(4 + 2) as captured:  # + the test transaction's savepoint and its release
+        response = client.post(base, BODY, format="json")
+    assert response.status_code == 201
+    assert response.json()["health"]["lastDay"] == {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+    sql = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(sql) == 4, "\n".join(sql)
 
 
 @pytest.mark.parametrize("method", ["post", "patch"])
