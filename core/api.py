@@ -27,7 +27,8 @@ from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
 from core.docs import documented
 from core.errors import NOT_FOUND, ApiError, Error
-from core.representation import ValuesRepresentation
+from core.renderers import FastJSONRenderer
+from core.representation import ValuesRepresentation, adds_per_page, stream
 
 
 @extend_schema_serializer(description="The action was done.")
@@ -240,9 +241,11 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Ret
         if not isinstance(serializer, ValuesRepresentation):
             return super().list(request, *args, **kwargs)
         plan = serializer.plan()
-        queryset = plan.values(self.filter_queryset(self.get_queryset()))
-        page = self.paginate_queryset(queryset)
-        rows = serializer.finish_rows(plan.rows(queryset if page is None else page))
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(plan.values(queryset))
+        if page is None and not adds_per_page(serializer):
+            return stream(plan, queryset, FastJSONRenderer().render)
+        rows = serializer.finish_rows(plan.rows(plan.values(queryset) if page is None else page))
         return Response(rows) if page is None else self.get_paginated_response(rows)
 
     def get_object(self) -> Model:

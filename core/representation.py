@@ -13,6 +13,10 @@ class (its `Plan`) and answers a list from plain rows:
 - fields listed in `values_skip` are left out (a write-only secret, or something the serializer
   adds for the whole page at once in `finish_rows`, such as an endpoint's health).
 
+A whole list (no paging asked for) of a serializer that adds nothing per page is streamed
+(`stream`): rows are read STREAM_CHUNK at a time from a database cursor and written as they come,
+so a switch or a sync job reading 200,000 rules holds one chunk in memory, not the list.
+
 The serializer stays the one description of the wire form (the schema is made from it), and
 tests/core/test_representation.py holds each such list to the bytes DRF's own path answers.
 """
@@ -23,8 +27,11 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from rest_framework import fields as drf_fields
 from rest_framework import serializers
+
+STREAM_CHUNK = 2000
 
 # to_representation methods that answer a value read from its column unchanged
 _UNCHANGED = {
@@ -86,3 +93,27 @@ class ValuesRepresentation:
     def finish_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What the serializer adds to a page of rows (nothing unless it says so)."""
         return rows
+
+
+def adds_per_page(serializer: ValuesRepresentation) -> bool:
+    return type(serializer).finish_rows is not ValuesRepresentation.finish_rows
+
+
+def stream(plan: Plan, queryset: QuerySet, render: Any) -> StreamingHttpResponse:
+    """The whole list as a JSON array, rendered (`render(rows) -> bytes`, the API's renderer) a
+    chunk of rows at a time: the same bytes as rendering the list at once."""
+
+    def chunks() -> Iterable[bytes]:
+        yield b"["
+        batch: list[tuple] = []
+        first = True
+        for row in plan.values(queryset).iterator(chunk_size=STREAM_CHUNK):
+            batch.append(row)
+            if len(batch) == STREAM_CHUNK:
+                yield (b"" if first else b",") + render(plan.rows(batch))[1:-1]
+                batch, first = [], False
+        if batch:
+            yield (b"" if first else b",") + render(plan.rows(batch))[1:-1]
+        yield b"]"
+
+    return StreamingHttpResponse(chunks(), content_type="application/json")

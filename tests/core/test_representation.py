@@ -72,3 +72,24 @@ def test_a_field_that_is_not_a_column_must_be_named() -> None:
 
     with pytest.raises(TypeError, match="health: not a column"):
         Careless().plan()
+
+
+def test_a_whole_rule_list_is_streamed_in_chunks_with_the_same_bytes(client_for, monkeypatch) -> None:
+    from core import representation
+    from core.renderers import FastJSONRenderer
+
+    monkeypatch.setattr(representation, "STREAM_CHUNK", 2)  # 5 rules: chunks of 2, 2 and 1
+    peer = PeerFactory(id="TDC")
+    for n in range(5):
+        RuleFactory(condition=f"+45{n}", peer=peer, note="\u2028" if n == 3 else "")
+    admin = EmployeeFactory(access_level=AccessLevel.ADMIN)
+
+    answered = client_for(admin).get("/api/sbc/rule")
+
+    assert answered.status_code == 200 and answered.streamed
+    assert answered["Content-Type"] == "application/json" and answered["ETag"]
+    assert answered.content == FastJSONRenderer().render(RuleSerializer(Rule.objects.order_by("id"), many=True).data)
+    paged = client_for(admin).get("/api/sbc/rule?limit=500")
+    assert not getattr(paged, "streamed", False) and paged.json() == answered.json()
+    empty = client_for(admin).get("/api/sbc/rule?type=DKCPS")
+    assert empty.streamed and empty.content == b"[]"
