@@ -41,5 +41,8 @@ def targets(setup: dict) -> list[tuple]:
         ("rule list (1,000)", "GET", "/api/sbc/rule", None, "/bare/rule", None),
         ("route look-up", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None),
         ("route look-up (API key)", "GET", f"/api/sbc/route{route}", None, f"/bare/route{route}", None, setup["key"]),
+        # the same, against a bare look-up that also makes the one indexed credential probe
+        ("route look-up (API key) vs bare + probe", "GET", f"/api/sbc/route{route}", None, f"/bare/route-probed{route}", None,
+         setup["key"]),
         ("call event post (API key)", "POST", "/api/callevent", event, "/bare/callevent", event, setup["key"]),
     ]

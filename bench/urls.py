@@ -10,6 +10,7 @@ urlpatterns = [
     path("bare/callnotify/<str:customer_id>/create", bare.callnotify_create),
     path("bare/rule", bare.rule_list),
     path("bare/route", bare.route),
+    path("bare/route-probed", bare.route_probed),
     path("bare/callevent", bare.callevent),
     *product,
 ]

@@ -75,6 +75,23 @@ class ModelCleanSerializer(serializers.ModelSerializer):
     full_clean_options: ClassVar[dict[str, Any]] = {}
 
     def get_fields(self) -> dict[str, serializers.Field]:
+        """The fields, made once per class and copied for each serializer: DRF builds them anew
+        for every instance (a deep copy of each declared field and the model's introspection),
+        which was a fifth of a call event post. A field is a small object with its settings; a
+        copy shares them (they are read, never changed, while validating) and is bound to this
+        serializer alone. A class with a nested serializer builds its fields as DRF does."""
+        made = ModelCleanSerializer._made.get(type(self))
+        if made is None:
+            made = self._make_fields()
+            if not any(isinstance(field, serializers.BaseSerializer) for field in made.values()):
+                ModelCleanSerializer._made[type(self)] = made
+            else:
+                return made
+        return {name: copy.copy(field) for name, field in made.items()}
+
+    _made: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
+
+    def _make_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         for name, field in fields.items():
             field.validators = []  # the model runs them, once
