@@ -1,4 +1,4 @@
-"""The API's JSON renderer: DRF's output, byte for byte, made by orjson.
+"""The API's JSON renderer: DRF's output, made by orjson.
 
 DRF renders with the standard library's json and a Python `default` hook for every value it
 cannot write itself; on a list of 1,000 rules that was a third of the request. orjson writes the
@@ -6,6 +6,10 @@ same compact UTF-8 JSON. What orjson would write differently is handed to DRF's 
 datetimes (DRF writes `Z` for UTC), and values orjson does not know (lazy translations, Decimal,
 ipaddress). Anything orjson refuses (an integer beyond 64 bits, a non-string key) and an indented
 answer (`Accept: application/json; indent=2`) go through DRF's renderer unchanged.
+
+Two differences remain, both in floats (the API answers few, rounded, such as `indexAgeSeconds`):
+a very small or large float is written in an equal but shorter notation (`1e-5`, where Python
+writes `1e-05`), and NaN or infinity is written `null`, where DRF fails the request.
 """
 
 from __future__ import annotations

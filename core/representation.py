@@ -13,8 +13,8 @@ class (its `Plan`) and answers a list from plain rows:
 - fields listed in `values_skip` are left out (a write-only secret, or something the serializer
   adds for the whole page at once in `finish_rows`, such as an endpoint's health).
 
-A whole list (no paging asked for) of a serializer that adds nothing per page is streamed
-(`stream`): rows are read STREAM_CHUNK at a time from a database cursor and written as they come,
+A whole list (no paging asked for, no `indent=` in `Accept`) of a serializer that adds nothing
+per page is streamed (`stream`): rows are read STREAM_CHUNK at a time from a database cursor and written as they come,
 so a switch or a sync job reading 200,000 rules holds one chunk in memory, not the list.
 
 The serializer stays the one description of the wire form (the schema is made from it), and
@@ -24,6 +24,7 @@ tests/core/test_representation.py holds each such list to the bytes DRF's own pa
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
@@ -87,7 +88,8 @@ class ValuesRepresentation:
         cls = type(self)
         found = ValuesRepresentation._plans.get(cls)
         if found is None:
-            found = ValuesRepresentation._plans[cls] = Plan(self, self.values_skip)  # type: ignore[arg-type]
+            # From a serializer of its own, without this one's context: the plan outlives the request.
+            found = ValuesRepresentation._plans[cls] = Plan(cls(), self.values_skip)  # type: ignore[call-arg]
         return found
 
     def finish_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,19 +103,20 @@ def adds_per_page(serializer: ValuesRepresentation) -> bool:
 
 def stream(plan: Plan, queryset: QuerySet, render: Any) -> StreamingHttpResponse:
     """The whole list as a JSON array, rendered (`render(rows) -> bytes`, the API's renderer) a
-    chunk of rows at a time: the same bytes as rendering the list at once."""
+    chunk of rows at a time: the same bytes as rendering the list at once.
+
+    The first chunk is read before the answer starts, so a database that is away fails the
+    request as any other (503 `unavailable`); only a failure part-way through a long list can
+    end the connection before the closing `]`."""
+    rows = plan.values(queryset).iterator(chunk_size=STREAM_CHUNK)
+    first_batch = list(islice(rows, STREAM_CHUNK))
 
     def chunks() -> Iterable[bytes]:
         yield b"["
-        batch: list[tuple] = []
-        first = True
-        for row in plan.values(queryset).iterator(chunk_size=STREAM_CHUNK):
-            batch.append(row)
-            if len(batch) == STREAM_CHUNK:
-                yield (b"" if first else b",") + render(plan.rows(batch))[1:-1]
-                batch, first = [], False
-        if batch:
+        batch, first = first_batch, True
+        while batch:
             yield (b"" if first else b",") + render(plan.rows(batch))[1:-1]
+            batch, first = list(islice(rows, STREAM_CHUNK)), False
         yield b"]"
 
     return StreamingHttpResponse(chunks(), content_type="application/json")

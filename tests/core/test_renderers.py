@@ -1,4 +1,5 @@
-"""core/renderers.py: the same bytes as DRF's JSON renderer, for every kind of value an answer holds."""
+"""core/renderers.py: the same bytes as DRF's JSON renderer, for every kind of value an answer holds
+(floats in an equal notation; NaN as null where DRF fails)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,16 @@ def test_an_indented_answer_is_drfs() -> None:
     value = {"a": [1, 2]}
     media = "application/json; indent=2"
     assert FastJSONRenderer().render(value, media) == JSONRenderer().render(value, media) == b'{\n  "a": [\n    1,\n    2\n  ]\n}'
+
+
+@pytest.mark.parametrize("value", [1e-05, 5e-7, 1.5e300, 123456789.125])
+def test_floats_are_the_same_numbers(value: float) -> None:
+    import json
+
+    assert json.loads(FastJSONRenderer().render({"x": value})) == json.loads(JSONRenderer().render({"x": value}))
+
+
+def test_nan_is_null_where_drf_fails() -> None:
+    assert FastJSONRenderer().render({"x": float("nan"), "y": float("inf")}) == b'{"x":null,"y":null}'
+    with pytest.raises(ValueError):
+        JSONRenderer().render({"x": float("nan")})

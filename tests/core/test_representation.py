@@ -93,3 +93,16 @@ def test_a_whole_rule_list_is_streamed_in_chunks_with_the_same_bytes(client_for,
     assert not getattr(paged, "streamed", False) and paged.json() == answered.json()
     empty = client_for(admin).get("/api/sbc/rule?type=DKCPS")
     assert empty.streamed and empty.content == b"[]"
+
+
+def test_a_whole_rule_list_asked_indented_is_indented(client_for) -> None:
+    from rest_framework.renderers import JSONRenderer
+
+    RuleFactory(condition="+4570", peer=PeerFactory(id="TDC"))
+    admin = EmployeeFactory(access_level=AccessLevel.ADMIN)
+    media = "application/json; indent=2"
+
+    whole = client_for(admin).get("/api/sbc/rule", HTTP_ACCEPT=media)
+
+    assert not getattr(whole, "streamed", False)
+    assert whole.content == JSONRenderer().render(RuleSerializer(Rule.objects.order_by("id"), many=True).data, media)
