@@ -14,8 +14,9 @@ class (its `Plan`) and answers a list from plain rows:
   adds for the whole page at once in `finish_rows`, such as an endpoint's health).
 
 A whole list (no paging asked for, no `indent=` in `Accept`) of a serializer that adds nothing
-per page is streamed (`stream`): rows are read STREAM_CHUNK at a time from a database cursor and written as they come,
-so a switch or a sync job reading 200,000 rules holds one chunk in memory, not the list.
+per page is streamed (`stream`): rows are read STREAM_CHUNK at a time from a database cursor
+and written as they come, so a switch or a sync job reading 200,000 rules holds one chunk in
+memory, not the list.
 
 The serializer stays the one description of the wire form (the schema is made from it), and
 tests/core/test_representation.py holds each such list to the bytes DRF's own path answers.
@@ -79,7 +80,8 @@ class Plan:
 
 
 class ValuesRepresentation:
-    """A ModelSerializer mixin: `list_rows(queryset)`, its list answered from `values_list` rows."""
+    """A ModelSerializer mixin: its lists are answered from `values_list` rows by its `plan()`
+    (core.api.ResourceViewSet.list), plus what `finish_rows` adds to a page."""
 
     values_skip: ClassVar[tuple[str, ...]] = ()
     _plans: ClassVar[dict[type, Plan]] = {}
