@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 
 @cache
@@ -40,7 +40,25 @@ def _prepared_cursor_class() -> Any:
 
 
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of `sql` (placeholders `%s`), prepared on PostgreSQL when the connection allows."""
+    """The first row of `sql` (placeholders `%s`), prepared on PostgreSQL when the connection allows.
+
+    Every API request runs this first (its credential probe). A kept connection that died while
+    idle (PostgreSQL restarted, a failover, a proxy that cut it) fails its next statement at once;
+    outside a transaction the probe is tried once more on a new connection, so the first request
+    each web thread serves after a database comes back is answered, not refused 503. A new
+    connection that fails is the outage itself (core.outage) and is not retried.
+    """
+    kept = connection.vendor == "postgresql" and connection.connection is not None  # (a SQLite file does not go away)
+    try:
+        return _fetch_one(sql, params)
+    except (OperationalError, InterfaceError):
+        if not kept or connection.in_atomic_block:
+            raise
+        connection.close()
+        return _fetch_one(sql, params)
+
+
+def _fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         raw = connection.connection
