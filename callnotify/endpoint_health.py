@@ -21,7 +21,6 @@ Rows older than two days are deleted by `prune()` (run by `manage.py prunedelive
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -39,6 +38,7 @@ from django.utils import timezone
 
 from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
 from core.counters import add_counts, minute_of, prune_counts, upsert
+from core.db import in_list, list_param
 
 logger = logging.getLogger("callnotify.endpoint_health")
 
@@ -158,25 +158,26 @@ def percentile(histogram: Sequence[int], p: float) -> int | None:
     return None
 
 
+WINDOW_FIELDS = ("delivered", "failed", *BUCKET_FIELDS)
+
+
+def _window(sums: Sequence[int | None]) -> dict[str, object]:
+    """A window's figures from its sums of WINDOW_FIELDS (None: no attempts)."""
+    histogram = [n or 0 for n in sums[2:]]
+    return {"delivered": sums[0] or 0, "failed": sums[1] or 0,
+            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95)}
+
+
 def window_figures(endpoint_ids: Sequence[str], since: datetime) -> dict[str, dict[str, object]]:
     """Per endpoint since `since`: delivered, failed, p50/p95 duration. One grouped query on the
     (endpoint, minute) key: at most 1,440 rows per endpoint for a day."""
-    sums = {f: Sum(f) for f in ("delivered", "failed", *BUCKET_FIELDS)}
     rows = (EndpointMinute.objects.filter(endpoint_id__in=list(endpoint_ids), minute__gte=minute_of(since))
-            .values("endpoint_id").annotate(**{f"s_{k}": v for k, v in sums.items()}).order_by())
-    found = {}
-    for row in rows:
-        histogram = [row[f"s_{f}"] or 0 for f in BUCKET_FIELDS]
-        found[row["endpoint_id"]] = {
-            "delivered": row["s_delivered"] or 0, "failed": row["s_failed"] or 0,
-            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95),
-        }
-    empty = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
-    return {pk: found.get(pk, dict(empty)) for pk in endpoint_ids}
+            .values("endpoint_id").annotate(**{f"s_{f}": Sum(f) for f in WINDOW_FIELDS}).order_by())
+    found = {row["endpoint_id"]: _window([row[f"s_{f}"] for f in WINDOW_FIELDS]) for row in rows}
+    return {pk: found.get(pk) or _window([None] * len(WINDOW_FIELDS)) for pk in endpoint_ids}
 
 
 HEALTH_COLUMNS = ("last_success_at", "last_failure_at", "consecutive_failures", "failing_since", "disabled_reason")
-WINDOW_FIELDS = ("delivered", "failed", *BUCKET_FIELDS)
 
 
 @cache
@@ -188,17 +189,10 @@ def _health_sql(vendor: str) -> str:
     kept = [f"h.{EndpointHealth._meta.get_field(name).column}" for name in HEALTH_COLUMNS]
     hour = [f"SUM(CASE WHEN m.minute >= %s THEN m.{f} END)" for f in WINDOW_FIELDS]
     day = [f"SUM(m.{f})" for f in WINDOW_FIELDS]
-    wanted = "cn.id = ANY(%s)" if vendor == "postgresql" else "cn.id IN (SELECT value FROM json_each(%s))"
     return (f"SELECT cn.id, {', '.join(kept + hour + day)} FROM {cn} cn"
             f" LEFT JOIN {h} h ON h.endpoint_id = cn.id"
             f" LEFT JOIN {m} m ON m.endpoint_id = cn.id AND m.minute >= %s"
-            f" WHERE {wanted} GROUP BY cn.id, {', '.join(kept)}")
-
-
-def _window(sums: Sequence[int | None]) -> dict[str, object]:
-    histogram = [n or 0 for n in sums[2:]]
-    return {"delivered": sums[0] or 0, "failed": sums[1] or 0,
-            "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95)}
+            f" WHERE {in_list('cn.id', vendor)} GROUP BY cn.id, {', '.join(kept)}")
 
 
 def _health(row: Sequence[object], converters: Sequence[Sequence[Any]] = ()) -> dict[str, object]:
@@ -229,7 +223,7 @@ def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None
         return {}
     adapt = connection.ops.adapt_datetimefield_value
     hour, day = adapt(minute_of(now - timedelta(hours=1))), adapt(minute_of(now - timedelta(days=1)))
-    params = [*[hour] * len(WINDOW_FIELDS), day, ids if connection.vendor == "postgresql" else json.dumps(ids)]
+    params = [*[hour] * len(WINDOW_FIELDS), day, list_param(ids)]
     with connection.cursor() as cursor:
         cursor.execute(_health_sql(connection.vendor), params)
         rows = cursor.fetchall()

@@ -32,6 +32,7 @@ from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
 from callnotify.serializers import CallEventSerializer
 from core import metrics
+from core.db import in_list, list_param
 from core.errors import ApiError, Error, error_body, validation_body
 from core.ids import new_id, normalize_id
 from core.logs import request_id
@@ -65,10 +66,10 @@ def _customers_sql(vendor: str) -> str:
     """The customers among a list of ids, each joined to its ACTIVE endpoints, with the count of
     DELETED resellers above it: written once per process (the ORM compiled it on every event post)."""
     notify = CallNotify._meta.db_table
-    wanted = f"{_CUSTOMER}.id = ANY(%s)" if vendor == "postgresql" else f"{_CUSTOMER}.id IN (SELECT value FROM json_each(%s))"
     return (f"SELECT {_CUSTOMER}.id, {_CUSTOMER}.state, {_CUSTOMER}.is_reseller, {_CUSTOMER}.parent_reseller_id,"
             f" n.id, n.selection, ({_DELETED_ABOVE}) FROM {_CUSTOMER}"
-            f" LEFT JOIN {notify} n ON n.customer_id = {_CUSTOMER}.id AND n.state = %s WHERE {wanted}")
+            f" LEFT JOIN {notify} n ON n.customer_id = {_CUSTOMER}.id AND n.state = %s"
+            f" WHERE {in_list(f'{_CUSTOMER}.id', vendor)}")
 
 
 def customers_with_endpoints(ids: Iterable[str]) -> dict[str, CustomerInfo]:
@@ -78,8 +79,7 @@ def customers_with_endpoints(ids: Iterable[str]) -> dict[str, CustomerInfo]:
         return {}
     found: dict[str, dict] = {}
     with connection.cursor() as cursor:
-        cursor.execute(_customers_sql(connection.vendor),
-                       [CallNotify.State.ACTIVE.value, wanted if connection.vendor == "postgresql" else json.dumps(wanted)])
+        cursor.execute(_customers_sql(connection.vendor), [CallNotify.State.ACTIVE.value, list_param(wanted)])
         rows = cursor.fetchall()
     for pk, state, is_reseller, parent, endpoint_id, selection, deleted_above in rows:
         if deleted_above:  # a reseller above it is DELETED: its events are taken as a DELETED customer's

@@ -241,13 +241,13 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Ret
         if not isinstance(serializer, ValuesRepresentation):
             return super().list(request, *args, **kwargs)
         plan = serializer.plan()
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(plan.values(queryset))
+        rows = plan.values(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(rows)
         renderer = getattr(request, "accepted_renderer", None)
         indented = renderer is not None and renderer.get_indent(request.accepted_media_type, {}) is not None
         if page is None and not adds_per_page(serializer) and not indented:  # indented: one answer, as asked
-            return stream(plan, queryset, FastJSONRenderer().render)
-        rows = serializer.finish_rows(plan.rows(plan.values(queryset) if page is None else page))
+            return stream(plan, rows, FastJSONRenderer().render)
+        rows = serializer.finish_rows(plan.rows(rows if page is None else page))
         return Response(rows) if page is None else self.get_paginated_response(rows)
 
     def get_object(self) -> Model:

@@ -14,6 +14,7 @@ statements across transactions (PgBouncer before 1.21 in transaction mode, or wi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -73,3 +74,14 @@ def _fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def in_list(column: str, vendor: str) -> str:
+    """`column` is one of a list passed as ONE parameter (`list_param`): plain SQL written once
+    per process cannot grow an IN (…) with the list, and one parameter keeps it one statement."""
+    return f"{column} = ANY(%s)" if vendor == "postgresql" else f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def list_param(values: Sequence[str]) -> Any:
+    """The parameter `in_list` reads: an array for PostgreSQL, a JSON array for SQLite."""
+    return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))

@@ -103,14 +103,14 @@ def adds_per_page(serializer: ValuesRepresentation) -> bool:
     return type(serializer).finish_rows is not ValuesRepresentation.finish_rows
 
 
-def stream(plan: Plan, queryset: QuerySet, render: Any) -> StreamingHttpResponse:
-    """The whole list as a JSON array, rendered (`render(rows) -> bytes`, the API's renderer) a
-    chunk of rows at a time: the same bytes as rendering the list at once.
+def stream(plan: Plan, values: QuerySet, render: Any) -> StreamingHttpResponse:
+    """The whole list (`plan.values(…)`) as a JSON array, rendered (`render(rows) -> bytes`, the
+    API's renderer) a chunk of rows at a time: the same bytes as rendering the list at once.
 
     The first chunk is read before the answer starts, so a database that is away fails the
     request as any other (503 `unavailable`); only a failure part-way through a long list can
     end the connection before the closing `]`."""
-    rows = plan.values(queryset).iterator(chunk_size=STREAM_CHUNK)
+    rows = values.iterator(chunk_size=STREAM_CHUNK)
     first_batch = list(islice(rows, STREAM_CHUNK))
 
     def chunks() -> Iterable[bytes]:
