@@ -13,6 +13,9 @@ of the operator's root customer from --clients threads. Phases, each measured in
   raw       a plain loop posting as many requests to the sink, one connection each (the baseline);
   bare      single events into a bare Django view doing the same database work (bench/bare.py),
             against POST /api/callevent (ingestion only, deliveries left queued) — ratio api/bare;
+  ingest    --calls calls × 3 events in batches of --ingest-batch (1,000), ingestion only: events/s;
+  drain     the ingest phase's deliveries, sent by the worker started after it: deliveries/s from the
+            first arrival (the delivery side alone);
   single    --calls calls × 3 events posted one per request: events/s in, deliveries/s out;
   batch     the same in batches of 100;
   sustained --rate events/s for --sustain-seconds, --sustain-batch events per request (a switch
@@ -281,11 +284,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=100, help="events per request in the batch and dead phases")
+    parser.add_argument("--concurrency", type=int, default=8, help="the Celery worker's processes (-c)")
+    parser.add_argument("--ingest-batch", type=int, default=1000, help="events per request in the ingest phase")
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--sustain-seconds", type=float, default=60)
     parser.add_argument("--sustain-batch", type=int, default=10, help="events per request in the sustained phase (1: single)")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
-    parser.add_argument("--skip", default="", help="comma-separated phases to skip (bare,single,batch,sustained,dead)")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip (bare,ingest,drain,single,batch,sustained,dead)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -333,7 +339,26 @@ def main() -> None:
             print(f"ingestion only: bare view {n / bare:.0f} events/s, API {n / api:.0f} events/s, ratio {bare / api:.2f}")
             manage(env, DELETE_PENDING)
 
-        worker = start([str(BIN / "celery"), "-A", "telecomx", "worker", "-l", "WARNING", "-c", "8"], env)
+        if "ingest" not in skip:  # batch ingestion only, batches of --ingest-batch: no worker runs yet
+            keys = calls("ingest", args.calls)
+            size = args.ingest_batch
+            took = poster.run([("/api/callevent", [event(customer, *k) for k in keys[i:i + size]], keys[i:i + size])
+                               for i in range(0, len(keys), size)])
+            results["ingest_in"] = len(keys) / took
+            print(f"ingestion only, batches of {size}: {len(keys)} events in {took:.1f} s, {len(keys) / took:.0f} events/s")
+            if "drain" in skip:
+                manage(env, DELETE_PENDING)
+
+        worker = start([str(BIN / "celery"), "-A", "telecomx", "worker", "-l", "WARNING", "-c", str(args.concurrency)], env)
+        if "ingest" not in skip and "drain" not in skip:  # the delivery side alone: the ingest phase's backlog
+            expected = len(keys) * 2
+            assert wait_for(lambda: sink.count() >= 1, 120), "the worker delivered nothing"
+            first = time.perf_counter()
+            assert wait_for(lambda: sink.count() >= expected, 900), "drain: deliveries did not arrive"
+            took = time.perf_counter() - first
+            results["drain_out"] = expected / took
+            print(f"drain: {expected} queued deliveries sent in {took:.1f} s from the first arrival, "
+                  f"{expected / took:.0f} deliveries/s, ratio to raw {expected / took / results['raw']:.2f}")
         poster.run([("/api/callevent", event(customer, "warmup", "RINGING"), [("warmup", "RINGING")])])
         assert wait_for(lambda: sink.count() >= 2, 60), "the worker delivered nothing"
 
@@ -359,7 +384,7 @@ def main() -> None:
         if "single" not in skip:
             end_to_end("single", 1, args.calls)
         if "batch" not in skip:
-            end_to_end("batch", 100, args.calls)
+            end_to_end("batch", args.batch, args.calls)
         if "sustained" not in skip:
             count = int(args.rate * args.sustain_seconds / 3)
             keys = calls("sustained", count)
@@ -378,7 +403,7 @@ def main() -> None:
         if "dead" not in skip and "batch_out" in results:
             hole = blackhole()
             manage(env, ADD_DEAD, customer, str(hole.getsockname()[1]))
-            end_to_end("dead", 100, args.calls)
+            end_to_end("dead", args.batch, args.calls)
             print(f"dead: healthy endpoints at {results['dead_out'] / results['batch_out']:.2f} of the all-healthy batch run")
     finally:
         stop(worker)

@@ -148,13 +148,18 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
     if only is not None:
         narrow = f" AND x.{q('id')} IN ({', '.join(['%s'] * len(only))})"
         params += only
+    # Each probe is "the first row in index order" (ORDER BY ... LIMIT 1), not min(): with the
+    # statistics of a quiet hour every estimate is one row, and PostgreSQL then read min()'s
+    # whole index range as an aggregate.
     sql = (
         f"WITH RECURSIVE pending(endpoint_id) AS ("
-        f" SELECT (SELECT min(x.{q('endpoint_id')}) FROM {d} x WHERE x.{pending}{narrow})"
-        f" UNION ALL SELECT (SELECT min(x.{q('endpoint_id')}) FROM {d} x WHERE x.{pending}{narrow}"
-        f" AND x.{q('endpoint_id')} > p.endpoint_id) FROM pending p WHERE p.endpoint_id IS NOT NULL)"
-        f" SELECT e.endpoint_id, c.{q('customer_id')} FROM (SELECT p.endpoint_id, (SELECT min(x.{q('next_attempt_at')})"
-        f" FROM {d} x WHERE x.{q('endpoint_id')} = p.endpoint_id AND x.{pending}{narrow}) AS due"
+        f" SELECT (SELECT x.{q('endpoint_id')} FROM {d} x WHERE x.{pending}{narrow} ORDER BY x.{q('endpoint_id')} LIMIT 1)"
+        f" UNION ALL SELECT (SELECT x.{q('endpoint_id')} FROM {d} x WHERE x.{pending}{narrow}"
+        f" AND x.{q('endpoint_id')} > p.endpoint_id ORDER BY x.{q('endpoint_id')} LIMIT 1)"
+        f" FROM pending p WHERE p.endpoint_id IS NOT NULL)"
+        f" SELECT e.endpoint_id, c.{q('customer_id')} FROM (SELECT p.endpoint_id, (SELECT x.{q('next_attempt_at')}"
+        f" FROM {d} x WHERE x.{q('endpoint_id')} = p.endpoint_id AND x.{pending}"
+        f" AND x.{q('next_attempt_at')} IS NOT NULL{narrow} ORDER BY x.{q('next_attempt_at')} LIMIT 1) AS due"
         f" FROM pending p WHERE p.endpoint_id IS NOT NULL{once}) e JOIN {c} c ON c.{q('id')} = e.endpoint_id"
         f" WHERE e.due <= %s AND e.endpoint_id NOT IN"
         f" (SELECT f.{q('endpoint_id')} FROM {d} f WHERE f.{q('lease_until')} > %s)"
@@ -217,8 +222,8 @@ def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawS
         f"SELECT d.{q('id')} FROM {d} d WHERE d.{q('endpoint_id')} = {endpoint} AND d.{pending}"
         f" AND d.{q('next_attempt_at')} <= %s AND (d.{q('lease_until')} IS NULL OR d.{q('lease_until')} <= %s){narrow}"
         f" AND NOT EXISTS (SELECT 1 FROM {d} f WHERE f.{q('endpoint_id')} = {endpoint} AND f.{q('lease_until')} > %s)"
-        f" AND d.{q('sequence')} = (SELECT min(e.{q('sequence')}) FROM {d} e WHERE e.{q('endpoint_id')} = d.{q('endpoint_id')}"
-        f" AND e.{q('call_id')} = d.{q('call_id')} AND e.{pending})"
+        f" AND d.{q('sequence')} = (SELECT e.{q('sequence')} FROM {d} e WHERE e.{q('endpoint_id')} = d.{q('endpoint_id')}"
+        f" AND e.{q('call_id')} = d.{q('call_id')} AND e.{pending} ORDER BY e.{q('sequence')} LIMIT 1)"
         f" ORDER BY d.{q('next_attempt_at')} LIMIT {slots}"
     )
     if source:

@@ -215,8 +215,11 @@ class Delivery(models.Model):
             # The claim's probes (callnotify/delivery.py): endpoints with pending deliveries and
             # their due ones, and each call's earliest pending event at an endpoint. Partial, so
             # their cost follows what is pending, not the whole log.
-            models.Index(fields=["endpoint", "next_attempt_at"], condition=models.Q(state="PENDING"),
-                         name="delivery_pending_endpoint"),
+            # The due index holds PENDING rows with a time (all of them), which the order check
+            # below never states: so it cannot be taken for that check, where without statistics
+            # it looked as cheap as the call index and read an endpoint's whole backlog per row.
+            models.Index(fields=["endpoint", "next_attempt_at"],
+                         condition=models.Q(state="PENDING", next_attempt_at__isnull=False), name="delivery_pending_due"),
             models.Index(fields=["endpoint", "call_id", "sequence"], condition=models.Q(state="PENDING"),
                          name="delivery_pending_call"),
             # Leased rows only (record clears the lease): the endpoints a batch is sending to.
