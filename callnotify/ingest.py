@@ -32,7 +32,7 @@ from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
 from callnotify.serializers import CallEventSerializer
 from core import metrics
-from core.db import in_list, list_param
+from core.db import in_list, insert_rows, list_param
 from core.errors import ApiError, Error, error_body, validation_body
 from core.ids import new_id, normalize_id
 from core.logs import request_id
@@ -122,9 +122,23 @@ class NewEvent:
         return (self.customer_id, self.call_id, str(self.fields["state"]))
 
 
-def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequence[str], now: datetime) -> list[Delivery]:
-    return [Delivery(id=new_id(), event_id=event_id, endpoint_id=pk, call_id=call_id, sequence=sequence,
-                     next_attempt_at=now, created_at=now) for pk in endpoints]
+EVENT_COLUMNS = ("id", "customer_id", "call_id", "sequence", "created_at", "request_id", *EVENT_FIELDS)
+EVENT_TYPES = ("text", "text", "text", "int", "timestamptz", "text", "text", "text", "text", "text", "text",
+               "timestamptz", "int", "text", "jsonb")
+DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id", "call_id", "sequence", "state", "attempts", "next_attempt_at",
+                    "created_at", "last_error")
+DELIVERY_TYPES = ("text", "text", "text", "text", "int", "text", "int", "timestamptz", "timestamptz", "text")
+
+
+def _event_row(event_id: str, new: NewEvent, sequence: int, now: datetime) -> tuple[object, ...]:
+    f = new.fields
+    return (event_id, new.customer_id, new.call_id, sequence, now, request_id.get() or "", f["type"], f["direction"],
+            f["state"], f["a_number"], f["b_number"], f["timestamp"], f.get("duration"), f.get("cause") or "",
+            json.dumps(f.get("additional") or {}))
+
+
+def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequence[str], now: datetime) -> list[tuple]:
+    return [(new_id(), event_id, pk, call_id, sequence, Delivery.State.PENDING.value, 0, now, now, "") for pk in endpoints]
 
 
 def _count_ingested(n: int = 1) -> None:
@@ -134,9 +148,9 @@ def _count_ingested(n: int = 1) -> None:
         logging.getLogger("callnotify.ingest").warning("could not count ingested events", exc_info=True)
 
 
-def _insert_deliveries(rows: list[Delivery]) -> None:
+def _insert_deliveries(rows: list[tuple]) -> None:
     if rows:
-        Delivery.objects.bulk_create(rows)
+        insert_rows(Delivery._meta.db_table, DELIVERY_COLUMNS, DELIVERY_TYPES, rows)
         transaction.on_commit(hints.wake)
 
 
@@ -221,8 +235,8 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         known[(customer_id, call_id, state)] = Stored(pk, sequence, 0, False)
         last[(customer_id, call_id)] = max(last.get((customer_id, call_id), 0), sequence)
     answers: list[Stored | None] = []
-    new_events: list[CallEvent] = []
-    new_deliveries: list[Delivery] = []
+    new_events: list[tuple] = []
+    new_deliveries: list[tuple] = []
     for event in events:
         if event is None:
             answers.append(None)
@@ -233,17 +247,15 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
             continue
         call = (event.customer_id, event.call_id)
         sequence = last[call] = last.get(call, 0) + 1
-        row = CallEvent(id=new_id(), customer_id=event.customer_id, call_id=event.call_id, sequence=sequence,
-                        created_at=now, request_id=request_id.get() or "",
-                        **{k: v for k, v in event.fields.items() if k in EVENT_FIELDS})
-        new_events.append(row)
+        event_id = new_id()
+        new_events.append(_event_row(event_id, event, sequence, now))
         targets = _targets(customers[event.customer_id], str(event.fields["type"]))
-        new_deliveries += _delivery_rows(row.id, row.call_id, sequence, targets, now)
-        stored = Stored(row.id, sequence, len(targets))
+        new_deliveries += _delivery_rows(event_id, event.call_id, sequence, targets, now)
+        stored = Stored(event_id, sequence, len(targets))
         known[event.key] = stored
         answers.append(stored)
     if new_events:
-        CallEvent.objects.bulk_create(new_events)
+        insert_rows(CallEvent._meta.db_table, EVENT_COLUMNS, EVENT_TYPES, new_events)
         transaction.on_commit(lambda: _count_ingested(len(new_events)))
     _insert_deliveries(new_deliveries)
     return answers
@@ -296,7 +308,9 @@ def _checker(customers: dict[str, CustomerInfo]) -> CallEventSerializer:
 
 
 def _validate(item: dict, checker: CallEventSerializer) -> NewEvent:
-    fields = dict(checker.run_validation(item))
+    fields = checker.quick(item)
+    if fields is None:  # not the usual well-formed event: DRF and the model word what is wrong
+        fields = dict(checker.run_validation(item))
     return NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
 

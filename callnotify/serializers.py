@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.fields import empty
+from rest_framework.fields import SkipField, empty
 
 from callnotify import endpoint_health
 from callnotify.models import ADDITIONAL_KEYS, CallEvent, CallNotify, Delivery
@@ -88,6 +89,25 @@ class AdditionalField(serializers.Field):
         return value
 
 
+# CallEventSerializer.quick: the choices and the plain texts by wire name and column.
+_CHOICES = (("type", "type", frozenset(CallEvent.Type.values)), ("direction", "direction", frozenset(CallEvent.Direction.values)),
+            ("state", "state", frozenset(CallEvent.State.values)))
+_TEXTS = (("callId", "call_id"), ("aNumber", "a_number"), ("bNumber", "b_number"))
+
+
+def _passes(column: str, value: Any) -> bool:
+    """`value` is a string (or the column's type) that every validator of the model field passes."""
+    field = CallEvent._meta.get_field(column)
+    if column != "duration" and column != "additional" and not isinstance(value, str):
+        return False
+    try:
+        for validator in field.validators:
+            validator(value)
+    except DjangoValidationError:
+        return False
+    return True
+
+
 @extend_schema_serializer(description="One state change of one call, as a switch reports it.")
 class CallEventSerializer(ModelCleanSerializer):
     """One call event as a switch reports it (docs/callevents.md §1)."""
@@ -114,6 +134,52 @@ class CallEventSerializer(ModelCleanSerializer):
     def _model_errors(self, attrs: dict[str, Any], failed: set[str]) -> dict[str, list[str]]:
         # The customer was checked by its field against the ids read for the whole request.
         return super()._model_errors(attrs, failed | {"customer_id"})
+
+    def quick(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """A well-formed event checked without DRF's per-field calls and the model's full_clean (a
+        third of a batch's time): the values run_validation answers for it, or None for anything
+        else, which then takes run_validation and gets its documented messages. Each value passes
+        the model field's own validators; a string with surrounding blanks, which DRF would trim,
+        takes the long way. tests/callnotify/test_quick_check.py holds both ways equal over good
+        and bad events."""
+        attrs: dict[str, Any] = {}
+        for name, source, choices in _CHOICES:
+            value = data.get(name)
+            if not isinstance(value, str) or value not in choices:
+                return None
+            attrs[source] = value
+        for name, source in _TEXTS:
+            value = data.get(name)
+            if not _passes(source, value) or not value or value != value.strip():
+                return None
+            attrs[source] = value
+        pk = normalize_id(data.get("customer"))
+        if pk is None or pk not in self.context.get("reachable", ()):
+            return None
+        attrs["customer_id"] = pk
+        try:
+            attrs["timestamp"] = self.fields["timestamp"].run_validation(data.get("timestamp", empty))
+        except (serializers.ValidationError, SkipField):
+            return None
+        if "duration" in data:
+            duration = data["duration"]
+            if duration is not None and (type(duration) is not int or not _passes("duration", duration)):
+                return None
+            attrs["duration"] = duration
+        if "cause" in data:
+            cause = data["cause"]
+            if cause != "" and (not _passes("cause", cause) or cause != cause.strip()):
+                return None
+            attrs["cause"] = cause
+        if "additional" in data:
+            additional = data["additional"]
+            if not isinstance(additional, dict):
+                return None
+            kept = {key: additional[key] for key in ADDITIONAL_KEYS if key in additional}
+            if kept and not _passes("additional", kept):
+                return None
+            attrs["additional"] = kept
+        return attrs
 
     class Meta:
         model = CallEvent

@@ -15,6 +15,7 @@ statements across transactions (PgBouncer before 1.21 in transaction mode, or wi
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -85,3 +86,29 @@ def in_list(column: str, vendor: str) -> str:
 def list_param(values: Sequence[str]) -> Any:
     """The parameter `in_list` reads: an array for PostgreSQL, a JSON array for SQLite."""
     return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
+
+
+def insert_rows(table: str, columns: Sequence[str], pg_types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Plain rows into `table`, in as few statements as the database takes: on PostgreSQL one
+    INSERT … SELECT FROM unnest() of one array per column (its text is the same whatever the number
+    of rows), on SQLite multi-row VALUES within its bound-parameter limit. No model objects: for a
+    batch of 1,000 call events, Django's bulk_create spent twice the statement's own time building
+    and preparing them. Datetimes are adapted here; JSON comes as text; a unique or foreign key
+    violation raises Django's IntegrityError as bulk_create would."""
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    names = ", ".join(q(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+            cursor.execute(f"INSERT INTO {q(table)} ({names}) SELECT * FROM unnest({arrays})",
+                           [list(column) for column in zip(*rows)])
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        per = max(1, (connection.features.max_query_params or 999) // len(columns))
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            params = [adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row]
+            cursor.execute(f"INSERT INTO {q(table)} ({names}) VALUES {', '.join([one] * len(chunk))}", params)

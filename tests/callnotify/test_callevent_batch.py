@@ -53,6 +53,33 @@ def test_a_batch_answers_each_event_in_order_and_a_bad_one_stores_nothing_of_its
     assert list(Delivery.objects.filter(endpoint=endpoint).order_by("sequence").values_list("sequence", flat=True)) == [1, 2, 3]
 
 
+def test_a_batch_stores_each_event_and_delivery_exactly_as_a_single_post_does(switch) -> None:
+    """A batch writes plain rows (core.db.insert_rows), a single post its own INSERT: the same
+    columns, values and types either way, the event's offset time, additional and request id too."""
+    customer = CustomerFactory()
+    CallNotifyFactory(customer=customer, selection="ALL")
+    CallNotifyFactory(customer=customer, selection="SIP")
+    full = {"timestamp": "2026-11-22T11:15:00.250000+01:00", "duration": 61, "cause": "NORMAL_CLEARING",
+            "additional": {"sbcServer": "sbc1", "mvno": "x", "unknown": "dropped"}, "aNumber": "anonymous"}
+    single = switch.post(URL, event(customer, "one", "HANGUP", **full), format="json", HTTP_X_REQUEST_ID="req-1")
+    batch = switch.post(URL, [event(customer, "many", "HANGUP", **full), event(customer, "bare", "RINGING", type="MVNO")],
+                        format="json", HTTP_X_REQUEST_ID="req-1")
+    assert single.status_code == batch.status_code == 202
+    skip = {"id", "call_id", "created_at"}
+    columns = [f.attname for f in CallEvent._meta.concrete_fields if f.attname not in skip]
+    one, many, bare = (CallEvent.objects.values(*columns).get(call_id=c) for c in ("one", "many", "bare"))
+    assert one == many
+    assert many["additional"] == {"sbcServer": "sbc1", "mvno": "x"} and many["request_id"] == "req-1"
+    assert many["timestamp"].isoformat() == "2026-11-22T10:15:00.250000+00:00"
+    assert (bare["duration"], bare["cause"], bare["additional"], bare["sequence"]) == (None, "", {}, 1)
+    delivery_columns = [f.attname for f in Delivery._meta.concrete_fields if f.attname not in {"id", "event_id", "call_id", "created_at", "next_attempt_at"}]
+    ones = sorted(Delivery.objects.filter(call_id="one").values_list(*delivery_columns))
+    assert ones == sorted(Delivery.objects.filter(call_id="many").values_list(*delivery_columns)) and len(ones) == 2
+    assert Delivery.objects.filter(call_id="bare").count() == 1  # MVNO: the ALL endpoint only
+    made = Delivery.objects.get(call_id="bare")
+    assert made.created_at == made.next_attempt_at == CallEvent.objects.get(call_id="bare").created_at
+
+
 def test_a_batch_continues_a_call_stored_before_and_repeats_answer_the_stored_event(switch) -> None:
     customer = CustomerFactory()
     first = switch.post(URL, event(customer, "a", "RINGING"), format="json").json()
