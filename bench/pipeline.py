@@ -2,13 +2,14 @@
 """The call event pipeline end to end, with the README's production commands (run by hand; asserts nothing).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tx_pipeline .venv/bin/python bench/pipeline.py \
-        [--calls 2000] [--clients 8] [--sustain-seconds 60] [--rate 300] [--redis redis://127.0.0.1:6379/3]
+        [--calls 2000] [--clients 8] [--batch 100] [--ingest-batch 1000] [--concurrency 8] [--sustain-seconds 60]
+        [--rate 300] [--redis redis://127.0.0.1:6379/3] [--skip bare,ingest,drain,single,batch,sustained,dead]
 
 A scratch database (PostgreSQL when DATABASE_URL points at it, else SQLite), the Redis database
 given (flushed), `gunicorn -c telecomx/gunicorn.conf.py telecomx.wsgi` and
-`celery -A telecomx worker -l WARNING -c 8`, a sink on 127.0.0.1 in a process of its own (HTTP/1.1,
-keep-alive), one customer with two endpoints on the sink, posted to by a switch service account
-of the operator's root customer from --clients threads. Phases, each measured in this run:
+`celery -A telecomx worker -l WARNING -c CONCURRENCY`, a sink on 127.0.0.1 in a process of its own
+(HTTP/1.1, keep-alive), one customer with two endpoints on the sink, posted to with the API key of
+a switch service account of the operator's root customer from --clients threads. Phases, each measured in this run:
 
   raw       a plain loop posting as many requests to the sink, one connection each (the baseline);
   bare      single events into a bare Django view doing the same database work (bench/bare.py),
@@ -146,7 +147,7 @@ import json, sys, django
 django.setup()
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from accounts.models import AccessLevel, Customer, Employee, Token
+from accounts.models import AccessLevel, ApiKey, Customer, Employee
 from callnotify.models import CallNotify
 call_command("migrate", verbosity=0)
 operator = Customer.objects.create(name="Operator", is_reseller=True)
@@ -156,7 +157,8 @@ customer = Customer.objects.create(name="Customer", parent_reseller=operator)
 port = int(sys.argv[1])
 for path in ("/hook/a", "/hook/b"):
     CallNotify.objects.create(customer=customer, url=f"http://127.0.0.1:{port}{path}", method="POSTJSON", selection="ALL")
-print(json.dumps({"customer": customer.pk, "token": Token.objects.issue(switch, persist=True)[1]}))
+# The switch's own credential, as the shipped Kamailio config posts with: its API key (docs/switch.md).
+print(json.dumps({"customer": customer.pk, "token": ApiKey.objects.issue(name="bench-switch", account=switch)[1]}))
 """
 
 ADD_DEAD = r"""

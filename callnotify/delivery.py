@@ -49,6 +49,7 @@ from callnotify.formats import EventData, render
 from callnotify.models import Attempt, CallEvent, CallNotify, Delivery
 from callnotify.validators import parse_target
 from core import metrics
+from core.db import insert_rows
 from core.ids import new_id
 
 logger = logging.getLogger("callnotify.delivery")
@@ -114,6 +115,7 @@ class Batch:
     now: datetime
     lease_until: datetime
     jobs: list[Job] = field(default_factory=list)
+    left: bool = False  # endpoints with due work were left to another claim (CALLNOTIFY_CLAIM_SPLIT)
 
 
 # --- claim ---------------------------------------------------------------------------------
@@ -171,9 +173,13 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
         return [(endpoint, customer) for endpoint, customer in cursor.fetchall()]
 
 
-def share(endpoints: list[tuple[str, str]], slots: int) -> dict[str, int]:
+def share(endpoints: list[tuple[str, str]], slots: int, most: int | None = None) -> dict[str, int]:
     """A batch's slots shared out: customers in turn (the one waiting longest first), and each
-    customer's turns among its endpoints in turn. Answers endpoint -> slots."""
+    customer's turns among its endpoints in turn; with `most`, among the first `most` endpoints
+    in that order only. Answers endpoint -> slots."""
+    if most is not None and most < len(endpoints):
+        chosen = set(share(endpoints, most))  # one slot each to the first `most`, in turn
+        endpoints = [(endpoint, customer) for endpoint, customer in endpoints if endpoint in chosen]
     customers: dict[str, list[str]] = {}
     for endpoint, customer in endpoints:
         customers.setdefault(customer, []).append(endpoint)
@@ -235,14 +241,19 @@ def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawS
     return RawSQL(" UNION ALL ".join([f"SELECT b.{q('id')} FROM ({branch}) b"] * len(quota)), params)
 
 
-def _candidates(now: datetime, scan: int, only: list[str] | None) -> list[_Candidate]:
+def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) -> list[_Candidate]:
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
     no batch is sending to, shared fairly among customers, then among their endpoints: with
-    everything sending needs (plain rows, no model objects)."""
+    everything sending needs (plain rows, no model objects). A claim takes at most 1/SPLIT of
+    those endpoints (at least one): a few endpoints with deep backlogs are then sent to by SPLIT
+    processes side by side, where one batch holding them all kept one process's CPU the limit."""
     endpoints = _pending_endpoints(now, only)
     if not endpoints:
         return []
-    quota = share(endpoints, scan)
+    split = max(1, settings.CALLNOTIFY_CLAIM_SPLIT)
+    most = -(-len(endpoints) // split) if only is None else None
+    quota = share(endpoints, scan, most)
+    batch.left = most is not None and most < len(endpoints) and len(quota) == most
     if connection.vendor != "postgresql":  # SQLite joins one branch per endpoint: at most 500 in one SELECT
         quota = dict(list(quota.items())[:SQLITE_BRANCHES])
     held = set(_lock_endpoints(list(quota)))
@@ -280,7 +291,7 @@ def claim(now: datetime | None = None, *, limit: int | None = None, only: list[s
     limit = limit or settings.CALLNOTIFY_BATCH_SIZE
     batch = Batch(now, now + _lease())
     with transaction.atomic():
-        candidates = _candidates(now, limit, only)
+        candidates = _candidates(now, limit, only, batch)
         if not candidates:
             return batch
         claimed = _lease_rows([c.id for c in candidates], now, batch.lease_until)
@@ -289,13 +300,23 @@ def claim(now: datetime | None = None, *, limit: int | None = None, only: list[s
             if c.id not in claimed:
                 continue
             if c.lease_until is not None:  # the batch holding it died mid-attempt: it may have been received
-                interrupted.append(Attempt(delivery_id=c.id, number=c.attempts, started_at=c.lease_until - _lease(),
-                                           outcome=Attempt.Outcome.INTERRUPTED, error="worker lost during the attempt"))
+                interrupted.append(_attempt_row(c.id, c.attempts, c.lease_until - _lease(), 0, Attempt.Outcome.INTERRUPTED,
+                                                None, "worker lost during the attempt"))
             batch.jobs.append(c.job)
         if interrupted:
-            Attempt.objects.bulk_create(interrupted)
+            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, ATTEMPT_TYPES, interrupted)
             transaction.on_commit(lambda: _count_interrupted([c.job for c in candidates if c.id in claimed and c.lease_until]))
     return batch
+
+
+ATTEMPT_COLUMNS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status", "error")
+ATTEMPT_TYPES = ("text", "int", "timestamptz", "int", "text", "int", "text")
+
+
+def _attempt_row(delivery_id: str, number: int, started_at: datetime, duration_ms: int, outcome: str, status: int | None,
+                 error: str) -> tuple:
+    """An attempt as a plain row (core.db.insert_rows): the log of a batch without a model object each."""
+    return (delivery_id, number, started_at, duration_ms, str(outcome), status, error)
 
 
 def _count_interrupted(jobs: list[Job]) -> None:
@@ -418,7 +439,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
     under this batch's lease are moved on: if a lease ran out and another worker took over,
     theirs counts (the attempt is logged all the same). Answers delivery id -> what happened.
     """
-    attempts: list[Attempt] = []
+    attempts: list[tuple] = []
     changes: dict[str, dict[str, object]] = {}
     said: dict[str, str] = {}
     gone: set[str] = set()
@@ -443,8 +464,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
             outcome = Attempt.Outcome.RETRY
         error = (result.error or "")[:200]
         done.append((job, outcome.value, result, ended))
-        attempts.append(Attempt(delivery_id=job.delivery_id, number=job.number, started_at=o.started,
-                                duration_ms=result.duration_ms, outcome=outcome, status=result.status, error=error))
+        attempts.append(_attempt_row(job.delivery_id, job.number, o.started, result.duration_ms, outcome, result.status, error))
         health_rows[job.delivery_id] = endpoint_health.Outcome(job.endpoint_id, None, outcome.value, result.duration_ms, ended)
         change: dict[str, object] = {"last_status": result.status, "last_error": error}
         if outcome == Attempt.Outcome.RETRY:
@@ -459,7 +479,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         return said
     with transaction.atomic():
         if attempts:
-            Attempt.objects.bulk_create(attempts)
+            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, ATTEMPT_TYPES, attempts)
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:
@@ -548,6 +568,8 @@ def run(now: datetime | None = None, *, limit: int | None = None, only: list[str
     batch = claim(now, limit=limit, only=only)
     if not batch.jobs:
         return {}
+    if batch.left:  # (after the claim's commit) another process takes the endpoints this one left
+        hints.wake(coalesce=False)
     started = send(batch)
     futures = [f for _, lanes in started for f in lanes]
     if wait_seconds is None:

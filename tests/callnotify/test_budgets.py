@@ -121,8 +121,9 @@ def test_a_batch_of_100_events_with_2_endpoints_each_is_at_most_10_statements(bu
 
 
 def test_claim_send_record_of_100_due_deliveries_is_at_most_10_statements_in_3_transactions(
-    budget, loopback, httpserver
+    budget, loopback, httpserver, settings
 ) -> None:
+    settings.CALLNOTIFY_CLAIM_SPLIT = 1  # the 100 in one batch, both endpoints
     httpserver.expect_request("/hook").respond_with_data("ok")
     customer = CustomerFactory()
     for path in ("a", "b"):

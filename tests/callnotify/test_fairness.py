@@ -45,6 +45,7 @@ def blackhole() -> Iterator[int]:
 
 def test_healthy_endpoints_are_recorded_without_waiting_for_a_dead_one(httpserver: HTTPServer, blackhole: int, settings) -> None:
     settings.CALLNOTIFY_REQUEST_TIMEOUT = 4
+    settings.CALLNOTIFY_CLAIM_SPLIT = 1  # both endpoints in one batch
     httpserver.expect_request("/hook").respond_with_data("ok")
     customer = CustomerFactory()
     dead = CallNotifyFactory(customer=customer, url=f"http://sink.example.com:{blackhole}/dead")
