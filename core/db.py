@@ -61,6 +61,13 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 
 
 def _fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _cursor() -> Any:
+    """A cursor that prepares what it runs on PostgreSQL (when the connection allows), else Django's."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         raw = connection.connection
@@ -68,13 +75,8 @@ def _fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
             # Wrapped as Django wraps its own cursors: errors become Django's, tests count the statement.
             cursor = _prepared_cursor_class()(raw)
             cursor.logged = connection.queries_logged
-            wrapped = connection.make_debug_cursor(cursor) if cursor.logged else connection.make_cursor(cursor)
-            with wrapped:
-                wrapped.execute(sql, params)
-                return wrapped.fetchone()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+            return connection.make_debug_cursor(cursor) if cursor.logged else connection.make_cursor(cursor)
+    return connection.cursor()
 
 
 def in_list(column: str, vendor: str) -> str:
@@ -99,12 +101,13 @@ def insert_rows(table: str, columns: Sequence[str], pg_types: Sequence[str], row
         return
     q = connection.ops.quote_name
     names = ", ".join(q(c) for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+    if connection.vendor == "postgresql":  # prepared: the arrays go as parameters, not quoted into the text
+        arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+        with _cursor() as cursor:
             cursor.execute(f"INSERT INTO {q(table)} ({names}) SELECT * FROM unnest({arrays})",
                            [list(column) for column in zip(*rows)])
-            return
+        return
+    with connection.cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
         per = max(1, (connection.features.max_query_params or 999) // len(columns))
