@@ -3,7 +3,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tx_pipeline .venv/bin/python bench/pipeline.py \
         [--calls 2000] [--clients 8] [--batch 100] [--ingest-batch 1000] [--concurrency 8] [--sustain-seconds 60]
-        [--rate 300] [--redis redis://127.0.0.1:6379/3] [--skip bare,ingest,drain,single,batch,sustained,dead]
+        [--rate 300] [--redis redis://127.0.0.1:6379/3] [--skip bare,ingest,drain,single,batch,sustained,fair,dead]
 
 A scratch database (PostgreSQL when DATABASE_URL points at it, else SQLite), the Redis database
 given (flushed), `gunicorn -c telecomx/gunicorn.conf.py telecomx.wsgi` and
@@ -22,6 +22,9 @@ a switch service account of the operator's root customer from --clients threads.
   sustained --rate events/s for --sustain-seconds, --sustain-batch events per request (a switch
             posting what it has every few tens of ms; 1 = one per request): the rate achieved,
             and p50/p99 lag from post to arrival;
+  fair      100,000 deliveries of another customer pending over its 1,000 endpoints on the sink
+            (the worker busy on them), then 300 events of the bench customer in requests of 30:
+            the lag of its 600 deliveries (the issue's goal: within 2 s);
   dead      the batch run again while a third endpoint of the customer accepts connections and
             never answers: the healthy endpoints' deliveries/s against the batch run's.
 """
@@ -169,6 +172,36 @@ import sys
 CallNotify.objects.create(customer_id=sys.argv[1], url=f"http://127.0.0.1:{sys.argv[2]}/dead", method="POSTJSON", selection="ALL")
 """
 
+HOG = r"""
+import sys, django
+django.setup()
+from django.db import connection
+from accounts.models import Customer
+from callnotify.models import CallNotify
+hog = Customer.objects.create(name="Hog", parent_reseller=Customer.objects.get(name="Operator"))
+CallNotify.objects.bulk_create(CallNotify(customer=hog, url=f"http://127.0.0.1:{sys.argv[1]}/hog{n}", method="POSTJSON",
+                                          selection="ALL") for n in range(1000))
+with connection.cursor() as cursor:
+    cursor.execute(
+        "INSERT INTO callnotify_callevent (id, customer_id, call_id, type, direction, state, a_number, b_number,"
+        " timestamp, cause, additional, sequence, created_at, request_id) SELECT 'hog' || lpad(to_hex(n), 21, '0'), %s,"
+        " 'hog-' || n, 'SIP', 'INBOUND', 'RINGING', '+4512345678', '+4570305050', now(), '', '{}', 1, now(), ''"
+        " FROM generate_series(1, 100) AS n", [hog.pk])
+    cursor.execute(
+        "INSERT INTO callnotify_delivery (id, event_id, endpoint_id, call_id, sequence, state, attempts, next_attempt_at,"
+        " created_at, last_error) SELECT substr(md5(e.id || c.id), 1, 24), e.id, c.id, e.call_id, 1, 'PENDING', 0,"
+        " e.created_at, e.created_at, '' FROM callnotify_callevent e JOIN callnotify_callnotify c"
+        " ON c.customer_id = e.customer_id WHERE e.customer_id = %s", [hog.pk])
+    print(cursor.rowcount)
+"""
+
+HOG_LEFT = r"""
+import django
+django.setup()
+from callnotify.models import Delivery
+print(Delivery.objects.filter(state="PENDING", endpoint__customer__name="Hog").count())
+"""
+
 DELETE_PENDING = r"""
 import django
 django.setup()
@@ -293,7 +326,7 @@ def main() -> None:
     parser.add_argument("--sustain-seconds", type=float, default=60)
     parser.add_argument("--sustain-batch", type=int, default=10, help="events per request in the sustained phase (1: single)")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
-    parser.add_argument("--skip", default="", help="comma-separated phases to skip (bare,ingest,drain,single,batch,sustained,dead)")
+    parser.add_argument("--skip", default="", help="comma-separated phases to skip (bare,ingest,drain,single,batch,sustained,fair,dead)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -402,6 +435,22 @@ def main() -> None:
             print(f"sustained {args.rate:.0f} events/s asked, {results['sustained_rate']:.0f} achieved, for {took:.0f} s "
                   f"(requests of {size} events): lag p50 {results['lag_p50']:.3f} s, "
                   f"p99 {results['lag_p99']:.3f} s, max {max(lags):.3f} s")
+        if "fair" not in skip:
+            # Another customer's backlog: 100 events x 1,000 endpoints on the sink = 100,000 deliveries
+            # pending (written in one statement, as ingestion would store them), the worker busy on them.
+            hog_pending = int(manage(env, HOG, str(sink.port)))
+            time.sleep(3)
+            keys = calls("fair", 100)  # 300 events, 600 deliveries to the bench customer's two endpoints
+            before = len(sink.arrivals())
+            poster.run([("/api/callevent", [event(customer, *k) for k in keys[i:i + 30]], keys[i:i + 30])
+                        for i in range(0, len(keys), 30)])
+            assert wait_for(lambda: sink.count() - before >= len(keys) * 2, 300), "fair: deliveries did not arrive"
+            lags = [t - poster.posted[(c, s)] for _, c, s, t in sink.arrivals()[before:] if c.startswith("fair-")]
+            left = int(manage(env, HOG_LEFT))
+            results["fair_p99"], results["fair_max"] = percentile(lags, 0.99), max(lags)
+            print(f"fair: with {hog_pending} deliveries of another customer pending over 1,000 endpoints "
+                  f"({left} still pending after), {len(lags)} fresh deliveries arrived: lag p50 {percentile(lags, 0.5):.3f} s, "
+                  f"p99 {results['fair_p99']:.3f} s, max {results['fair_max']:.3f} s")
         if "dead" not in skip and "batch_out" in results:
             hole = blackhole()
             manage(env, ADD_DEAD, customer, str(hole.getsockname()[1]))
@@ -413,6 +462,7 @@ def main() -> None:
         sink_process.terminate()
         drop_database()
         redis.Redis.from_url(args.redis).flushdb()
+    results["refused_requests"] = poster.errors if "poster" in locals() else 0
     print(json.dumps({k: round(v, 3) for k, v in results.items()}))
 
 

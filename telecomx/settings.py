@@ -351,7 +351,7 @@ CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
 CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
 # Deliveries claimed at once by one batch, and seconds a batch waits for its sends before it
 # records what ended and leaves slow endpoints' attempts to a background thread (docs/callevents.md §6).
-CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 100)
+CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 200)
 CALLNOTIFY_BATCH_WAIT = env_float("CALLNOTIFY_BATCH_WAIT", 1)
 # A claim takes at most 1/N of the endpoints with due work (at least one), so that N batches send
 # side by side in N processes, and asks another process to claim what it left (docs/callevents.md §6).
