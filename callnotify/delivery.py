@@ -420,7 +420,9 @@ def send(batch: Batch) -> list[tuple[_Endpoint, list[Future]]]:
     clock = time.monotonic()
     pool = _senders()
     started = []
-    for jobs in by_endpoint.values():
+    # Longest lanes first: an endpoint with 50 deliveries in the batch is not queued for a sending
+    # thread behind a hundred endpoints with one each (the batch ends with its longest lane).
+    for jobs in sorted(by_endpoint.values(), key=len, reverse=True):
         group = _Endpoint(jobs, batch, clock)
         started.append((group, [pool.submit(group.run_lane, lane) for lane in group.lanes()]))
     return started

@@ -208,7 +208,8 @@ def store_many(events: Sequence[NewEvent | None], customers: dict[str, CustomerI
 
     Idempotency and the per-call sequence hold inside the batch (a repeat answers the first
     one's event) and across concurrent batches: the unique constraints decide, and the loser
-    reads again and retries the whole batch.
+    reads again and retries the whole batch, up to RETRIES times, then stores its events one
+    by one.
     """
     valid = [e for e in events if e is not None]
     if not valid:
@@ -220,7 +221,9 @@ def store_many(events: Sequence[NewEvent | None], customers: dict[str, CustomerI
             return answers
         except IntegrityError:
             continue
-    raise IntegrityError("could not store a batch of call events")
+    # Still losing (other posts keep taking the same calls' numbers): each event on its own, as a
+    # single post is stored, so the batch is answered event by event rather than refused whole.
+    return [None if e is None else store_one(e, customers[e.customer_id]) for e in events]
 
 
 def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],

@@ -226,3 +226,34 @@ def test_one_call_spread_over_concurrent_batches_keeps_one_event_per_state_and_a
     assert Delivery.objects.count() == 90
     ids = {x["_id"] for a in answers for x in a}
     assert ids == set(CallEvent.objects.values_list("id", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a statement-level trigger plays the racing poster")
+def test_a_batch_that_keeps_losing_races_is_stored_event_by_event_not_refused_whole(switch) -> None:
+    """A batch whose every try collides with a concurrent post of the same calls (played here by a
+    trigger refusing any multi-row insert of events as a unique violation) was answered 409 whole,
+    and the shipped switch drops events on such an answer; its events are now stored one by one."""
+    customer = CustomerFactory()
+    CallNotifyFactory(customer=customer, selection="ALL")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_refuse_batches() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF (SELECT count(*) FROM new_rows) > 1 THEN"
+            " RAISE unique_violation USING MESSAGE = 'a concurrent post took this call''s sequence'; END IF;"
+            " RETURN NULL; END $$")
+        cursor.execute("CREATE TRIGGER refuse_batches AFTER INSERT ON callnotify_callevent REFERENCING NEW TABLE AS new_rows"
+                       " FOR EACH STATEMENT EXECUTE FUNCTION test_refuse_batches()")
+    body = [event(customer, "a", "RINGING"), event(customer, "a", "ANSWERED"), event(customer, "b", "RINGING"),
+            event(customer, "a", "RINGING"), event(customer, "a", "HANGUP", aNumber="12")]
+    response = switch.post(URL, body, format="json")
+    assert response.status_code == 202
+    stored = {(e.call_id, e.state): e for e in CallEvent.objects.all()}
+    assert set(stored) == {("a", "RINGING"), ("a", "ANSWERED"), ("b", "RINGING")}
+    assert response.json() == [
+        {"_id": stored["a", "RINGING"].id, "sequence": 1, "deliveries": 1},
+        {"_id": stored["a", "ANSWERED"].id, "sequence": 2, "deliveries": 1},
+        {"_id": stored["b", "RINGING"].id, "sequence": 1, "deliveries": 1},
+        {"_id": stored["a", "RINGING"].id, "sequence": 1, "deliveries": 0},
+        {"error": {"code": "aNumber", "status": 422, "message": "Invalid aNumber", "path": "aNumber"}},
+    ]
+    assert Delivery.objects.count() == 3
