@@ -138,7 +138,8 @@ class _Candidate:
 
 def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str, str]]:
     """(endpoint, customer) of every endpoint with a due PENDING delivery and no batch sending to it,
-    oldest due first. A skip scan of the PENDING index: one probe per endpoint with pending
+    oldest due first; only those of customers with fewer than CALLNOTIFY_CLAIM_SPLIT batches
+    sending, unless there are none. A skip scan of the PENDING index: one probe per endpoint with pending
     deliveries, whatever their number."""
     q = connection.ops.quote_name
     d, c = q(Delivery._meta.db_table), q(CallNotify._meta.db_table)
@@ -159,7 +160,12 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
         f" UNION ALL SELECT (SELECT x.{q('endpoint_id')} FROM {d} x WHERE x.{pending}{narrow}"
         f" AND x.{q('endpoint_id')} > p.endpoint_id ORDER BY x.{q('endpoint_id')} LIMIT 1)"
         f" FROM pending p WHERE p.endpoint_id IS NOT NULL)"
-        f" SELECT e.endpoint_id, c.{q('customer_id')} FROM (SELECT p.endpoint_id, (SELECT x.{q('next_attempt_at')}"
+        f" SELECT e.endpoint_id, c.{q('customer_id')}, c.{q('customer_id')} IN (SELECT n.{q('customer_id')} FROM {d} f"
+        f" JOIN {c} n ON n.{q('id')} = f.{q('endpoint_id')} WHERE f.{q('lease_until')} > %s GROUP BY n.{q('customer_id')}"
+        f" HAVING count(DISTINCT f.{q('lease_until')}) >= %s),"
+        f" (SELECT count(DISTINCT n.{q('customer_id')}) FROM {d} f JOIN {c} n ON n.{q('id')} = f.{q('endpoint_id')}"
+        f" WHERE f.{q('lease_until')} > %s)"
+        f" FROM (SELECT p.endpoint_id, (SELECT x.{q('next_attempt_at')}"
         f" FROM {d} x WHERE x.{q('endpoint_id')} = p.endpoint_id AND x.{pending}"
         f" AND x.{q('next_attempt_at')} IS NOT NULL{narrow} ORDER BY x.{q('next_attempt_at')} LIMIT 1) AS due"
         f" FROM pending p WHERE p.endpoint_id IS NOT NULL{once}) e JOIN {c} c ON c.{q('id')} = e.endpoint_id"
@@ -167,22 +173,29 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
         f" (SELECT f.{q('endpoint_id')} FROM {d} f WHERE f.{q('lease_until')} > %s)"
         f" ORDER BY e.due, e.endpoint_id"
     )
-    params = params * 3 + [adapt(now), adapt(now)]
+    params = [*params * 2, adapt(now), max(1, settings.CALLNOTIFY_CLAIM_SPLIT), adapt(now), *params, adapt(now), adapt(now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(endpoint, customer) for endpoint, customer in cursor.fetchall()]
+        rows = cursor.fetchall()
+    # A customer with CLAIM_SPLIT batches sending already waits for one of them to end while
+    # another customer has work due or a batch sending: its many endpoints filled every worker
+    # process, and the other customer's one batch waited for CPU. Alone, it takes every process.
+    busy = {customer for _, customer, at_limit, _ in rows if at_limit}
+    others = [(endpoint, customer) for endpoint, customer, at_limit, _ in rows if not at_limit]
+    if others or (rows and rows[0][3] > len(busy)):
+        return others
+    return [(endpoint, customer) for endpoint, customer, _, _ in rows]
 
 
-def share(endpoints: list[tuple[str, str]], slots: int, most: int | None = None) -> dict[str, int]:
+def share(endpoints: list[tuple[str, str]], slots: int, split: int = 1) -> dict[str, int]:
     """A batch's slots shared out: customers in turn (the one waiting longest first), and each
-    customer's turns among its endpoints in turn; with `most`, among the first `most` endpoints
-    in that order only. Answers endpoint -> slots."""
-    if most is not None and most < len(endpoints):
-        chosen = set(share(endpoints, most))  # one slot each to the first `most`, in turn
-        endpoints = [(endpoint, customer) for endpoint, customer in endpoints if endpoint in chosen]
+    customer's turns among its endpoints in turn; with `split`, among the first 1/split of each
+    customer's endpoints only (at least one). Answers endpoint -> slots."""
     customers: dict[str, list[str]] = {}
     for endpoint, customer in endpoints:
         customers.setdefault(customer, []).append(endpoint)
+    if split > 1:
+        customers = {customer: theirs[:-(-len(theirs) // split)] for customer, theirs in customers.items()}
     quota: dict[str, int] = defaultdict(int)
     turns = dict.fromkeys(customers, 0)
     while slots > 0 and customers:
@@ -245,15 +258,15 @@ def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) 
     """Due deliveries nobody holds, each the earliest PENDING of its call at its endpoint, on endpoints
     no batch is sending to, shared fairly among customers, then among their endpoints: with
     everything sending needs (plain rows, no model objects). A claim takes at most 1/SPLIT of
-    those endpoints (at least one): a few endpoints with deep backlogs are then sent to by SPLIT
-    processes side by side, where one batch holding them all kept one process's CPU the limit."""
+    each customer's endpoints (at least one): a few endpoints with deep backlogs are then sent to
+    by SPLIT processes side by side, where one batch holding them all kept one process's CPU the
+    limit."""
     endpoints = _pending_endpoints(now, only)
     if not endpoints:
         return []
-    split = max(1, settings.CALLNOTIFY_CLAIM_SPLIT)
-    most = -(-len(endpoints) // split) if only is None else None
-    quota = share(endpoints, scan, most)
-    batch.left = most is not None and most < len(endpoints) and len(quota) == most
+    split = max(1, settings.CALLNOTIFY_CLAIM_SPLIT) if only is None else 1
+    quota = share(endpoints, scan, split)
+    batch.left = len(quota) < len(endpoints) and len(quota) < scan
     if connection.vendor != "postgresql":  # SQLite joins one branch per endpoint: at most 500 in one SELECT
         quota = dict(list(quota.items())[:SQLITE_BRANCHES])
     held = set(_lock_endpoints(list(quota)))

@@ -246,6 +246,28 @@ def test_a_claim_leaves_half_of_few_endpoints_to_a_second_claim_that_runs_beside
     assert {job.endpoint_id for job in both.jobs} == {first.pk, second.pk} and not both.left
 
 
+@pytest.mark.django_db
+def test_a_customer_with_as_many_batches_sending_as_the_split_waits_for_one_to_end(settings) -> None:
+    """Batches of a customer with many endpoints filled every worker process, and another
+    customer's one batch then waited for CPU (bench/README.md, the fair phase). Alone, a customer
+    takes as many batches as there is work: no process idles while work waits."""
+    settings.CALLNOTIFY_CLAIM_SPLIT = 2
+    busy, other = CustomerFactory(), CustomerFactory()
+    endpoints(busy, 6)
+    post_event(busy, call_id="wide")  # one delivery to each of 6 endpoints
+    now = timezone.now() + timedelta(seconds=1)
+    ms = timedelta(milliseconds=1)  # each claim its own moment, as two processes' claims are
+    first, second = claim(now, limit=100), claim(now + ms, limit=100)
+    assert (len(first.jobs), len(second.jobs)) == (3, 2)  # half of 6 endpoints, then half of the 3 left
+    mine = endpoints(other, 1)[0]
+    post_event(other, call_id="late")
+    theirs = claim(now + 3 * ms, limit=100)
+    assert [job.endpoint_id for job in theirs.jobs] == [mine.pk]  # not the busy one's sixth endpoint
+    assert claim(now + 4 * ms, limit=100).jobs == []  # the other's batch is sending: the busy one still waits
+    delivered(theirs)
+    assert len(claim(now + 5 * ms, limit=100).jobs) == 1  # alone again: a third batch for its sixth endpoint
+
+
 def _assert_no_scan_of_the_backlog(*, endpoints: int, claimed: int, pages: bool = True) -> None:
     """Every statement of one claim, EXPLAIN ANALYZEd: no sequential scan of the deliveries, and no
     probe that reads more than a few batches' worth of rows each time it runs (reading a call's or
