@@ -317,13 +317,12 @@ def claim(now: datetime | None = None, *, limit: int | None = None, only: list[s
                                                 None, "worker lost during the attempt"))
             batch.jobs.append(c.job)
         if interrupted:
-            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, ATTEMPT_TYPES, interrupted)
+            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, interrupted)
             transaction.on_commit(lambda: _count_interrupted([c.job for c in candidates if c.id in claimed and c.lease_until]))
     return batch
 
 
 ATTEMPT_COLUMNS = ("delivery_id", "number", "started_at", "duration_ms", "outcome", "status", "error")
-ATTEMPT_TYPES = ("text", "int", "timestamptz", "int", "text", "int", "text")
 
 
 def _attempt_row(delivery_id: str, number: int, started_at: datetime, duration_ms: int, outcome: str, status: int | None,
@@ -494,7 +493,7 @@ def record(batch: Batch, outcomes: list[Outcome]) -> dict[str, str]:
         return said
     with transaction.atomic():
         if attempts:
-            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, ATTEMPT_TYPES, attempts)
+            insert_rows(Attempt._meta.db_table, ATTEMPT_COLUMNS, attempts)
         ours = _apply(changes, batch.lease_until)
         endpoint_health.record([row for pk, row in health_rows.items() if pk in ours])
         if gone:

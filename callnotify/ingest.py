@@ -123,18 +123,15 @@ class NewEvent:
 
 
 EVENT_COLUMNS = ("id", "customer_id", "call_id", "sequence", "created_at", "request_id", *EVENT_FIELDS)
-EVENT_TYPES = ("text", "text", "text", "int", "timestamptz", "text", "text", "text", "text", "text", "text",
-               "timestamptz", "int", "text", "jsonb")
 DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id", "call_id", "sequence", "state", "attempts", "next_attempt_at",
                     "created_at", "last_error")
-DELIVERY_TYPES = ("text", "text", "text", "text", "int", "text", "int", "timestamptz", "timestamptz", "text")
 
 
 def _event_row(event_id: str, new: NewEvent, sequence: int, now: datetime) -> tuple[object, ...]:
     f = new.fields
     return (event_id, new.customer_id, new.call_id, sequence, now, request_id.get() or "", f["type"], f["direction"],
             f["state"], f["a_number"], f["b_number"], f["timestamp"], f.get("duration"), f.get("cause") or "",
-            json.dumps(f.get("additional") or {}))
+            f.get("additional") or {})
 
 
 def _delivery_rows(event_id: str, call_id: str, sequence: int, endpoints: Sequence[str], now: datetime) -> list[tuple]:
@@ -150,7 +147,7 @@ def _count_ingested(n: int = 1) -> None:
 
 def _insert_deliveries(rows: list[tuple]) -> None:
     if rows:
-        insert_rows(Delivery._meta.db_table, DELIVERY_COLUMNS, DELIVERY_TYPES, rows)
+        insert_rows(Delivery._meta.db_table, DELIVERY_COLUMNS, rows)
         transaction.on_commit(hints.wake)
 
 
@@ -258,7 +255,7 @@ def _store_many(events: Sequence[NewEvent | None], valid: list[NewEvent],
         known[event.key] = stored
         answers.append(stored)
     if new_events:
-        insert_rows(CallEvent._meta.db_table, EVENT_COLUMNS, EVENT_TYPES, new_events)
+        insert_rows(CallEvent._meta.db_table, EVENT_COLUMNS, new_events)
         transaction.on_commit(lambda: _count_ingested(len(new_events)))
     _insert_deliveries(new_deliveries)
     return answers

@@ -353,8 +353,9 @@ CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
 # records what ended and leaves slow endpoints' attempts to a background thread (docs/callevents.md §6).
 CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 200)
 CALLNOTIFY_BATCH_WAIT = env_float("CALLNOTIFY_BATCH_WAIT", 1)
-# A claim takes at most 1/N of the endpoints with due work (at least one), so that N batches send
-# side by side in N processes, and asks another process to claim what it left (docs/callevents.md §6).
+# A claim takes at most 1/N of each customer's endpoints with due work (at least one), so that N
+# batches send side by side in N processes, and asks another process to claim what it left; a
+# customer with N batches sending waits while another has work (docs/callevents.md §6).
 CALLNOTIFY_CLAIM_SPLIT = env_int("CALLNOTIFY_CLAIM_SPLIT", 2)
 # In-process delivery with no broker: "auto" (on in web processes, off under pytest), "on", "off".
 CALLNOTIFY_IN_PROCESS = os.environ.get("CALLNOTIFY_IN_PROCESS", "auto")
