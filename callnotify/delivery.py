@@ -180,9 +180,10 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
     # A customer with CLAIM_SPLIT batches sending already waits for one of them to end while
     # another customer has work due or a batch sending: its many endpoints filled every worker
     # process, and the other customer's one batch waited for CPU. Alone, it takes every process.
+    # (Asked for given deliveries, as the admin's replay does: those, whoever else is waiting.)
     busy = {customer for _, customer, at_limit, _ in rows if at_limit}
     others = [(endpoint, customer) for endpoint, customer, at_limit, _ in rows if not at_limit]
-    if others or (rows and rows[0][3] > len(busy)):
+    if only is None and (others or (rows and rows[0][3] > len(busy))):
         return others
     return [(endpoint, customer) for endpoint, customer, _, _ in rows]
 
