@@ -51,10 +51,11 @@ def run(url: str, backlogs: list[int], repeat: int) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.utils import timezone
 
     from accounts.models import Customer
+    from bench import scratch
     from callnotify.delivery import claim
     from callnotify.ingest import record_call_event
     from callnotify.models import CallEvent, CallNotify, Delivery
@@ -73,12 +74,7 @@ def run(url: str, backlogs: list[int], repeat: int) -> None:
         event = {"type": "SIP", "direction": "INBOUND", "state": "RINGING", "a_number": "+4512345678",
                  "b_number": "+4570305050", "timestamp": timezone.now()}
         CallEvent.objects.bulk_create(CallEvent(call_id=f"hog-{n}", customer=hog, **event) for n in range(backlog // 1000))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO callnotify_delivery (id, event_id, endpoint_id, call_id, sequence, state, attempts,"
-                " next_attempt_at, created_at, last_error) SELECT substr(md5(e.id || c.id), 1, 24), e.id, c.id, e.call_id,"
-                " e.sequence, 'PENDING', 0, e.created_at, e.created_at, '' FROM callnotify_callevent e"
-                " JOIN callnotify_callnotify c ON c.customer_id = e.customer_id WHERE e.customer_id = %s", [hog.pk])
+        scratch.fan_out(hog.pk)
         CallNotify.objects.create(customer=other, url="http://192.0.2.1:4000/other", method="POSTJSON", selection="ALL")
         for n in range(100):
             record_call_event(call_id=f"other-{n}", customer=other, **event)

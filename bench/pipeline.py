@@ -177,6 +177,7 @@ import sys, django
 django.setup()
 from django.db import connection
 from accounts.models import Customer
+from bench.scratch import fan_out
 from callnotify.models import CallNotify
 hog = Customer.objects.create(name="Hog", parent_reseller=Customer.objects.get(name="Operator"))
 CallNotify.objects.bulk_create(CallNotify(customer=hog, url=f"http://127.0.0.1:{sys.argv[1]}/hog{n}", method="POSTJSON",
@@ -187,12 +188,7 @@ with connection.cursor() as cursor:
         " timestamp, cause, additional, sequence, created_at, request_id) SELECT 'hog' || lpad(to_hex(n), 21, '0'), %s,"
         " 'hog-' || n, 'SIP', 'INBOUND', 'RINGING', '+4512345678', '+4570305050', now(), '', '{}', 1, now(), ''"
         " FROM generate_series(1, 100) AS n", [hog.pk])
-    cursor.execute(
-        "INSERT INTO callnotify_delivery (id, event_id, endpoint_id, call_id, sequence, state, attempts, next_attempt_at,"
-        " created_at, last_error) SELECT substr(md5(e.id || c.id), 1, 24), e.id, c.id, e.call_id, 1, 'PENDING', 0,"
-        " e.created_at, e.created_at, '' FROM callnotify_callevent e JOIN callnotify_callnotify c"
-        " ON c.customer_id = e.customer_id WHERE e.customer_id = %s", [hog.pk])
-    print(cursor.rowcount)
+print(fan_out(hog.pk))
 """
 
 HOG_LEFT = r"""
