@@ -14,7 +14,6 @@ SQLite's bound-parameter limit splits a bulk insert).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from callnotify import hints
 from callnotify.models import CallEvent, CallNotify, Delivery
 from callnotify.serializers import CallEventSerializer
 from core import metrics
-from core.db import in_list, insert_rows, list_param
+from core.db import in_list, insert_rows, list_param, plain
 from core.errors import ApiError, Error, error_body, validation_body
 from core.ids import new_id, normalize_id
 from core.logs import request_id
@@ -151,29 +150,23 @@ def _insert_deliveries(rows: list[tuple]) -> None:
         transaction.on_commit(hints.wake)
 
 
-def _adapt(value: object) -> object:
-    return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-
-
 def _insert_next_in_call(event_id: str, new: NewEvent, now: datetime) -> int | None:
     """INSERT the event with the next sequence of its call in one statement; None if (customer, call,
     state) or the sequence is taken (a repeat, or a concurrent post of the same call won the number)."""
-    f = new.fields
     q = connection.ops.quote_name
     table = q(CallEvent._meta.db_table)
-    columns = ", ".join(q(c) for c in ("id", "customer_id", "call_id", "type", "direction", "state", "a_number", "b_number",
-                                       "timestamp", "duration", "cause", "additional", "created_at", "request_id", "sequence"))
+    # The batch's row (_event_row) but for its sequence, which this statement computes.
+    given = [(column, value) for column, value in zip(EVENT_COLUMNS, _event_row(event_id, new, 0, now)) if column != "sequence"]
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    marks = ", ".join(json_param if column == "additional" else "%s" for column, _ in given)
     # (WHERE keeps SQLite from reading ON CONFLICT as a join's ON.)
     sql = (
-        f"INSERT INTO {table} ({columns})"
-        f" SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {json_param}, %s, %s, COALESCE(MAX({q('sequence')}), 0) + 1"
+        f"INSERT INTO {table} ({', '.join(q(column) for column, _ in given)}, {q('sequence')})"
+        f" SELECT {marks}, COALESCE(MAX({q('sequence')}), 0) + 1"
         f" FROM {table} WHERE {q('customer_id')} = %s AND {q('call_id')} = %s"
         f" ON CONFLICT DO NOTHING RETURNING {q('sequence')}"
     )
-    params = [event_id, new.customer_id, new.call_id, f["type"], f["direction"], f["state"], f["a_number"], f["b_number"],
-              _adapt(f["timestamp"]), f.get("duration"), f.get("cause") or "", json.dumps(f.get("additional") or {}),
-              _adapt(now), request_id.get() or "", new.customer_id, new.call_id]
+    params = [*(plain(value) for _, value in given), new.customer_id, new.call_id]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -89,9 +89,9 @@ class AdditionalField(serializers.Field):
         return value
 
 
-# CallEventSerializer.quick: the choices and the plain texts by wire name and column.
-_CHOICES = (("type", "type", frozenset(CallEvent.Type.values)), ("direction", "direction", frozenset(CallEvent.Direction.values)),
-            ("state", "state", frozenset(CallEvent.State.values)))
+# CallEventSerializer.quick: the choices (wire name and column alike) and the plain texts by wire name and column.
+_CHOICES = (("type", frozenset(CallEvent.Type.values)), ("direction", frozenset(CallEvent.Direction.values)),
+            ("state", frozenset(CallEvent.State.values)))
 _TEXTS = (("callId", "call_id"), ("aNumber", "a_number"), ("bNumber", "b_number"))
 
 
@@ -143,11 +143,11 @@ class CallEventSerializer(ModelCleanSerializer):
         takes the long way. tests/callnotify/test_quick_check.py holds both ways equal over good
         and bad events."""
         attrs: dict[str, Any] = {}
-        for name, source, choices in _CHOICES:
+        for name, choices in _CHOICES:
             value = data.get(name)
             if not isinstance(value, str) or value not in choices:
                 return None
-            attrs[source] = value
+            attrs[name] = value
         for name, source in _TEXTS:
             value = data.get(name)
             if not _passes(source, value) or not value or value != value.strip():

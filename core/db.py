@@ -15,8 +15,8 @@ statements across transactions (PgBouncer before 1.21 in transaction mode, or wi
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -91,6 +91,14 @@ def list_param(values: Sequence[str]) -> Any:
     return list(values) if connection.vendor == "postgresql" else json.dumps(list(values))
 
 
+def plain(value: Any) -> Any:
+    """A Python value as a plain cursor takes it: a datetime adapted for the database, a dict as
+    JSON text (a JSON column's value), anything else as it is."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
 def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Plain rows into `table`, in as few statements as the database takes: on PostgreSQL one
     prepared INSERT … SELECT FROM json_populate_recordset() whose one parameter is the rows as
@@ -111,11 +119,9 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
                            f" FROM json_populate_recordset(NULL::{q(table)}, %s::json)", [payload])
         return
     with connection.cursor() as cursor:
-        adapt = connection.ops.adapt_datetimefield_value
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
         per = max(1, (connection.features.max_query_params or 999) // len(columns))
         for start in range(0, len(rows), per):
             chunk = rows[start:start + per]
-            params = [adapt(v) if isinstance(v, datetime) else json.dumps(v) if isinstance(v, dict) else v
-                      for row in chunk for v in row]
+            params = [plain(v) for row in chunk for v in row]
             cursor.execute(f"INSERT INTO {q(table)} ({names}) VALUES {', '.join([one] * len(chunk))}", params)
