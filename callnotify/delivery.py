@@ -159,21 +159,21 @@ def _pending_endpoints(now: datetime, only: list[str] | None) -> list[tuple[str,
         f" SELECT (SELECT x.{q('endpoint_id')} FROM {d} x WHERE x.{pending}{narrow} ORDER BY x.{q('endpoint_id')} LIMIT 1)"
         f" UNION ALL SELECT (SELECT x.{q('endpoint_id')} FROM {d} x WHERE x.{pending}{narrow}"
         f" AND x.{q('endpoint_id')} > p.endpoint_id ORDER BY x.{q('endpoint_id')} LIMIT 1)"
-        f" FROM pending p WHERE p.endpoint_id IS NOT NULL)"
-        f" SELECT e.endpoint_id, c.{q('customer_id')}, c.{q('customer_id')} IN (SELECT n.{q('customer_id')} FROM {d} f"
-        f" JOIN {c} n ON n.{q('id')} = f.{q('endpoint_id')} WHERE f.{q('lease_until')} > %s GROUP BY n.{q('customer_id')}"
-        f" HAVING count(DISTINCT f.{q('lease_until')}) >= %s),"
-        f" (SELECT count(DISTINCT n.{q('customer_id')}) FROM {d} f JOIN {c} n ON n.{q('id')} = f.{q('endpoint_id')}"
-        f" WHERE f.{q('lease_until')} > %s)"
+        f" FROM pending p WHERE p.endpoint_id IS NOT NULL),"
+        # What batches are sending: read once, used three times (busy customers, customers sending, endpoints held).
+        f" leased(endpoint_id, customer_id, lease_until) AS (SELECT f.{q('endpoint_id')}, n.{q('customer_id')},"
+        f" f.{q('lease_until')} FROM {d} f JOIN {c} n ON n.{q('id')} = f.{q('endpoint_id')} WHERE f.{q('lease_until')} > %s)"
+        f" SELECT e.endpoint_id, c.{q('customer_id')}, c.{q('customer_id')} IN (SELECT customer_id FROM leased"
+        f" GROUP BY customer_id HAVING count(DISTINCT lease_until) >= %s),"
+        f" (SELECT count(DISTINCT customer_id) FROM leased)"
         f" FROM (SELECT p.endpoint_id, (SELECT x.{q('next_attempt_at')}"
         f" FROM {d} x WHERE x.{q('endpoint_id')} = p.endpoint_id AND x.{pending}"
         f" AND x.{q('next_attempt_at')} IS NOT NULL{narrow} ORDER BY x.{q('next_attempt_at')} LIMIT 1) AS due"
         f" FROM pending p WHERE p.endpoint_id IS NOT NULL{once}) e JOIN {c} c ON c.{q('id')} = e.endpoint_id"
-        f" WHERE e.due <= %s AND e.endpoint_id NOT IN"
-        f" (SELECT f.{q('endpoint_id')} FROM {d} f WHERE f.{q('lease_until')} > %s)"
+        f" WHERE e.due <= %s AND e.endpoint_id NOT IN (SELECT endpoint_id FROM leased)"
         f" ORDER BY e.due, e.endpoint_id"
     )
-    params = [*params * 2, adapt(now), max(1, settings.CALLNOTIFY_CLAIM_SPLIT), adapt(now), *params, adapt(now), adapt(now)]
+    params = [*params * 2, adapt(now), max(1, settings.CALLNOTIFY_CLAIM_SPLIT), *params, adapt(now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
