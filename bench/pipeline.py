@@ -458,7 +458,7 @@ def main() -> None:
         sink_process.terminate()
         drop_database()
         redis.Redis.from_url(args.redis).flushdb()
-    results["refused_requests"] = poster.errors if "poster" in locals() else 0
+    results["refused_requests"] = poster.errors
     print(json.dumps({k: round(v, 3) for k, v in results.items()}))
 
 
