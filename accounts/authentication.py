@@ -5,8 +5,10 @@ name). Only SHA-256 hashes of either are stored.
 Every request reads its credential, its employee and the employee's customer in ONE query, with
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
-primary-key probe). While the database answers, nothing about a credential is taken from memory,
-so a token ended or a key revoked stops working on the very next request, in every process.
+primary-key probe). On PostgreSQL a credential this process read before is confirmed by the same
+query answering only an md5 of its row (_load). While the database answers, nothing about a
+credential is taken from memory that the database did not just confirm, so a token ended or a key
+revoked stops working on the very next request, in every process.
 
 While the database does not answer (core/outage.py), a credential this process verified within
 ROUTING_STALE_CREDENTIALS_SECONDS is still taken, for views that can answer without the database
@@ -51,102 +53,156 @@ def _columns(model: type) -> list[str]:
 
 
 @cache
-def _credential_sql(kind: str) -> tuple[str, int, int]:
-    """SELECT credential.*, employee.*, customer.*, deleted-above FROM … WHERE key_hash = %s."""
+def _credential_sql(kind: str) -> tuple[str, str | None, int, int]:
+    """SELECT credential.*, employee.*, customer.*, [permissions,] deleted-above[, stamp] FROM … WHERE key_hash = %s;
+    on PostgreSQL also the same query answering only the stamp."""
     model = Token if kind == "token" else ApiKey
     employee, customer = Employee._meta.db_table, Customer._meta.db_table
     fields = [
         *(f"k.{c}" for c in _columns(model)), *(f"e.{c}" for c in _columns(Employee)), *(f"c.{c}" for c in _columns(Customer)),
     ]
     # Resellers above the customer, nearest first; nothing reaches through a DELETED one (docs/api.md §3).
+    # (A customer with no reseller above, such as the operator's switches' own, skips the walk.)
     deleted_above = (
-        f"(WITH RECURSIVE up(id, parent, state) AS ("
+        f"CASE WHEN c.parent_reseller_id IS NULL THEN 0 ELSE (WITH RECURSIVE up(id, parent, state) AS ("
         f" SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p WHERE p.id = c.parent_reseller_id"
         f" UNION SELECT p.id, p.parent_reseller_id, p.state FROM {customer} p JOIN up ON p.id = up.parent)"
-        f" SELECT COUNT(*) FROM up WHERE state = 'DELETED')"
+        f" SELECT COUNT(*) FROM up WHERE state = 'DELETED') END"
     )
     if kind == "apikey":  # a service account's permissions come with it (a token's, when asked)
         fields.append(_permissions_column())
-    sql = (
-        f"SELECT {', '.join(fields)}, {deleted_above} FROM {model._meta.db_table} k"
-        f" JOIN {employee} e ON e.id = k.employee_id JOIN {customer} c ON c.id = e.customer_id WHERE k.key_hash = %s"
+    fields.append(deleted_above)
+    source = (
+        f" FROM {model._meta.db_table} k JOIN {employee} e ON e.id = k.employee_id"
+        f" JOIN {customer} c ON c.id = e.customer_id WHERE k.key_hash = %s"
     )
-    return sql, len(_columns(model)), len(_columns(Employee))
+    stamp_sql = None
+    if connection.vendor == "postgresql":  # the row's stamp, last (see _load)
+        stamp = f"md5(ROW({', '.join(fields)})::text)"
+        fields.append(stamp)
+        stamp_sql = f"SELECT {stamp}{source}"
+    return f"SELECT {', '.join(fields)}{source}", stamp_sql, len(_columns(model)), len(_columns(Employee))
 
 
 def _permissions_column() -> str:
+    """The ids of the account's permissions, its own and its groups', comma-separated: their names
+    come from _permission_names (joining auth_permission and its content types here was most
+    of the query's database time)."""
     through = Employee.user_permissions.through._meta.db_table
     groups = Employee.groups.through._meta.db_table
-    joined = "ct.app_label || '.' || p.codename"
-    aggregate = f"STRING_AGG({joined}, ',')" if connection.vendor == "postgresql" else f"GROUP_CONCAT({joined}, ',')"
+    aggregate = "STRING_AGG(pid::text, ',' ORDER BY pid)" if connection.vendor == "postgresql" else "GROUP_CONCAT(pid, ',')"
     return (
-        f"(SELECT {aggregate} FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id"
-        f" WHERE p.id IN (SELECT permission_id FROM {through} WHERE employee_id = e.id)"
-        f" OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp"
-        f" JOIN {groups} eg ON eg.group_id = gp.group_id WHERE eg.employee_id = e.id))"
+        f"(SELECT {aggregate} FROM (SELECT permission_id AS pid FROM {through} WHERE employee_id = e.id"
+        f" UNION SELECT gp.permission_id FROM auth_group_permissions gp"
+        f" JOIN {groups} eg ON eg.group_id = gp.group_id WHERE eg.employee_id = e.id) ids)"
     )
+
+
+# auth_permission's id -> "app_label.codename", per connection alias: the rows are written by
+# migrations, never by the API or the admin; an id not seen yet reads them again.
+_permission_name_cache: dict[str, dict[int, str]] = {}
+
+
+def _permission_names(ids: list[int]) -> set[str]:
+    names = _permission_name_cache.get(connection.alias, {})
+    if any(pid not in names for pid in ids):
+        from django.contrib.auth.models import Permission
+
+        names = {pid: f"{app}.{codename}" for pid, app, codename in
+                 Permission.objects.values_list("id", "content_type__app_label", "codename")}
+        _permission_name_cache[connection.alias] = names
+    return {names[pid] for pid in ids if pid in names}
+
+
+MAX_REMEMBERED = 10_000  # credentials remembered (rows, verified ones); beyond it, all are forgotten
+Attributes = tuple[dict[str, Any], tuple[str, ...]]  # a model's attributes, and those holding a list or dict
+# The last row read for each credential, converted: (alias, kind, hash) -> (its stamp, its parts).
+_rows: dict[tuple[str, str, str], tuple[Any, tuple[Any, ...]]] = {}
 
 
 def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
-    """The credential with its employee and customer attached, and whether a customer above is DELETED."""
-    sql, key_count, employee_count = _credential_sql(kind)
-    row = fetch_one(sql, [hash_token(raw)])  # prepared on PostgreSQL: planning it cost more than running it
+    """The credential with its employee and customer attached, and whether a customer above is DELETED.
+
+    One statement, prepared on PostgreSQL (planning it cost more than running it). A credential
+    read before is asked there for its stamp only: the same query, the same rows and checks,
+    answering an md5 of everything it would answer instead of some 60 columns (2.7 kB) to parse
+    and convert. The stamp equal to the one remembered, the row remembered is the row the database
+    holds now; any other answer reads the whole row again. On SQLite (no md5, no round trip) the
+    whole row is read and is its own stamp. Nothing is taken from memory that the database did not
+    just confirm.
+    """
+    sql, stamp_sql, key_count, employee_count = _credential_sql(kind)
+    hashed = hash_token(raw)
+    slot = (connection.alias, kind, hashed)
+    remembered = _rows.get(slot)
+    if remembered is not None and stamp_sql is not None:
+        found = fetch_one(stamp_sql, [hashed])
+        if found is None:
+            del _rows[slot]
+            return None
+        if found[0] == remembered[0]:
+            return _build(remembered[1])
+    row = fetch_one(sql, [hashed])
     if row is None:
+        _rows.pop(slot, None)
         return None
+    stamp = row[-1] if stamp_sql is not None else row
+    if remembered is None or remembered[0] != stamp:
+        if len(_rows) >= MAX_REMEMBERED:
+            _rows.clear()
+        remembered = _rows[slot] = (stamp, _parts(kind, row[:-1] if stamp_sql is not None else row, key_count, employee_count))
+    return _build(remembered[1])
+
+
+def _parts(kind: str, row: tuple[Any, ...], key_count: int, employee_count: int) -> tuple[Any, ...]:
+    """(model, credential, employee, customer attributes, permissions or None, deleted above) from a row."""
     model: Any = Token if kind == "token" else ApiKey
-    credential = _from_db(model, row[:key_count])
-    employee = _from_db(Employee, row[key_count : key_count + employee_count])
     end = -2 if kind == "apikey" else -1
-    customer = _from_db(Customer, row[key_count + employee_count : end])
+    permissions = None
     if kind == "apikey":  # what ModelBackend would load (ADMIN never asks: it has every permission)
-        employee._perm_cache = set(row[-2].split(",")) if row[-2] else set()  # type: ignore[attr-defined]
-    employee.customer = customer
-    credential.employee = employee
-    return credential, bool(row[-1])
-
-
-def _converters(model: Any) -> list[tuple[Any, list[Any]]]:
-    """Per column: (the column, the converters the ORM applies to its raw value), once per connection."""
-    cached = getattr(connection, "_telecomx_converters", None)
-    if cached is None:
-        cached = connection._telecomx_converters = {}  # type: ignore[attr-defined]
-    if model not in cached:
-        cached[model] = [
-            (field.cached_col, connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection))
-            for field in model._meta.concrete_fields
-        ]
-    return cached[model]
-
-
-# The attributes last converted from each distinct raw row (a switch sends the same credential
-# all day): a row equal to one seen before converts to equal attributes, so nothing goes stale.
-_converted: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-
-def _from_db(model: Any, values: Any) -> Any:
-    """A model instance from raw column values, converted as the ORM would (dates, JSON, booleans)."""
-    key = (model, connection.alias, *values)
-    try:
-        attributes = _converted.get(key)
-    except TypeError:  # a driver handed back an unhashable value: convert every time
-        key, attributes = None, None
-    if attributes is None:
-        attributes = {}
-        for (column, converters), value in zip(_converters(model), values, strict=True):
-            if value is not None:
-                for converter in converters:
-                    value = converter(value, column, connection)
-            attributes[column.target.attname] = value
-        if key is not None:
-            if len(_converted) > 10_000:
-                _converted.clear()
-            _converted[key] = attributes
-    instance = model.__new__(model)  # as Model.from_db, without __init__'s signals (nothing listens here)
-    instance.__dict__.update(
-        (name, copy(value) if isinstance(value, list | dict) else value) for name, value in attributes.items()
+        permissions = frozenset(_permission_names([int(pid) for pid in str(row[-2]).split(",")]) if row[-2] else ())
+    return (
+        model,
+        _attributes(model, row[:key_count]),
+        _attributes(Employee, row[key_count : key_count + employee_count]),
+        _attributes(Customer, row[key_count + employee_count : end]),
+        permissions,
+        bool(row[-1]),
     )
+
+
+def _build(parts: tuple[Any, ...]) -> tuple[Token | ApiKey, bool]:
+    model, credential_attributes, employee_attributes, customer_attributes, permissions, deleted_above = parts
+    alias = connection.alias
+    credential, employee = _instance(model, credential_attributes, alias), _instance(Employee, employee_attributes, alias)
+    if permissions is not None:
+        employee._perm_cache = set(permissions)
+    employee.customer = _instance(Customer, customer_attributes, alias)
+    credential.employee = employee
+    return credential, deleted_above
+
+
+def _attributes(model: Any, values: Any) -> Attributes:
+    """A model's attributes from raw column values, converted as the ORM would (dates, JSON, booleans)."""
+    attributes = {}
+    for field, value in zip(model._meta.concrete_fields, values, strict=True):
+        if value is not None:
+            for converter in connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection):
+                value = converter(value, field.cached_col, connection)
+        attributes[field.attname] = value
+    return attributes, tuple(name for name, value in attributes.items() if isinstance(value, list | dict))
+
+
+def _instance(model: Any, attributes: Attributes, alias: str) -> Any:
+    """A model instance, as Model.from_db makes one but without __init__'s signals (nothing listens
+    here); its lists and dicts are its own, so a request changing one changes no other request's."""
+    values, mutable = attributes
+    instance = model.__new__(model)
+    instance.__dict__.update(values)
+    for name in mutable:
+        instance.__dict__[name] = copy(values[name])
     instance._state = ModelState()
-    instance._state.adding, instance._state.db = False, connection.alias
+    instance._state.adding, instance._state.db = False, alias
     return instance
 
 
@@ -209,7 +265,6 @@ def basic_api_key(encoded: bytes) -> str:
 
 # Credentials verified against the database: hash -> (time.monotonic() of the check, the credential).
 _verified: dict[str, tuple[float, Token | ApiKey]] = {}
-MAX_REMEMBERED = 10_000
 
 
 def remember(raw: str, credential: Token | ApiKey) -> None:
@@ -221,8 +276,9 @@ def remember(raw: str, credential: Token | ApiKey) -> None:
 
 
 def forget_all() -> None:
-    """Forget every verified credential (tests: each starts as a fresh process)."""
+    """Forget every verified credential and remembered row (tests: each starts as a fresh process)."""
     _verified.clear()
+    _rows.clear()
 
 
 def stale_credential(raw: str, view: object) -> Token | ApiKey:
