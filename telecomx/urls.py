@@ -20,17 +20,18 @@ api = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
-# A switch calls these for every call: matched first (the app whose urls.py holds one, and that
-# route first within it), before the rest of the map is tried.
+# A switch calls these for every call: matched first, in this order (the app whose urls.py holds
+# one, and that route first within it), before the rest of the map is tried.
 HOT_PATHS = ("sbc-route", "callevent")
 
 
-def _hot(pattern: object) -> bool:
+def _heat(pattern: object) -> int:
+    """The place in HOT_PATHS of the hottest route a pattern holds; len(HOT_PATHS) for none."""
     names = [getattr(p, "name", None) for p in getattr(pattern, "url_patterns", [pattern])]
-    return any(name in HOT_PATHS for name in names)
+    return min((HOT_PATHS.index(name) for name in names if name in HOT_PATHS), default=len(HOT_PATHS))
 
 
-api.sort(key=lambda pattern: not _hot(pattern))
+api.sort(key=_heat)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
