@@ -1,6 +1,6 @@
 """Load benchmark of the production server (gunicorn) on 127.0.0.1, next to bare Django views.
 
-    .venv/bin/python bench/api.py [--db sqlite|postgres|both] [--seconds 5] [--concurrency 8]
+    .venv/bin/python bench/api.py [--db sqlite|postgres|both] [--seconds 5] [--concurrency 8] [--only ROW]
 
 For each database it makes a fresh one, loads data (a customer with 100 call notify items, 1,000
 rules, peers), starts gunicorn with bench/settings.py, and drives each target for --seconds with
@@ -150,7 +150,7 @@ def targets(setup: dict) -> list[tuple[str, str, str, str | None, str, str | Non
     ]
 
 
-def run(kind: str, seconds: float, concurrency: int) -> list[tuple]:
+def run(kind: str, seconds: float, concurrency: int, only: str | None = None) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         env = prepare_database(kind, Path(tmp))
@@ -160,6 +160,8 @@ def run(kind: str, seconds: float, concurrency: int) -> list[tuple]:
         server = start_server(env, port)
         try:
             for name, method, path, body, bare_path, bare_body, *credential in targets(setup):
+                if only and only.lower() not in name.lower():
+                    continue
                 token = credential[0] if credential else setup["token"]  # an ADMIN's token unless the row names one
                 drive(port, method, path, body, token, 1, concurrency)  # warm up
                 api, bare = interleaved(port, (method, path, body), (method, bare_path, bare_body), token, seconds, concurrency)
@@ -176,10 +178,11 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--only", help="only the rows whose name holds this (for example 'look-up')")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     kinds = ["postgres", "sqlite"] if args.db == "both" else [args.db]
-    rows = [row for kind in kinds for row in run(kind, args.seconds, args.concurrency)]
+    rows = [row for kind in kinds for row in run(kind, args.seconds, args.concurrency, args.only)]
     print()
     print("| database | target | API req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | API/bare |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

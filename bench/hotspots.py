@@ -1,6 +1,6 @@
 """Where an API request's time goes: bench/api.py's data and targets, one target profiled in process.
 
-    .venv/bin/python bench/hotspots.py TARGET [--requests 300] [--database-url URL] [--top 25]
+    .venv/bin/python bench/hotspots.py TARGET [--requests 300] [--database-url URL] [--top 25] [--save FILE]
 
 TARGET is a row name of bench/api.py, or a part of it ("call notify list", "look-up (API key)").
 The requests go through the whole Django stack (middleware, DRF, the renderer) with Django's
@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--database-url")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--save", help="also write the raw profile here (pstats format: callers, callees)")
+    parser.add_argument("--compare", action="store_true",
+                        help="no profiler: time the target and its bare view in turns, in process, and print the ratio")
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["CALLNOTIFY_IN_PROCESS"] = "off"
@@ -55,11 +58,11 @@ def main() -> None:
     found = [t for t in api.targets(setup) if args.target.lower() in t[0].lower()]
     if not found:
         raise SystemExit(f"no target matches {args.target!r}: " + ", ".join(t[0] for t in api.targets(setup)))
-    name, method, path, body, _, _, *credential = found[0]
+    name, method, path, body, bare_path, bare_body, *credential = found[0]
     token = credential[0] if credential else setup["token"]
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
 
-    def one(n: int) -> None:
+    def one(n: int, path: str = path, body: str | None = body) -> None:
         payload = body.replace("{n}", f"p-{n}") if body else None
         answer = client.generic(method, path, payload or "", content_type="application/json")
         if answer.status_code >= 400:
@@ -67,11 +70,17 @@ def main() -> None:
 
     for n in range(20):  # warm: caches, prepared statements, the routing index
         one(n)
+        one(100 + n, bare_path, bare_body)
+    if args.compare:
+        compare(one, args.requests, bare_path, bare_body, name)
+        return
     profile = cProfile.Profile()
     profile.enable()
     for n in range(args.requests):
         one(1000 + n)
     profile.disable()
+    if args.save:
+        profile.dump_stats(args.save)
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     total = stats.total_tt
@@ -79,6 +88,25 @@ def main() -> None:
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
     print(out.getvalue())
+
+
+def compare(one, requests: int, bare_path: str, bare_body: str | None, name: str) -> None:
+    """Ten turns each way of requests/10 requests; the median turn of each side, in ms a request."""
+    import statistics
+    import time
+
+    turn = max(requests // 10, 1)
+    sides: dict[str, list[float]] = {"api": [], "bare": []}
+    n = 10_000
+    for _ in range(10):
+        for side in ("api", "bare"):
+            start = time.perf_counter()
+            for _ in range(turn):
+                n += 1
+                one(n) if side == "api" else one(n, bare_path, bare_body)
+            sides[side].append((time.perf_counter() - start) / turn * 1000)
+    api, bare = statistics.median(sides["api"]), statistics.median(sides["bare"])
+    print(f"{name}: API {api:.3f} ms, bare {bare:.3f} ms a request (test client, in process); bare/API {bare / api:.2f}")
 
 
 if __name__ == "__main__":
