@@ -158,7 +158,8 @@ class CallEventSerializer(ModelCleanSerializer):
             return None
         attrs["customer_id"] = pk
         try:
-            attrs["timestamp"] = self.fields["timestamp"].run_validation(data.get("timestamp", empty))
+            # The declared field itself: self.fields would copy and bind every field for this one.
+            attrs["timestamp"] = self._declared_fields["timestamp"].run_validation(data.get("timestamp", empty))
         except (serializers.ValidationError, SkipField):
             return None
         if "duration" in data:
