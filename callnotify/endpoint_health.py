@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
 from core.counters import add_counts, minute_of, prune_counts, upsert
-from core.db import in_list, list_param
+from core.db import fetch_all, in_list, list_param
 
 logger = logging.getLogger("callnotify.endpoint_health")
 
@@ -163,6 +163,8 @@ WINDOW_FIELDS = ("delivered", "failed", *BUCKET_FIELDS)
 
 def _window(sums: Sequence[int | None]) -> dict[str, object]:
     """A window's figures from its sums of WINDOW_FIELDS (None: no attempts)."""
+    if sums[0] is None:  # no per-minute row in the window (SUM of nothing): most endpoints of a page, most hours
+        return {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
     histogram = [n or 0 for n in sums[2:]]
     return {"delivered": sums[0] or 0, "failed": sums[1] or 0,
             "p50DurationMs": percentile(histogram, 0.5), "p95DurationMs": percentile(histogram, 0.95)}
@@ -187,11 +189,14 @@ def _health_sql(vendor: str) -> str:
     sums) than to run."""
     cn, h, m = CallNotify._meta.db_table, EndpointHealth._meta.db_table, EndpointMinute._meta.db_table
     kept = [f"h.{EndpointHealth._meta.get_field(name).column}" for name in HEALTH_COLUMNS]
-    hour = [f"SUM(CASE WHEN m.minute >= %s THEN m.{f} END)" for f in WINDOW_FIELDS]
+    hour = [f"SUM(CASE WHEN m.minute >= since.hour THEN m.{f} END)" for f in WINDOW_FIELDS]
     day = [f"SUM(m.{f})" for f in WINDOW_FIELDS]
-    return (f"SELECT cn.id, {', '.join(kept + hour + day)} FROM {cn} cn"
+    # The two window starts are parameters once each (13 copies of the hour were 13 datetimes to send).
+    cast = "::timestamptz" if vendor == "postgresql" else ""
+    return (f"SELECT cn.id, {', '.join(kept + hour + day)} FROM (SELECT %s{cast} AS hour, %s{cast} AS day) since"
+            f" CROSS JOIN {cn} cn"
             f" LEFT JOIN {h} h ON h.endpoint_id = cn.id"
-            f" LEFT JOIN {m} m ON m.endpoint_id = cn.id AND m.minute >= %s"
+            f" LEFT JOIN {m} m ON m.endpoint_id = cn.id AND m.minute >= since.day"
             f" WHERE {in_list('cn.id', vendor)} GROUP BY cn.id, {', '.join(kept)}")
 
 
@@ -223,10 +228,7 @@ def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None
         return {}
     adapt = connection.ops.adapt_datetimefield_value
     hour, day = adapt(minute_of(now - timedelta(hours=1))), adapt(minute_of(now - timedelta(days=1)))
-    params = [*[hour] * len(WINDOW_FIELDS), day, list_param(ids)]
-    with connection.cursor() as cursor:
-        cursor.execute(_health_sql(connection.vendor), params)
-        rows = cursor.fetchall()
+    rows = fetch_all(_health_sql(connection.vendor), [hour, day, list_param(ids)])  # prepared on PostgreSQL
     converters = [connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
                   for field in (EndpointHealth._meta.get_field(name) for name in HEALTH_COLUMNS)]
     answer = {pk: _health(row, converters) for pk, *row in rows}
