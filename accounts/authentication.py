@@ -6,7 +6,7 @@ Every request reads its credential, its employee and the employee's customer in 
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
 primary-key probe). On PostgreSQL a credential this process read before is confirmed by the same
-query answering only an md5 of its row (_load). While the database answers, nothing about a
+query answering only a SHA-256 of its row (_load). While the database answers, nothing about a
 credential is taken from memory that the database did not just confirm, so a token ended or a key
 revoked stops working on the very next request, in every process.
 
@@ -78,7 +78,7 @@ def _credential_sql(kind: str) -> tuple[str, str | None, int, int]:
     )
     stamp_sql = None
     if connection.vendor == "postgresql":  # the row's stamp, last (see _load)
-        stamp = f"md5(ROW({', '.join(fields)})::text)"
+        stamp = f"encode(sha256(convert_to(ROW({', '.join(fields)})::text, 'UTF8')), 'hex')"
         fields.append(stamp)
         stamp_sql = f"SELECT {stamp}{source}"
     return f"SELECT {', '.join(fields)}{source}", stamp_sql, len(_columns(model)), len(_columns(Employee))
@@ -99,7 +99,9 @@ def _permissions_column() -> str:
 
 
 # auth_permission's id -> "app_label.codename", per connection alias: the rows are written by
-# migrations, never by the API or the admin; an id not seen yet reads them again.
+# migrations, never by the API or the admin; an id not seen yet reads them again. The one thing
+# about a credential taken from memory: a migration renaming a codename is seen by a process
+# started after it (deploying a migration restarts the processes).
 _permission_name_cache: dict[str, dict[int, str]] = {}
 
 
@@ -125,9 +127,9 @@ def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
 
     One statement, prepared on PostgreSQL (planning it cost more than running it). A credential
     read before is asked there for its stamp only: the same query, the same rows and checks,
-    answering an md5 of everything it would answer instead of some 60 columns (2.7 kB) to parse
+    answering a SHA-256 of everything it would answer instead of some 60 columns (2.7 kB) to parse
     and convert. The stamp equal to the one remembered, the row remembered is the row the database
-    holds now; any other answer reads the whole row again. On SQLite (no md5, no round trip) the
+    holds now; any other answer reads the whole row again. On SQLite (no SHA-256, no round trip) the
     whole row is read and is its own stamp. Nothing is taken from memory that the database did not
     just confirm.
     """
@@ -138,7 +140,7 @@ def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
     if remembered is not None and stamp_sql is not None:
         found = fetch_one(stamp_sql, [hashed])
         if found is None:
-            del _rows[slot]
+            _rows.pop(slot, None)  # (another thread may have dropped it already)
             return None
         if found[0] == remembered[0]:
             return _build(remembered[1])
@@ -279,6 +281,7 @@ def forget_all() -> None:
     """Forget every verified credential and remembered row (tests: each starts as a fresh process)."""
     _verified.clear()
     _rows.clear()
+    _permission_name_cache.clear()
 
 
 def stale_credential(raw: str, view: object) -> Token | ApiKey:
