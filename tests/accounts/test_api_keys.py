@@ -276,6 +276,26 @@ def test_a_remembered_key_is_confirmed_by_its_stamp_and_every_change_behind_it_c
     assert switch.get(ROUTE).json() == error(401, "credentials_invalid", "Authorization required, please login")
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL confirms a remembered key by its stamp")
+def test_a_deleted_key_that_another_request_forgets_at_the_same_moment_is_still_a_401(admin, monkeypatch):
+    from accounts import authentication
+
+    PeerFactory(id="TDC", default=True)
+    body = make_key(admin)
+    switch = keyed(body["key"])
+    assert switch.get(ROUTE).status_code == 200  # remembered
+
+    class AnotherRequestForgets(dict):  # between this request finding the row and forgetting it
+        def get(self, key, default=None):
+            value = super().get(key, default)
+            self.pop(key, None)
+            return value
+
+    monkeypatch.setattr(authentication, "_rows", AnotherRequestForgets(authentication._rows))
+    ApiKey.objects.filter(pk=body["_id"]).delete()
+    assert switch.get(ROUTE).json() == error(401, "invalid_token", "Undecipherable")
+
+
 def test_admin_pages_make_a_key_shown_once_and_revoke_it(admin):
     from django.test import Client
 
