@@ -239,7 +239,8 @@ def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawS
     else:
         source, endpoint, slots = "", "%s", "%s"  # SQLite: one branch per endpoint, joined by UNION ALL
     branch = (
-        f"SELECT d.{q('id')} FROM {d} d WHERE d.{q('endpoint_id')} = {endpoint} AND d.{pending}"
+        f"SELECT d.{q('id')}, d.{q('endpoint_id')}, d.{q('call_id')}, d.{q('sequence')}"
+        f" FROM {d} d WHERE d.{q('endpoint_id')} = {endpoint} AND d.{pending}"
         f" AND d.{q('next_attempt_at')} <= %s AND (d.{q('lease_until')} IS NULL OR d.{q('lease_until')} <= %s){narrow}"
         f" AND NOT EXISTS (SELECT 1 FROM {d} f WHERE f.{q('endpoint_id')} = {endpoint} AND f.{q('lease_until')} > %s)"
         f" AND d.{q('sequence')} = (SELECT e.{q('sequence')} FROM {d} e WHERE e.{q('endpoint_id')} = d.{q('endpoint_id')}"
@@ -247,12 +248,32 @@ def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawS
         f" ORDER BY d.{q('next_attempt_at')} LIMIT {slots}"
     )
     if source:
-        return RawSQL(f"SELECT b.{q('id')} FROM {source}{branch}) b",
-                      [list(quota), list(quota.values()), adapt(now), adapt(now), *(only or []), adapt(now)])
-    params: list[object] = []
-    for name, count in quota.items():
-        params += [name, adapt(now), adapt(now), *(only or []), name, adapt(now), count]
-    return RawSQL(" UNION ALL ".join([f"SELECT b.{q('id')} FROM ({branch}) b"] * len(quota)), params)
+        picked = f"SELECT b.*, q.slots FROM {source}{branch}) b"
+        params: list[object] = [list(quota), list(quota.values()), adapt(now), adapt(now), *(only or []), adapt(now)]
+    else:
+        picked = " UNION ALL ".join([f"SELECT b.*, %s AS slots FROM ({branch}) b"] * len(quota))
+        params = []
+        for name, count in quota.items():
+            params += [count, name, adapt(now), adapt(now), *(only or []), name, adapt(now), count]
+    if only is not None:  # the deliveries asked for, and no others
+        return RawSQL(f"SELECT {q('id')} FROM ({picked}) p", params)
+    # At an endpoint whose picks left room in its slots, each picked delivery brings the later
+    # states of its call there that are due and unheld, as far as the first that is not: they go
+    # in the same batch, in the same lane, in order (_Endpoint.lanes), so a call whose states wait
+    # together is sent in one claim, not one claim (and one batch's record) per state.
+    # _within_slots cuts what came beyond the slots.
+    free = (f"{{x}}.{q('next_attempt_at')} <= %s AND ({{x}}.{q('lease_until')} IS NULL OR {{x}}.{q('lease_until')} <= %s)")
+    later = (
+        f"SELECT n.{q('id')} FROM picked p JOIN {d} n ON n.{q('endpoint_id')} = p.{q('endpoint_id')}"
+        f" AND n.{q('call_id')} = p.{q('call_id')} AND n.{pending} AND n.{q('sequence')} > p.{q('sequence')}"
+        f" AND {free.format(x='n')}"
+        f" AND NOT EXISTS (SELECT 1 FROM {d} g WHERE g.{q('endpoint_id')} = p.{q('endpoint_id')}"
+        f" AND g.{q('call_id')} = p.{q('call_id')} AND g.{pending} AND g.{q('sequence')} > p.{q('sequence')}"
+        f" AND g.{q('sequence')} < n.{q('sequence')} AND NOT ({free.format(x='g')}))"
+        f" WHERE p.slots > (SELECT COUNT(*) FROM picked c WHERE c.{q('endpoint_id')} = p.{q('endpoint_id')})"
+    )
+    return RawSQL(f"WITH picked AS ({picked}) SELECT {q('id')} FROM picked UNION ALL {later}",
+                  [*params, adapt(now), adapt(now), adapt(now), adapt(now)])
 
 
 def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) -> list[_Candidate]:
@@ -294,7 +315,26 @@ def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) 
             close = "customer is not active"
         found.append(_Candidate(pk, attempts, lease_until, Job(pk, number, endpoint_id, url, method, secret, event, close,
                                                                received_at, request_id)))
-    return found
+    return _within_slots(found, quota)
+
+
+def _within_slots(found: list[_Candidate], quota: dict[str, int]) -> list[_Candidate]:
+    """At most each endpoint's slots: its calls in the due order of their first state, each call's
+    states in order, cut at the slots (a call cut short keeps its earlier states in the batch)."""
+    chains: dict[tuple[str, str], list[_Candidate]] = {}
+    for candidate in found:  # due order: a call's chain starts where its first state (its pick) is
+        chains.setdefault((candidate.job.endpoint_id, candidate.job.event.call_id), []).append(candidate)
+    first = {key: min(chain, key=lambda c: c.job.event.sequence) for key, chain in chains.items()}
+    order = {id(candidate): index for index, candidate in enumerate(found)}
+    kept: list[_Candidate] = []
+    used: dict[str, int] = defaultdict(int)
+    for key in sorted(chains, key=lambda key: order[id(first[key])]):
+        endpoint = key[0]
+        room = quota[endpoint] - used[endpoint]
+        chain = sorted(chains[key], key=lambda c: c.job.event.sequence)[:max(room, 0)]
+        used[endpoint] += len(chain)
+        kept.extend(chain)
+    return kept
 
 
 def claim(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None) -> Batch:
@@ -391,19 +431,35 @@ class _Endpoint:
         self.last_start = clock + max(lease - settings.CALLNOTIFY_REQUEST_TIMEOUT - 1, lease / 2)
 
     def lanes(self) -> list[list[Job]]:
-        count = max(1, min(settings.CALLNOTIFY_ENDPOINT_CONCURRENCY, len(self.jobs)))
-        return [self.jobs[i::count] for i in range(count)]
+        """The jobs in at most CALLNOTIFY_ENDPOINT_CONCURRENCY lanes; a call's jobs in one lane, in
+        the order of its states (a claim takes a call's waiting states together)."""
+        calls: dict[str, list[Job]] = defaultdict(list)
+        for job in self.jobs:
+            calls[job.event.call_id].append(job)
+        count = max(1, min(settings.CALLNOTIFY_ENDPOINT_CONCURRENCY, len(calls)))
+        lanes: list[list[Job]] = [[] for _ in range(count)]
+        for i, jobs in enumerate(calls.values()):
+            lanes[i % count].extend(sorted(jobs, key=lambda job: job.event.sequence))
+        return lanes
 
     def run_lane(self, jobs: list[Job]) -> list[Outcome]:
         outcomes = []
+        held: set[str] = set()  # calls whose earlier state was not delivered: their later states wait
         for job in jobs:
             offset = time.monotonic() - self.clock
             started = self.batch.now + timedelta(seconds=offset) if outcomes else self.batch.now
+            if job.event.call_id in held and not job.close:
+                outcomes.append(Outcome(job, None, started))  # released unattempted, still PENDING
+                continue
             if job.close or self.stop.is_set() or time.monotonic() > self.last_start:
                 outcomes.append(Outcome(job, None, started))
+                if not job.close:
+                    held.add(job.event.call_id)
                 continue
             result = perform(job)
             outcomes.append(Outcome(job, result, started))
+            if not result.delivered:
+                held.add(job.event.call_id)
             if _unreachable(result):
                 self.stop.set()
         return outcomes
