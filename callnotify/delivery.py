@@ -262,18 +262,20 @@ def _picks(quota: dict[str, int], now: datetime, only: list[str] | None) -> RawS
     # in the same batch, in the same lane, in order (_Endpoint.lanes), so a call whose states wait
     # together is sent in one claim, not one claim (and one batch's record) per state.
     # _within_slots cuts what came beyond the slots.
-    free = (f"{{x}}.{q('next_attempt_at')} <= %s AND ({{x}}.{q('lease_until')} IS NULL OR {{x}}.{q('lease_until')} <= %s)")
+    # n is reached by the (endpoint, call, sequence) index only: its own due check is the
+    # NOT EXISTS's (g up to n itself), so no plan can read an endpoint's due backlog through the
+    # due index for it (the probe that once read the whole backlog per candidate).
     later = (
         f"SELECT n.{q('id')} FROM picked p JOIN {d} n ON n.{q('endpoint_id')} = p.{q('endpoint_id')}"
         f" AND n.{q('call_id')} = p.{q('call_id')} AND n.{pending} AND n.{q('sequence')} > p.{q('sequence')}"
-        f" AND {free.format(x='n')}"
+        f" WHERE p.slots > (SELECT COUNT(*) FROM picked c WHERE c.{q('endpoint_id')} = p.{q('endpoint_id')})"
         f" AND NOT EXISTS (SELECT 1 FROM {d} g WHERE g.{q('endpoint_id')} = p.{q('endpoint_id')}"
         f" AND g.{q('call_id')} = p.{q('call_id')} AND g.{pending} AND g.{q('sequence')} > p.{q('sequence')}"
-        f" AND g.{q('sequence')} < n.{q('sequence')} AND NOT ({free.format(x='g')}))"
-        f" WHERE p.slots > (SELECT COUNT(*) FROM picked c WHERE c.{q('endpoint_id')} = p.{q('endpoint_id')})"
+        f" AND g.{q('sequence')} <= n.{q('sequence')} AND (g.{q('next_attempt_at')} IS NULL"
+        f" OR g.{q('next_attempt_at')} > %s OR g.{q('lease_until')} > %s))"
     )
     return RawSQL(f"WITH picked AS ({picked}) SELECT {q('id')} FROM picked UNION ALL {later}",
-                  [*params, adapt(now), adapt(now), adapt(now), adapt(now)])
+                  [*params, adapt(now), adapt(now)])
 
 
 def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) -> list[_Candidate]:
@@ -319,22 +321,28 @@ def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) 
 
 
 def _within_slots(found: list[_Candidate], quota: dict[str, int]) -> list[_Candidate]:
-    """At most each endpoint's slots: its calls in the due order of their first state, each call's
-    states in order, cut at the slots (a call cut short keeps its earlier states in the batch)."""
+    """At most each endpoint's slots: every pick (a call's first waiting state) first, in due
+    order, then the calls' later states in the room left, each call's cut from its end; the
+    answer lists each call's states together, in order (claim relies on it)."""
     chains: dict[tuple[str, str], list[_Candidate]] = {}
-    for candidate in found:  # due order: a call's chain starts where its first state (its pick) is
+    for candidate in found:  # in due order
         chains.setdefault((candidate.job.endpoint_id, candidate.job.event.call_id), []).append(candidate)
-    first = {key: min(chain, key=lambda c: c.job.event.sequence) for key, chain in chains.items()}
+    for chain in chains.values():
+        chain.sort(key=lambda c: c.job.event.sequence)
     order = {id(candidate): index for index, candidate in enumerate(found)}
-    kept: list[_Candidate] = []
+    keys = sorted(chains, key=lambda key: order[id(chains[key][0])])  # by when each call's pick is due
     used: dict[str, int] = defaultdict(int)
-    for key in sorted(chains, key=lambda key: order[id(first[key])]):
-        endpoint = key[0]
-        room = quota[endpoint] - used[endpoint]
-        chain = sorted(chains[key], key=lambda c: c.job.event.sequence)[:max(room, 0)]
-        used[endpoint] += len(chain)
-        kept.extend(chain)
-    return kept
+    taken: dict[tuple[str, str], int] = {}
+    for key in keys:  # the picks
+        if used[key[0]] < quota[key[0]]:
+            used[key[0]] += 1
+            taken[key] = 1
+    for key in keys:  # the later states, in the room the picks left
+        if key in taken:
+            more = min(len(chains[key]) - 1, quota[key[0]] - used[key[0]])
+            used[key[0]] += more
+            taken[key] += more
+    return [candidate for key in keys if key in taken for candidate in chains[key][: taken[key]]]
 
 
 def claim(now: datetime | None = None, *, limit: int | None = None, only: list[str] | None = None) -> Batch:
@@ -448,13 +456,12 @@ class _Endpoint:
         for job in jobs:
             offset = time.monotonic() - self.clock
             started = self.batch.now + timedelta(seconds=offset) if outcomes else self.batch.now
-            if job.event.call_id in held and not job.close:
+            if job.event.call_id in held:
                 outcomes.append(Outcome(job, None, started))  # released unattempted, still PENDING
                 continue
             if job.close or self.stop.is_set() or time.monotonic() > self.last_start:
                 outcomes.append(Outcome(job, None, started))
-                if not job.close:
-                    held.add(job.event.call_id)
+                held.add(job.event.call_id)  # (a closed state ends FAILED when recorded: the next goes then)
                 continue
             result = perform(job)
             outcomes.append(Outcome(job, result, started))

@@ -79,6 +79,33 @@ def test_a_call_s_waiting_states_go_in_one_batch_in_order_and_stop_where_one_is_
     assert received_states(httpserver) == ["RINGING", "RINGING", "ANSWERED", "HANGUP"]
 
 
+def test_a_replayed_first_state_brings_no_later_state_past_one_still_waiting_for_its_retry(
+    httpserver: HTTPServer, t0: datetime
+) -> None:
+    """RINGING failed and is replayed; ANSWERED waits for its retry; HANGUP is due. The replayed
+    RINGING goes alone: HANGUP may not pass the ANSWERED still waiting between them."""
+    from callnotify.delivery import retry_now
+
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=404)  # RINGING: failed for good
+    httpserver.expect_ordered_request("/hook").respond_with_data("", status=500)  # ANSWERED: a retry
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")  # RINGING replayed
+    endpoint = CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
+    ringing, answered, hangup = call_deliveries(endpoint)
+    assert attempt_delivery(ringing.id, now=t0) == "failed"
+    assert attempt_delivery(answered.id, now=t0) == "retry"
+    assert retry_now([ringing.id], now=t0) == 1
+    assert [job.delivery_id for job in claim(t0).jobs] == [ringing.id]
+    assert received_states(httpserver) == ["RINGING", "ANSWERED"]
+
+
+def test_a_call_s_later_states_only_fill_the_room_other_calls_first_states_left(t0: datetime, settings) -> None:
+    settings.CALLNOTIFY_CLAIM_SPLIT = 1
+    endpoint = CallNotifyFactory(url="http://192.0.2.1:4000/hook")  # nothing is sent
+    a1, a2, _ = call_deliveries(endpoint, "call-a")
+    (b1,) = [d for d in call_deliveries(endpoint, "call-b") if d.sequence == 1]
+    assert [job.delivery_id for job in claim(t0, limit=3).jobs] == [a1.id, a2.id, b1.id]
+
+
 def test_a_failed_first_event_lets_the_next_one_go(httpserver: HTTPServer, t0: datetime) -> None:
     httpserver.expect_ordered_request("/hook").respond_with_data("", status=404)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok")
