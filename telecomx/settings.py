@@ -351,7 +351,9 @@ CALLNOTIFY_SWEEP_GRACE_SECONDS = env_int("CALLNOTIFY_SWEEP_GRACE_SECONDS", 60)
 CALLNOTIFY_THREADS = env_int("CALLNOTIFY_THREADS", 32)
 # Deliveries claimed at once by one batch, and seconds a batch waits for its sends before it
 # records what ended and leaves slow endpoints' attempts to a background thread (docs/callevents.md §6).
-CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 200)
+# 100: another customer's fresh deliveries wait for a busy customer's batch to end, and a batch over
+# many endpoints (one connection each) lasts about as long as its size (bench/README.md).
+CALLNOTIFY_BATCH_SIZE = env_int("CALLNOTIFY_BATCH_SIZE", 100)
 CALLNOTIFY_BATCH_WAIT = env_float("CALLNOTIFY_BATCH_WAIT", 1)
 # A claim takes at most 1/N of each customer's endpoints with due work (at least one), so that N
 # batches send side by side in N processes, and asks another process to claim what it left; a
