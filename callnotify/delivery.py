@@ -322,8 +322,8 @@ def _candidates(now: datetime, scan: int, only: list[str] | None, batch: Batch) 
 
 def _within_slots(found: list[_Candidate], quota: dict[str, int]) -> list[_Candidate]:
     """At most each endpoint's slots: every pick (a call's first waiting state) first, in due
-    order, then the calls' later states in the room left, each call's cut from its end; the
-    answer lists each call's states together, in order (claim relies on it)."""
+    order, then the calls' later states in the room left, each call's cut from its end (so a
+    call's states in a batch always start at its earliest waiting one)."""
     chains: dict[tuple[str, str], list[_Candidate]] = {}
     for candidate in found:  # in due order
         chains.setdefault((candidate.job.endpoint_id, candidate.job.event.call_id), []).append(candidate)
