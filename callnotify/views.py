@@ -34,7 +34,7 @@ from accounts.models import Customer
 from accounts.permissions import Access, reachable_customer
 from callnotify import ingest
 from callnotify.delivery import retry_now, send_test_event
-from callnotify.models import SECRET_NOT_SIGNABLE, TOO_MANY, CallEvent, CallNotify, Delivery, room_for_another
+from callnotify.models import SECRET_NOT_SIGNABLE, TOO_MANY, CallEvent, CallNotify, Delivery, add_within_limit
 from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSerializer, CallEventSerializer,
                                     CallNotifySerializer, DeliveryPageSerializer, DeliverySerializer, TestResultSerializer,
                                     accepted)
@@ -149,13 +149,11 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         return {"customer": self.customer} if hasattr(self, "customer") else {}
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        with self.documented_conflicts(serializer):
-            # The customer's row is held while counting, so concurrent creates count one after the other.
-            customer = Customer.objects.select_for_update().get(pk=self.customer.pk)
-            if not room_for_another(customer):
+        item = CallNotify(**serializer.validated_data, **self.serializer_context_defaults())
+        with self.documented_conflicts(serializer, atomic=False):  # one statement (add_within_limit)
+            if not add_within_limit(item):
                 raise ApiError(*TOO_MANY_ENDPOINTS)
-            serializer.save(**self.serializer_context_defaults())
-            serializer.context["made"] = serializer.instance
+        serializer.instance = serializer.context["made"] = item
 
 
 class CallEventView(GenericAPIView):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import urlencode
 
@@ -287,11 +287,11 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Ret
         return Response({"success": True})
 
     @contextmanager
-    def documented_conflicts(self, serializer: Any = None) -> Iterator[None]:
-        """Write atomically; a violated constraint of this resource's model becomes its own 409,
+    def documented_conflicts(self, serializer: Any = None, atomic: bool = True) -> Iterator[None]:
+        """Write atomically (`atomic=False`: the write is one statement); a violated constraint of this resource's model becomes its own 409,
         and a row still referenced (PROTECT, or a reference added concurrently) `in_use`."""
         try:
-            with transaction.atomic():
+            with transaction.atomic() if atomic else nullcontext():
                 yield
         except (ProtectedError, RestrictedError):
             if self.in_use is None:

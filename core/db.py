@@ -69,6 +69,14 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
+def execute(sql: str, params: Sequence[Any]) -> int:
+    """Run a write written once per process, prepared on PostgreSQL when the connection allows:
+    the number of rows it wrote."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
 def _fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with _cursor() as cursor:
         cursor.execute(sql, params)
