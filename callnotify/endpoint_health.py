@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
 from core.counters import add_counts, minute_of, prune_counts, upsert
-from core.db import fetch_all, in_list, list_param
+from core.db import fetch_all, list_param
 
 logger = logging.getLogger("callnotify.endpoint_health")
 
@@ -184,34 +184,55 @@ HEALTH_COLUMNS = ("last_success_at", "last_failure_at", "consecutive_failures", 
 
 @cache
 def _health_sql(vendor: str) -> str:
-    """Every endpoint's health row and both windows' sums in one grouped statement, written once
-    per process: built by the ORM it cost more to compile (two IN lists of the page's ids and 26
-    sums) than to run."""
-    cn, h, m = CallNotify._meta.db_table, EndpointHealth._meta.db_table, EndpointMinute._meta.db_table
-    kept = [f"h.{EndpointHealth._meta.get_field(name).column}" for name in HEALTH_COLUMNS]
+    """The page's health rows and both windows' sums, in one statement written once per process
+    (built by the ORM it cost more to compile than to run): a health row per endpoint that has
+    one (kind 0), then a row of sums per endpoint with attempts in the last day (kind 1). Only
+    these two small tables are read, by their endpoint keys; an endpoint in neither has had no
+    attempt (most of a page, most of the time), and the statement answers nothing for it."""
+    h, m = EndpointHealth._meta.db_table, EndpointMinute._meta.db_table
+    kept = [f"{EndpointHealth._meta.get_field(name).column}" for name in HEALTH_COLUMNS]
     hour = [f"SUM(CASE WHEN m.minute >= since.hour THEN m.{f} END)" for f in WINDOW_FIELDS]
     day = [f"SUM(m.{f})" for f in WINDOW_FIELDS]
-    # The two window starts are parameters once each (13 copies of the hour were 13 datetimes to send).
-    cast = "::timestamptz" if vendor == "postgresql" else ""
-    return (f"SELECT cn.id, {', '.join(kept + hour + day)} FROM (SELECT %s{cast} AS hour, %s{cast} AS day) since"
-            f" CROSS JOIN {cn} cn"
-            f" LEFT JOIN {h} h ON h.endpoint_id = cn.id"
-            f" LEFT JOIN {m} m ON m.endpoint_id = cn.id AND m.minute >= since.day"
-            f" WHERE {in_list('cn.id', vendor)} GROUP BY cn.id, {', '.join(kept)}")
+    nothing = ", ".join(["NULL"] * len(kept))
+    # The window starts and the ids are parameters once each (a CTE): 13 copies of the hour were 13 datetimes to send.
+    return (f"WITH since AS (SELECT %s{_cast(vendor)} AS hour, %s{_cast(vendor)} AS day),"
+            f" ids AS (SELECT {_ids(vendor)})"
+            f" SELECT endpoint_id, 0, {', '.join(kept)}, {', '.join(['NULL'] * 2 * len(WINDOW_FIELDS))} FROM {h}"
+            f" WHERE endpoint_id IN (SELECT id FROM ids)"
+            f" UNION ALL SELECT m.endpoint_id, 1, {nothing}, {', '.join(hour + day)} FROM {m} m CROSS JOIN since"
+            f" WHERE m.endpoint_id IN (SELECT id FROM ids) AND m.minute >= since.day GROUP BY m.endpoint_id")
 
 
-def _health(row: Sequence[object], converters: Sequence[Sequence[Any]] = ()) -> dict[str, object]:
-    """One endpoint's `health` from its row of _health_sql (after the id)."""
-    kept = []
-    for chain, value in zip(converters or [()] * len(HEALTH_COLUMNS), row[:len(HEALTH_COLUMNS)], strict=True):
-        for convert in chain if value is not None else ():
-            value = convert(value, None, connection)
-        kept.append(value)
-    success, failure, failures, since, reason = kept
-    sums, width = row[len(HEALTH_COLUMNS):], len(WINDOW_FIELDS)
+def _cast(vendor: str) -> str:
+    return "::timestamptz" if vendor == "postgresql" else ""
+
+
+def _ids(vendor: str) -> str:
+    """The ids of a list passed as one JSON parameter (core.db.list_param), as rows `id`."""
+    if vendor == "postgresql":
+        return "json_array_elements_text(%s::json) AS id"
+    return "value AS id FROM json_each(%s)"
+
+
+_NO_SUMS = (None,) * len(WINDOW_FIELDS)
+
+
+def _health(kept: Sequence[object] | None, sums: Sequence[object] | None,
+            converters: Sequence[Sequence[Any]] = ()) -> dict[str, object]:
+    """One endpoint's `health` from its health row and its sums (None: it has none)."""
+    if kept is None:
+        success = failure = failures = since = reason = None
+    else:
+        values = []
+        for chain, value in zip(converters or [()] * len(HEALTH_COLUMNS), kept, strict=True):
+            for convert in chain if value is not None else ():
+                value = convert(value, None, connection)
+            values.append(value)
+        success, failure, failures, since, reason = values
+    width = len(WINDOW_FIELDS)
     return {
-        "lastHour": _window(sums[:width]),
-        "lastDay": _window(sums[width:]),
+        "lastHour": _window(sums[:width] if sums else _NO_SUMS),
+        "lastDay": _window(sums[width:] if sums else _NO_SUMS),
         "lastSuccessAt": success,
         "lastFailureAt": failure,
         "consecutiveFailures": failures or 0,
@@ -228,17 +249,19 @@ def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None
         return {}
     adapt = connection.ops.adapt_datetimefield_value
     hour, day = adapt(minute_of(now - timedelta(hours=1))), adapt(minute_of(now - timedelta(days=1)))
-    rows = fetch_all(_health_sql(connection.vendor), [hour, day, list_param(ids)])  # prepared on PostgreSQL
+    found: dict[str, list[Any]] = {}
+    for pk, kind, *row in fetch_all(_health_sql(connection.vendor), [hour, day, list_param(ids)]):  # prepared on PostgreSQL
+        both = found.setdefault(pk, [None, None])
+        both[kind] = row[:len(HEALTH_COLUMNS)] if kind == 0 else row[len(HEALTH_COLUMNS):]
     converters = [connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
-                  for field in (EndpointHealth._meta.get_field(name) for name in HEALTH_COLUMNS)]
-    answer = {pk: _health(row, converters) for pk, *row in rows}
-    # An id with no stored endpoint (the admin's form for a new one) has no attempts either.
-    return {pk: answer.get(pk) or no_attempts() for pk in ids}
+                  for field in (EndpointHealth._meta.get_field(name) for name in HEALTH_COLUMNS)] if found else ()
+    # An id with neither (no attempt yet; the admin's form for a new one) has no attempts.
+    return {pk: _health(*found[pk], converters) if pk in found else no_attempts() for pk in ids}
 
 
 def no_attempts() -> dict[str, object]:
     """The health of an endpoint that has had no attempt (one just made)."""
-    return _health([None] * (len(HEALTH_COLUMNS) + 2 * len(WINDOW_FIELDS)))
+    return _health(None, None)
 
 
 def failing(now: datetime) -> dict[str, float]:

@@ -64,6 +64,32 @@ def test_percentiles_are_bucket_upper_bounds() -> None:
     assert health.percentile(histogram, 0.5) == 10 and health.percentile(histogram, 0.95) == 10000
 
 
+def test_a_pages_health_is_one_statement_and_each_endpoint_gets_its_own(django_assert_num_queries) -> None:
+    """Attempts in the last hour, only earlier in the day, a health row with no attempt in the day
+    (disabled), and nothing at all: each endpoint of one read gets its own figures."""
+    now = timezone.now().replace(second=30, microsecond=0)
+    recent, earlier, disabled, untouched, unknown = *CallNotifyFactory.create_batch(4), "6b0435fcdbc6a327465cc9cb"
+    health.record([Outcome(recent.pk, None, "DELIVERED", 40, now - timedelta(minutes=5)),
+                   Outcome(recent.pk, None, "RETRY", 3000, now - timedelta(hours=3)),
+                   Outcome(earlier.pk, None, "FAILED", 7, now - timedelta(hours=5)),
+                   Outcome(disabled.pk, None, "FAILED", 7, now - timedelta(days=3))], now=now)
+    health.disable([disabled.pk], reason="gone (410)", now=now)
+    with django_assert_num_queries(1):
+        got = health.health_of([recent, earlier.pk, disabled, untouched, unknown], now=now)
+    none = {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None}
+    assert (got[recent.pk]["lastHour"], got[recent.pk]["lastDay"]) == (
+        {"delivered": 1, "failed": 0, "p50DurationMs": 50, "p95DurationMs": 50},
+        {"delivered": 1, "failed": 1, "p50DurationMs": 50, "p95DurationMs": 5000})
+    assert (got[recent.pk]["consecutiveFailures"], got[recent.pk]["lastSuccessAt"]) == (0, now - timedelta(minutes=5))
+    assert (got[earlier.pk]["lastHour"], got[earlier.pk]["lastDay"]) == (none, {**none, "failed": 1, "p50DurationMs": 10, "p95DurationMs": 10})
+    assert got[earlier.pk]["failingSince"] == now - timedelta(hours=5)
+    assert (got[disabled.pk]["lastDay"], got[disabled.pk]["disabledReason"], got[disabled.pk]["consecutiveFailures"]) == (
+        none, "gone (410)", 1)
+    assert got[untouched.pk] == got[unknown] == health.no_attempts() == {
+        "lastHour": none, "lastDay": none, "lastSuccessAt": None, "lastFailureAt": None, "consecutiveFailures": 0,
+        "failingSince": None, "disabledReason": None}
+
+
 @pytest.fixture
 def endpoint(httpserver: HTTPServer, loopback) -> CallNotify:
     return CallNotifyFactory(url=f"http://sink.example.com:{httpserver.port}/hook")
