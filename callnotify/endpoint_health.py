@@ -260,8 +260,11 @@ def health_of(endpoints: Sequence[CallNotify | str], now: datetime | None = None
 
 
 def no_attempts() -> dict[str, object]:
-    """The health of an endpoint that has had no attempt (one just made)."""
-    return _health(None, None)
+    """The health of an endpoint that has had no attempt (one just made; most of a page)."""
+    return {"lastHour": {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None},
+            "lastDay": {"delivered": 0, "failed": 0, "p50DurationMs": None, "p95DurationMs": None},
+            "lastSuccessAt": None, "lastFailureAt": None, "consecutiveFailures": 0, "failingSince": None,
+            "disabledReason": None}
 
 
 def failing(now: datetime) -> dict[str, float]:
