@@ -51,9 +51,9 @@ class Customer(models.Model):
     callnotify_limit = models.PositiveIntegerField(
         "call notify items at most", null=True, blank=True,
         help_text="Empty: the node's CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER (20 unless set).")
-    # The table also holds `callnotify_items`, the customer's count of call notify items, which
-    # the database keeps (callnotify migration 0014) and no model declares: a save cannot write
-    # back a count it read earlier.
+    # On PostgreSQL the table also holds `callnotify_items`, the customer's count of call notify
+    # items, which the database keeps (callnotify migration 0014) and no model declares: a save
+    # cannot write back a count it read earlier.
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

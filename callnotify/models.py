@@ -93,14 +93,22 @@ class CallNotify(models.Model):
 
 
 # A customer's limit: its own, else the node's (one parameter).
-_LIMIT = "COALESCE(callnotify_limit, %s)"
+_LIMIT = "COALESCE(c.callnotify_limit, %s)"
+
+
+def _items(vendor: str) -> str:
+    """The customer `c`'s number of items: on PostgreSQL the count its row keeps (triggers,
+    migration 0014), on SQLite (one writer at a time) counted on the customer's index."""
+    if vendor == "postgresql":
+        return "c.callnotify_items"
+    return f"(SELECT COUNT(*) FROM {CallNotify._meta.db_table} i WHERE i.customer_id = c.id)"
 
 
 def room_for_another(customer: Customer) -> bool:
     """Whether the customer may add a call notify item now: its own limit, else the node's (the
     admin's check; the API's create checks as it inserts, add_within_limit)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT callnotify_items < {_LIMIT} FROM accounts_customer WHERE id = %s",
+        cursor.execute(f"SELECT {_items(connection.vendor)} < {_LIMIT} FROM accounts_customer c WHERE c.id = %s",
                        [settings.CALLNOTIFY_MAX_ENDPOINTS_PER_CUSTOMER, customer.pk])
         row = cursor.fetchone()
     return bool(row and row[0])
@@ -113,18 +121,18 @@ def _insert_within_limit(vendor: str) -> str:
     fields = CallNotify._meta.local_concrete_fields
     held = " FOR NO KEY UPDATE" if vendor == "postgresql" else ""
     return (f"INSERT INTO {q(CallNotify._meta.db_table)} ({', '.join(q(f.column) for f in fields)})"
-            f" SELECT {', '.join(['%s'] * len(fields))} FROM accounts_customer"
-            f" WHERE id = %s AND callnotify_items < {_LIMIT}{held}")
+            f" SELECT {', '.join(['%s'] * len(fields))} FROM accounts_customer c"
+            f" WHERE c.id = %s AND {_items(vendor)} < {_LIMIT}{held}")
 
 
 def add_within_limit(item: CallNotify) -> bool:
     """Store a new item unless its customer has as many as its limit allows: False, nothing stored.
 
-    One statement, whatever happens concurrently: the count is a column of the customer's row that
-    triggers keep (migration 0014), and PostgreSQL holds that row (FOR NO KEY UPDATE: a call event
-    may still refer to the customer meanwhile) and checks the count again, after waiting, against
-    what a concurrent create left; SQLite writes under one lock. Fills in what `save()` would
-    (timestamps, defaults) and sends the same signals."""
+    One statement, whatever happens concurrently. On PostgreSQL the count is a column of the
+    customer's row that triggers keep (migration 0014); the statement holds that row (FOR NO KEY
+    UPDATE: a call event may still refer to the customer meanwhile) and checks the count again,
+    after waiting, against what a concurrent create left. SQLite counts and inserts under its one
+    write lock. Fills in what `save()` would (timestamps, defaults) and sends the same signals."""
     pre_save.send(sender=CallNotify, instance=item, raw=False, using=connection.alias, update_fields=None)
     fields = CallNotify._meta.local_concrete_fields
     values = [field.get_db_prep_save(field.pre_save(item, True), connection) for field in fields]
