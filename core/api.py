@@ -288,8 +288,9 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Ret
 
     @contextmanager
     def documented_conflicts(self, serializer: Any = None, atomic: bool = True) -> Iterator[None]:
-        """Write atomically (`atomic=False`: the write is one statement); a violated constraint of this resource's model becomes its own 409,
-        and a row still referenced (PROTECT, or a reference added concurrently) `in_use`."""
+        """Write atomically (`atomic=False`: the write is one statement, atomic by itself); a
+        violated constraint of this resource's model becomes its own 409, and a row still
+        referenced (PROTECT, or a reference added concurrently) `in_use`."""
         try:
             with transaction.atomic() if atomic else nullcontext():
                 yield
