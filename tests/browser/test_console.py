@@ -99,6 +99,7 @@ def test_dashboard_figures_match_the_database_and_the_plots_render(browser, live
 
 
 def test_deliveries_filtered_by_customer_with_the_autocomplete(browser, live_server, world) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -108,9 +109,15 @@ def test_deliveries_filtered_by_customer_with_the_autocomplete(browser, live_ser
     assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 5
     browser.find_element(By.CSS_SELECTOR, "details[data-filter-title=customer] .select2-selection").click()
     browser.find_element(By.CSS_SELECTOR, ".select2-container--open .select2-search__field").send_keys("Jensen")
-    option = WebDriverWait(browser, 10).until(ready.element_to_be_clickable(
-        (By.XPATH, "//li[contains(@class, 'select2-results__option') and contains(., 'Jensen Auto')]")))
-    option.click()
+    # select2 draws its results again for each answer to the typed letters: an option found in
+    # one drawing may be gone when clicked (seen on a loaded CI machine), so find it afresh.
+    option = (By.XPATH, "//li[contains(@class, 'select2-results__option') and contains(., 'Jensen Auto')]")
+
+    def click_option(driver: object) -> bool:
+        ready.element_to_be_clickable(option)(driver).click()
+        return True
+
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException, AttributeError]).until(click_option)
     WebDriverWait(browser, 10).until(ready.url_contains(f"endpoint__customer__id={world['jensen'].pk}"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 3 and all("Jensen Auto" in row.text for row in rows)
