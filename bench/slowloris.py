@@ -1,7 +1,7 @@
 """Slow clients against route look-ups, with and without the shipped nginx in front (issue 19).
 
     .venv/bin/python bench/slowloris.py [--phases direct,nginx] [--connections 100] [--lookups 200]
-    .venv/bin/python bench/slowloris.py --phases nginx --check 1.0     # what .ci/ops runs
+    .venv/bin/python bench/slowloris.py --phases nginx --check 5.0     # what .ci/ops runs
 
 It makes a fresh SQLite database with 1,000 rules and a service account's API key, starts gunicorn
 (the production config, 2 workers x 4 threads) on 127.0.0.1, and for each phase:
