@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from callnotify.models import BUCKET_FIELDS, BUCKETS_MS, CallNotify, EndpointHealth, EndpointMinute
 from core.counters import add_counts, minute_of, prune_counts, upsert
-from core.db import fetch_all, list_param
+from core.db import fetch_all, list_param, list_rows
 
 logger = logging.getLogger("callnotify.endpoint_health")
 
@@ -196,7 +196,7 @@ def _health_sql(vendor: str) -> str:
     nothing = ", ".join(["NULL"] * len(kept))
     # The window starts and the ids are parameters once each (a CTE): 13 copies of the hour were 13 datetimes to send.
     return (f"WITH since AS (SELECT %s{_cast(vendor)} AS hour, %s{_cast(vendor)} AS day),"
-            f" ids AS (SELECT {_ids(vendor)})"
+            f" ids AS ({list_rows(vendor, 'id')})"
             f" SELECT endpoint_id, 0, {', '.join(kept)}, {', '.join(['NULL'] * 2 * len(WINDOW_FIELDS))} FROM {h}"
             f" WHERE endpoint_id IN (SELECT id FROM ids)"
             f" UNION ALL SELECT m.endpoint_id, 1, {nothing}, {', '.join(hour + day)} FROM {m} m CROSS JOIN since"
@@ -205,13 +205,6 @@ def _health_sql(vendor: str) -> str:
 
 def _cast(vendor: str) -> str:
     return "::timestamptz" if vendor == "postgresql" else ""
-
-
-def _ids(vendor: str) -> str:
-    """The ids of a list passed as one JSON parameter (core.db.list_param), as rows `id`."""
-    if vendor == "postgresql":
-        return "json_array_elements_text(%s::json) AS id"
-    return "value AS id FROM json_each(%s)"
 
 
 _NO_SUMS = (None,) * len(WINDOW_FIELDS)

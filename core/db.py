@@ -96,12 +96,19 @@ def _cursor() -> Any:
     return connection.cursor()
 
 
+def list_rows(vendor: str, name: str = "value") -> str:
+    """A SELECT of the strings of a list passed as ONE parameter (`list_param`), as rows `name`."""
+    if vendor == "postgresql":
+        return f"SELECT json_array_elements_text(%s::json) AS {name}"
+    return f"SELECT value AS {name} FROM json_each(%s)"
+
+
 def in_list(column: str, vendor: str) -> str:
     """`column` is one of a list passed as ONE parameter (`list_param`): plain SQL written once
     per process cannot grow an IN (…) with the list, and one parameter keeps it one statement."""
     if vendor == "postgresql":
-        return f"{column} = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
-    return f"{column} IN (SELECT value FROM json_each(%s))"
+        return f"{column} = ANY(ARRAY({list_rows(vendor)}))"
+    return f"{column} IN ({list_rows(vendor)})"
 
 
 def list_param(values: Sequence[str]) -> Any:
