@@ -188,7 +188,11 @@ with connection.cursor() as cursor:
         " timestamp, cause, additional, sequence, created_at, request_id) SELECT 'hog' || lpad(to_hex(n), 21, '0'), %s,"
         " 'hog-' || n, 'SIP', 'INBOUND', 'RINGING', '+4512345678', '+4570305050', now(), '', '{}', 1, now(), ''"
         " FROM generate_series(1, 100) AS n", [hog.pk])
-print(fan_out(hog.pk))
+pending = fan_out(hog.pk)
+from callnotify import hints
+for _ in range(int(sys.argv[2])):  # as a busy switch's posts would: every worker process busy on the backlog
+    hints.wake(coalesce=False)
+print(pending)
 """
 
 HOG_LEFT = r"""
@@ -295,6 +299,19 @@ def calls(prefix: str, count: int) -> list[tuple[str, str]]:
         for state in STATES:
             keys += [(f"{prefix}-{n}", state) for n in range(start, min(start + 50, count))]
     return keys
+
+
+def once_in_order(arrivals: list[list], prefix: str, expected: int) -> str:
+    """Every delivery of the phase's calls arrived once, each call's states at each endpoint in
+    the order the switch reported them; raises when not."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for path, call, state, _ in arrivals:
+        if call.startswith(prefix):
+            seen.setdefault((path, call), []).append(state)
+    arrived = sum(len(states) for states in seen.values())
+    wrong = [(key, states) for key, states in seen.items() if states != list(STATES[:len(states)])]
+    assert arrived == expected and not wrong, f"{prefix}: {arrived} arrived of {expected}; out of order or twice: {wrong[:3]}"
+    return "each once and in order"
 
 
 def wait_for(predicate, timeout: float) -> bool:
@@ -408,9 +425,10 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             results[f"{name}_in"] = len(keys) / posting
             results[f"{name}_out"] = expected / elapsed
+            check = once_in_order(sink.arrivals(), f"{name}-", expected)
             print(f"{name}: {len(keys)} events posted in {posting:.1f} s ({len(keys) / posting:.0f} events/s in), "
                   f"{expected} deliveries after {elapsed:.1f} s ({expected / elapsed:.0f} deliveries/s out, "
-                  f"ratio to raw {expected / elapsed / results['raw']:.2f})")
+                  f"ratio to raw {expected / elapsed / results['raw']:.2f}); {check}")
 
         if "single" not in skip:
             end_to_end("single", 1, args.calls)
@@ -433,8 +451,10 @@ def main() -> None:
                   f"p99 {results['lag_p99']:.3f} s, max {max(lags):.3f} s")
         if "fair" not in skip:
             # Another customer's backlog: 100 events x 1,000 endpoints on the sink = 100,000 deliveries
-            # pending (written in one statement, as ingestion would store them), the worker busy on them.
-            hog_pending = int(manage(env, HOG, str(sink.port)))
+            # pending (written in one statement, as ingestion would store them), and a hint for each
+            # worker process, so that all are busy on them (without, no worker knew of the backlog
+            # until the fair customer's own posts woke them).
+            hog_pending = int(manage(env, HOG, str(sink.port), str(args.concurrency)))
             time.sleep(3)
             keys = calls("fair", 100)  # 300 events, 600 deliveries to the bench customer's two endpoints
             before = len(sink.arrivals())
