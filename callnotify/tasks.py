@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown
+from celery.signals import task_prerun, worker_process_shutdown
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from callnotify import delivery, hints, sweep
 
@@ -28,6 +29,16 @@ def attempt(delivery_id: str = "") -> int:
 def sweep_overdue() -> int:
     """Hints for deliveries that are overdue: their message was lost, or their worker died."""
     return sweep.sweep()
+
+
+@task_prerun.connect
+def _usable_connection(**kwargs: object) -> None:
+    """The kept database connection (settings.CELERY_DB_REUSE_MAX), checked as Django checks it
+    around a request: closed past CONN_MAX_AGE or after an error, and closed when it no longer
+    answers (the database restarted since the last task), so the task opens a new one."""
+    close_old_connections()
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
 
 
 @worker_process_shutdown.connect

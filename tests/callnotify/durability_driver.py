@@ -1,6 +1,7 @@
 """Run in a subprocess by test_durability.py: set up and fill a real database, or report on it.
 
     python -m tests.callnotify.durability_driver setup SINK_PORT EVENTS
+    python -m tests.callnotify.durability_driver more EVENTS FIRST    # more events, numbered from FIRST
     python -m tests.callnotify.durability_driver report
 """
 
@@ -29,8 +30,13 @@ def setup(port: int, events: int) -> None:
     call_command("migrate", verbosity=0)
     customer = Customer.objects.create(name="Durability")
     CallNotify.objects.create(customer=customer, url=f"http://127.0.0.1:{port}/hook", method="POSTJSON", selection="ALL")
+    more(events, 0)
+
+
+def more(events: int, first: int) -> None:
+    customer = Customer.objects.get(name="Durability")
     when = datetime(2026, 11, 22, 10, 15, tzinfo=timezone.utc)
-    for n in range(events):
+    for n in range(first, first + events):
         record_call_event(call_id=f"durable-{n}", customer=customer, type="SIP", direction="INBOUND", state="RINGING",
                           a_number="+4512345678", b_number="+4570305050", timestamp=when)
     print(json.dumps({"deliveries": Delivery.objects.count()}))
@@ -44,5 +50,7 @@ def report() -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "setup":
         setup(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "more":
+        more(int(sys.argv[2]), int(sys.argv[3]))
     else:
         report()

@@ -1,4 +1,5 @@
-"""A real Celery worker SIGKILLed in the middle of 1,000 deliveries, and a broker that restarts empty (docs/callevents.md §6).
+"""A real Celery worker SIGKILLed in the middle of 1,000 deliveries, a broker that restarts empty, and
+a worker's database connections cut between its tasks (docs/callevents.md §6).
 
 Both on the batch path (claim, send, record). Every delivery must end DELIVERED; the sink must
 have received each event exactly once, or more than once only where the log records the
@@ -15,10 +16,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.faults import start_redis
+from tests.faults import CuttingProxy, start_redis
 from tests.processes import Sink, free_port, start_worker, wait_for, worker_logs
 
 pytestmark = pytest.mark.integration
@@ -107,3 +109,28 @@ def test_a_broker_restart_that_loses_every_message_loses_no_delivery(sink: Sink,
     assert {event: n for event, n in sink.received.items() if n > 1 + report[event][2]} == {}
     print(f"\nbroker restarted empty after {delivered_before} of {EVENTS}; "
           f"{sum(sink.received.values()) - EVENTS} recorded duplicates; worker restarted {restarts} times")
+
+
+def test_a_worker_delivers_again_after_its_database_connections_were_cut(sink: Sink, env: dict[str, str]) -> None:
+    """A worker keeps its database connection from task to task (settings.CELERY_DB_REUSE_MAX;
+    Celery's default opened one per batch). When the database drops it between tasks (a restart,
+    a failover), the next task must find out and connect again, not fail on it from then on."""
+    if not env["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+        pytest.skip("needs PostgreSQL: an SQLite file has no connection to cut")
+    target = urlsplit(env["DATABASE_URL"])
+    proxy = CuttingProxy((target.hostname or "127.0.0.1", target.port or 5432))
+    through_proxy = {**env, "DATABASE_URL": env["DATABASE_URL"].replace(f":{target.port or 5432}/", f":{proxy.port}/", 1)}
+    assert driver(env, "setup", str(sink.server_address[1]), "20") == {"deliveries": 20}
+    worker = start_worker(through_proxy, "cut")
+    try:
+        assert wait_for(lambda: sum(sink.received.values()) == 20, 60), worker_logs(env)
+        proxy.cut()  # every connection the worker holds is closed; the database is back at once
+        proxy.restore()
+        assert driver(env, "more", "20", "20") == {"deliveries": 40}
+        assert wait_for(lambda: sum(sink.received.values()) == 40, 60), worker_logs(env)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+        proxy.cut()
+    report = driver(env, "report")
+    assert {state for state, _, _ in report.values()} == {"DELIVERED"} and set(sink.received.values()) == {1}
