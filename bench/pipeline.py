@@ -62,7 +62,8 @@ class _SinkHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/hook"):
             event = json.loads(body)
             with self.server.lock:  # type: ignore[attr-defined]
-                self.server.arrivals.append((self.path, event["callId"], event["state"], now))  # type: ignore[attr-defined]
+                self.server.arrivals.append((self.path, event["callId"], event["state"], now,  # type: ignore[attr-defined]
+                                             event["sequence"]))
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -302,14 +303,16 @@ def calls(prefix: str, count: int) -> list[tuple[str, str]]:
 
 
 def once_in_order(arrivals: list[list], prefix: str, expected: int) -> str:
-    """Every delivery of the phase's calls arrived once, each call's states at each endpoint in
-    the order the switch reported them; raises when not."""
-    seen: dict[tuple[str, str], list[str]] = {}
-    for path, call, state, _ in arrivals:
+    """Every delivery of the phase's calls arrived once, each call's events at each endpoint in
+    the order the API stored them (their `sequence`: 1, 2, 3); raises when not. (Not the order of
+    STATES: the posting threads send a call's states in different requests at once, so the API
+    may store a call's ANSWERED before its RINGING, and sends them so.)"""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for path, call, _, _, sequence in arrivals:
         if call.startswith(prefix):
-            seen.setdefault((path, call), []).append(state)
-    arrived = sum(len(states) for states in seen.values())
-    wrong = [(key, states) for key, states in seen.items() if states != list(STATES[:len(states)])]
+            seen.setdefault((path, call), []).append(sequence)
+    arrived = sum(len(sequences) for sequences in seen.values())
+    wrong = [(key, sequences) for key, sequences in seen.items() if sequences != list(range(1, len(sequences) + 1))]
     assert arrived == expected and not wrong, f"{prefix}: {arrived} arrived of {expected}; out of order or twice: {wrong[:3]}"
     return "each once and in order"
 
@@ -444,7 +447,7 @@ def main() -> None:
                               rate=args.rate)
             results["sustained_rate"] = len(keys) / took
             assert wait_for(lambda: sink.count() - before >= len(keys) * 2, 300), "sustained: deliveries did not arrive"
-            lags = [t - poster.posted[(c, s)] for _, c, s, t in sink.arrivals()[before:] if c.startswith("sustained-")]
+            lags = [t - poster.posted[(c, s)] for _, c, s, t, _ in sink.arrivals()[before:] if c.startswith("sustained-")]
             results["lag_p50"], results["lag_p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
             print(f"sustained {args.rate:.0f} events/s asked, {results['sustained_rate']:.0f} achieved, for {took:.0f} s "
                   f"(requests of {size} events): lag p50 {results['lag_p50']:.3f} s, "
@@ -461,7 +464,7 @@ def main() -> None:
             poster.run([("/api/callevent", [event(customer, *k) for k in keys[i:i + 30]], keys[i:i + 30])
                         for i in range(0, len(keys), 30)])
             assert wait_for(lambda: sink.count() - before >= len(keys) * 2, 300), "fair: deliveries did not arrive"
-            lags = [t - poster.posted[(c, s)] for _, c, s, t in sink.arrivals()[before:] if c.startswith("fair-")]
+            lags = [t - poster.posted[(c, s)] for _, c, s, t, _ in sink.arrivals()[before:] if c.startswith("fair-")]
             left = int(manage(env, HOG_LEFT))
             results["fair_p99"], results["fair_max"] = percentile(lags, 0.99), max(lags)
             print(f"fair: with {hog_pending} deliveries of another customer pending over 1,000 endpoints "
