@@ -32,10 +32,14 @@ def sweep_overdue() -> int:
 
 
 @task_prerun.connect
-def _usable_connection(**kwargs: object) -> None:
+def _usable_connection(task: object = None, **kwargs: object) -> None:
     """The kept database connection (settings.CELERY_DB_REUSE_MAX), checked as Django checks it
     around a request: closed past CONN_MAX_AGE or after an error, and closed when it no longer
-    answers (the database restarted since the last task), so the task opens a new one."""
+    answers (the database restarted since the last task), so the task opens a new one. Not for a
+    task run eagerly, in its caller's process (and perhaps its transaction), as Celery's own
+    Django fix-up leaves those alone too."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
     close_old_connections()
     if connection.connection is not None and not connection.is_usable():
         connection.close()
