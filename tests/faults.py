@@ -1,7 +1,7 @@
 """Services a test can break: a TCP proxy that cuts and refuses connections (put between the
 application and the machine's PostgreSQL, so the database "goes away" for the application only),
-and a redis-server of the test's own on an ephemeral port. The machine's shared PostgreSQL and
-Redis are never stopped."""
+a redis-server of the test's own on an ephemeral port, and the test's own PostgreSQL connection
+ended by the server. The machine's shared PostgreSQL and Redis are never stopped."""
 
 from __future__ import annotations
 
@@ -9,9 +9,22 @@ import socket
 import subprocess
 import threading
 
+import psycopg
 import redis
+from django.db import connection
 
+from core.db import fetch_one
 from tests.processes import free_port, wait_for
+
+
+def end_this_connection() -> None:
+    """The server ends this thread's PostgreSQL connection (its backend), as a restart, a failover
+    or a cutting proxy would; Django finds out at its next statement."""
+    pid = fetch_one("SELECT pg_backend_pid()", [])[0]
+    settings = connection.settings_dict
+    with psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432, user=settings["USER"],
+                         password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 class CuttingProxy:

@@ -3,26 +3,16 @@ PostgreSQL: SQLite's in-memory test database is never closed, so nothing here co
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from celery.signals import task_prerun
 from django.db import connection
 
 from callnotify import tasks
 from callnotify.models import CallNotify
-from core.db import fetch_one
 from tests.accounts.factories import CustomerFactory
+from tests.faults import end_this_connection
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's test database is never closed")
-
-
-def _kill_this_connection() -> None:
-    """The server ends this connection's backend, as a restart, a failover or a cutting proxy would."""
-    pid = fetch_one("SELECT pg_backend_pid()", [])[0]
-    settings = connection.settings_dict
-    with psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432, user=settings["USER"],
-                         password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,7 +20,7 @@ def test_a_connection_the_database_dropped_between_tasks_is_opened_anew_by_the_n
     """Without the check, the next task's first statement failed, and every task after it: Django
     never opens a connection again by itself (a worker failed every task from then on)."""
     CallNotify.objects.count()
-    _kill_this_connection()
+    end_this_connection()
     task_prerun.send(sender=tasks.sweep_overdue, task_id="t", task=tasks.sweep_overdue)  # as the worker does
     assert CallNotify.objects.count() == 0  # a statement outside a transaction, as the sweep's first
 
