@@ -114,10 +114,12 @@ def test_deliveries_filtered_by_customer_with_the_autocomplete(browser, live_ser
     option = (By.XPATH, "//li[contains(@class, 'select2-results__option') and contains(., 'Jensen Auto')]")
 
     def click_option(driver: object) -> bool:
-        ready.element_to_be_clickable(option)(driver).click()
-        return True
+        element = ready.element_to_be_clickable(option)(driver)  # False while not drawn yet
+        if element:
+            element.click()
+        return bool(element)
 
-    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException, AttributeError]).until(click_option)
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(click_option)
     WebDriverWait(browser, 10).until(ready.url_contains(f"endpoint__customer__id={world['jensen'].pk}"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 3 and all("Jensen Auto" in row.text for row in rows)
