@@ -6,9 +6,10 @@ Every request reads its credential, its employee and the employee's customer in 
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
 primary-key probe). On PostgreSQL a credential this process read before is confirmed by the same
-query answering only a SHA-256 of its row (_load). While the database answers, nothing about a
-credential is taken from memory that the database did not just confirm, so a token ended or a key
-revoked stops working on the very next request, in every process.
+query answering only a SHA-256 of its row (_load), or, while the process listens to the database's
+notifications of credential changes (accounts/revocations.py), by nothing at all: a change drops
+it in every process at its commit. So a token ended or a key revoked stops working on the next
+request, in every process.
 
 While the database does not answer (core/outage.py), a credential this process verified within
 ROUTING_STALE_CREDENTIALS_SECONDS is still taken, for views that can answer without the database
@@ -33,6 +34,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from accounts import revocations
 from accounts.models import API_KEY_PREFIX, ApiKey, Customer, Employee, Token, hash_token
 from core import outage
 from core.db import fetch_one
@@ -118,42 +120,70 @@ def _permission_names(ids: list[int]) -> set[str]:
 
 MAX_REMEMBERED = 10_000  # credentials remembered (rows, verified ones); beyond it, all are forgotten
 Attributes = tuple[dict[str, Any], tuple[str, ...]]  # a model's attributes, and those holding a list or dict
-# The last row read for each credential, converted: (alias, kind, hash) -> (its stamp, its parts).
-_rows: dict[tuple[str, str, str], tuple[Any, tuple[Any, ...]]] = {}
+# The last row read for each credential, converted: (alias, kind, hash) -> (its stamp, its parts,
+# whether it was read while listening to changes and nothing was heard since: accounts/revocations.py).
+_rows: dict[tuple[str, str, str], tuple[Any, tuple[Any, ...], bool]] = {}
 
 
 def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
     """The credential with its employee and customer attached, and whether a customer above is DELETED.
 
-    One statement, prepared on PostgreSQL (planning it cost more than running it). A credential
-    read before is asked there for its stamp only: the same query, the same rows and checks,
-    answering a SHA-256 of everything it would answer instead of some 60 columns (2.7 kB) to parse
-    and convert. The stamp equal to the one remembered, the row remembered is the row the database
-    holds now; any other answer reads the whole row again. On SQLite (no SHA-256, no round trip) the
-    whole row is read and is its own stamp. Nothing is taken from memory that the database did not
-    just confirm.
+    On PostgreSQL, while this process listens to credential changes (accounts/revocations.py), a
+    credential read since is taken from memory: no statement at all; any change to it, its
+    account, its customers or its permissions is pushed to every process at its commit and drops
+    it here. Otherwise one statement, prepared (planning it cost more than running it). A
+    credential read before is asked there for its stamp only: the same query, the same rows and
+    checks, answering a SHA-256 of everything it would answer instead of some 60 columns (2.7 kB)
+    to parse and convert. The stamp equal to the one remembered, the row remembered is the row the
+    database holds now; any other answer reads the whole row again. On SQLite (no SHA-256, no
+    round trip) the whole row is read and is its own stamp.
     """
     sql, stamp_sql, key_count, employee_count = _credential_sql(kind)
     hashed = hash_token(raw)
     slot = (connection.alias, kind, hashed)
+    pushed = revocations.mark(_forget) if stamp_sql is not None else None
     remembered = _rows.get(slot)
+    if remembered is not None and pushed is not None and remembered[2]:
+        return _build(remembered[1])
     if remembered is not None and stamp_sql is not None:
         found = fetch_one(stamp_sql, [hashed])
         if found is None:
             _rows.pop(slot, None)  # (another thread may have dropped it already)
             return None
         if found[0] == remembered[0]:
+            _keep(slot, remembered[0], remembered[1], pushed)
             return _build(remembered[1])
     row = fetch_one(sql, [hashed])
     if row is None:
         _rows.pop(slot, None)
         return None
     stamp = row[-1] if stamp_sql is not None else row
-    if remembered is None or remembered[0] != stamp:
-        if len(_rows) >= MAX_REMEMBERED:
-            _rows.clear()
-        remembered = _rows[slot] = (stamp, _parts(kind, row[:-1] if stamp_sql is not None else row, key_count, employee_count))
-    return _build(remembered[1])
+    parts = remembered[1] if remembered is not None and remembered[0] == stamp else \
+        _parts(kind, row[:-1] if stamp_sql is not None else row, key_count, employee_count)
+    if remembered is None and len(_rows) >= MAX_REMEMBERED:
+        _rows.clear()
+    _keep(slot, stamp, parts, pushed)
+    return _build(parts)
+
+
+def _keep(slot: tuple[str, str, str], stamp: Any, parts: tuple[Any, ...], pushed: int | None) -> None:
+    """Remember a row just read; taken without asking next time only if nothing was heard since
+    `pushed` was marked before the read. Kept first and checked after: a change heard in between
+    either counts before the check (kept as to be asked) or drops the row after it (_forget)."""
+    trusted = pushed is not None
+    _rows[slot] = (stamp, parts, trusted)
+    if trusted and revocations.changed_since(pushed):  # type: ignore[arg-type]
+        _rows[slot] = (stamp, parts, False)
+
+
+def _forget(key_hash: str | None) -> None:
+    """Told by the database (accounts/revocations.py): this credential, or any, changed."""
+    if key_hash is None:
+        _rows.clear()
+        return
+    for alias in settings.DATABASES:
+        for kind in ("token", "apikey"):
+            _rows.pop((alias, kind, key_hash), None)
 
 
 def _parts(kind: str, row: tuple[Any, ...], key_count: int, employee_count: int) -> tuple[Any, ...]:
@@ -278,7 +308,9 @@ def remember(raw: str, credential: Token | ApiKey) -> None:
 
 
 def forget_all() -> None:
-    """Forget every verified credential and remembered row (tests: each starts as a fresh process)."""
+    """Forget every verified credential and remembered row, and stop listening to changes (tests:
+    each starts as a fresh process, and none holds the test database open when it is dropped)."""
+    revocations.stop()
     _verified.clear()
     _rows.clear()
     _permission_name_cache.clear()

@@ -188,6 +188,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # Credentials this process verified are still taken for route look-ups (only) this long while
 # the database does not answer (docs/operations.md, "When a dependency is down").
 ROUTING_STALE_CREDENTIALS_SECONDS = env_float("ROUTING_STALE_CREDENTIALS_SECONDS", 900)
+# PostgreSQL pushes credential changes to every process (accounts/revocations.py): a credential
+# read since is taken without a statement per request. Off: every request asks the database.
+CREDENTIAL_NOTIFICATIONS = env_bool("CREDENTIAL_NOTIFICATIONS", True)
 
 if os.environ.get("CACHE_URL"):
     CACHES = {"default": {

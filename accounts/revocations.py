@@ -1,0 +1,235 @@
+"""Credential changes pushed by PostgreSQL, so that a request need not ask whether its credential still holds.
+
+Every API request used to make one round trip for its credential (accounts/authentication.py
+`_load`): the stamp of its row, so that a key revoked, a token ended, an account disabled or a
+customer deleted stopped on the very next request. For a route look-up, answered from memory,
+that round trip was a third of the whole request.
+
+Now the database tells every process instead. Triggers (accounts migration 0006) on every table a
+credential's row reads (tokens, API keys, employees, customers, an account's permissions and
+groups) send a notification on channel `telecomx_credentials` when a row that matters changes:
+the key's hash for a token or API key (a token's expiry pushed forward, a key revoked or
+deleted), an empty payload for anything else (every remembered credential is forgotten). Each
+web process keeps one more connection that LISTENs (a thread here), and forgets what it is told
+the moment PostgreSQL delivers it: a notification is sent when its transaction commits.
+
+A credential read while this process was listening is then taken from memory, with no statement,
+while all of these hold (`mark`):
+- the listening connection is up and answered within the last STALE_SECONDS (it is asked
+  `SELECT 1` every HEARTBEAT_SECONDS; a cut connection or a silent network are noticed within
+  that, and a request goes back to asking the database);
+- every notification already on the listening socket has been applied (the request reads it
+  itself, not waiting for the thread);
+- the request's own connection is not inside a transaction (it could hold changes of its own
+  that no notification tells of yet; a test's transaction is one);
+- nothing was heard between the credential's read and its keeping (`changed_since`): a change
+  committed while it was read may be the one the read missed.
+Otherwise the request asks the database as before. SQLite has no notifications: always asked.
+
+The window left: a change is seen by a process once PostgreSQL has written its notification to
+that process's listening connection, which it does at the commit, before the client that
+committed has its answer; a request that reaches another process in the microseconds between can
+still pass, as one whose statement ran just before the commit always could.
+`CREDENTIAL_NOTIFICATIONS=off` turns all of this off (every request asks the database).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+CHANNEL = "telecomx_credentials"
+HEARTBEAT_SECONDS = 1.0  # the listening connection is asked SELECT 1 this often when nothing arrives
+STALE_SECONDS = 3.0  # not heard from for this long: remembered credentials are not taken without asking
+RETRY_SECONDS = 1.0  # between attempts to connect again
+LOCK_WAIT_SECONDS = 0.005  # a request waits this long for the thread (mid-heartbeat) before asking the database
+SYNC = "sync:"  # payloads sent by sync(): nothing to forget
+
+Forget = Callable[[str | None], None]
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.heard_sync = threading.Condition(self.lock)
+        self.pid = 0  # the process whose thread listens (a forked child starts its own)
+        self.generation = 0  # a thread whose generation is past stops
+        self.conn: Any = None  # psycopg connection, LISTENing, autocommit; None when not connected
+        self.heard = float("-inf")  # time.monotonic() of the last answer on it
+        self.changes = 0  # notifications applied and reconnections since the process started
+        self.syncs: set[str] = set()
+        self.forget: Forget = lambda key_hash: None
+
+
+_listener = _Listener()
+
+
+def enabled() -> bool:
+    return bool(settings.CREDENTIAL_NOTIFICATIONS) and connection.vendor == "postgresql"
+
+
+def mark(forget: Forget) -> int | None:
+    """A mark for `changed_since`: the count of changes heard, when a remembered
+    credential may be taken without asking the database now; None when it may not."""
+    if not enabled() or connection.in_atomic_block:
+        return None
+    listener = _listener
+    if listener.pid != os.getpid():
+        _start(forget)
+        return None
+    if not listener.lock.acquire(timeout=LOCK_WAIT_SECONDS):
+        return None
+    try:
+        if listener.conn is None or time.monotonic() - listener.heard > STALE_SECONDS:
+            return None
+        if _readable(listener.conn):
+            _drain(listener)
+        return listener.changes if listener.conn is not None else None
+    finally:
+        listener.lock.release()
+
+
+def changed_since(mark: int) -> bool:
+    """Was anything heard since `mark` (a credential read after it may be the one a change missed)."""
+    return _listener.changes != mark
+
+
+def sync(timeout: float = 5.0) -> bool:
+    """Wait until this process's listener has heard everything committed before the call (a
+    notification sent now arrives after those of every earlier commit). For tests and tools;
+    False if not listening or not heard within `timeout`."""
+    listener = _listener
+    if listener.pid != os.getpid() or not enabled():
+        return False
+    payload = SYNC + secrets.token_hex(8)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+    deadline = time.monotonic() + timeout
+    with listener.lock:
+        while payload not in listener.syncs:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if listener.conn is not None and _readable(listener.conn):
+                _drain(listener)
+            else:
+                listener.heard_sync.wait(min(0.01, remaining))  # (the thread may drain meanwhile)
+        listener.syncs.discard(payload)
+        return True
+
+
+def stop() -> None:
+    """Stop listening in this process (tests: the test database is dropped at the end; a thread
+    still connected would hold it)."""
+    listener = _listener
+    with listener.lock:
+        listener.generation += 1
+        listener.pid = 0
+        _disconnect(listener)
+
+
+def listening() -> bool:
+    """Is this process's listener connected (tests wait for it)."""
+    return _listener.pid == os.getpid() and _listener.conn is not None
+
+
+def _start(forget: Forget) -> None:
+    listener = _listener
+    with listener.lock:
+        if listener.pid == os.getpid():
+            return
+        listener.conn = None  # a forked parent's connection is the parent's: never used here
+        listener.pid, listener.forget = os.getpid(), forget
+        listener.generation += 1
+        generation = listener.generation
+    threading.Thread(target=_run, args=(generation,), name="credential-notifications", daemon=True).start()
+
+
+def _run(generation: int) -> None:
+    listener = _listener
+    while listener.generation == generation:
+        if listener.conn is None:
+            try:
+                conn = _connect()
+            except Exception:  # the database is away: requests ask it (and meet core.outage) meanwhile
+                time.sleep(RETRY_SECONDS)
+                continue
+            with listener.lock:
+                if listener.generation != generation:
+                    conn.close()
+                    return
+                listener.conn, listener.heard = conn, time.monotonic()
+                _changed(listener, None)  # whatever changed while nobody listened
+        conn = listener.conn
+        try:
+            readable = bool(select.select([conn.fileno()], [], [], HEARTBEAT_SECONDS)[0])
+        except (OSError, ValueError):  # closed under us (stop, or a request found it broken)
+            readable = True
+        with listener.lock:
+            if listener.conn is not conn:
+                continue
+            try:
+                if not readable:
+                    conn.execute("SELECT 1")
+                _drain(listener)
+                listener.heard = time.monotonic()
+            except Exception:
+                _disconnect(listener)
+        if listener.conn is None and listener.generation == generation:
+            time.sleep(RETRY_SECONDS)
+
+
+def _connect() -> Any:
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.update(application_name="telecomx credential notifications", connect_timeout=2, autocommit=True)
+    # A silent network (no reset) is noticed by the heartbeat's send within tcp_user_timeout.
+    params.update(keepalives=1, keepalives_idle=5, keepalives_interval=1, keepalives_count=2, tcp_user_timeout=2000)
+    conn = psycopg.connect(**params)
+    conn.execute(f"LISTEN {CHANNEL}")
+    return conn
+
+
+def _readable(conn: Any) -> bool:
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True  # let _drain find out
+
+
+def _drain(listener: _Listener) -> None:
+    """Apply every notification received (the lock held); a broken connection is dropped."""
+    try:
+        for notification in listener.conn.notifies(timeout=0):
+            payload = notification.payload
+            if payload.startswith(SYNC):
+                listener.syncs.add(payload)
+                listener.heard_sync.notify_all()
+            else:
+                _changed(listener, payload or None)
+    except Exception:
+        _disconnect(listener)
+
+
+def _changed(listener: _Listener, key_hash: str | None) -> None:
+    listener.changes += 1
+    listener.forget(key_hash)
+
+
+def _disconnect(listener: _Listener) -> None:
+    conn, listener.conn = listener.conn, None
+    _changed(listener, None)  # not listening: nothing remembered is taken until listening again
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # noqa: S110 - already broken
+            pass

@@ -1,0 +1,170 @@
+"""Credential changes pushed by PostgreSQL (accounts/revocations.py): a credential read while the
+process listens is taken without a statement, and every change to what it carries (the key, the
+account, a customer above, a permission) drops it in every process at its commit.
+
+These tests commit (transaction=True): a notification is sent only when its transaction commits,
+and inside a test's transaction every request asks the database, as it does on SQLite.
+`revocations.sync()` waits until this process has heard everything committed before it: what
+a request arriving a moment later in any process would find."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from accounts import revocations
+from accounts.models import AccessLevel, ApiKey, Customer, Employee, Token
+from callnotify.models import CallNotify
+from tests.accounts.factories import CustomerFactory, EmployeeFactory
+from tests.errorbody import error
+from tests.sbcrules.factories import PeerFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's LISTEN/NOTIFY; SQLite asks on every request"),
+]
+
+ROUTE = "/api/sbc/route?bnumber=%2B4570305050"
+REFUSED = error(401, "credentials_invalid", "Authorization required, please login")
+
+
+def keyed(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def until(condition, what: str, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} within {seconds} s"
+        time.sleep(0.01)
+
+
+def asks(client: APIClient, path: str = ROUTE) -> tuple[int, bool]:
+    """The answer's status, and whether the request read a credential from the database."""
+    with CaptureQueriesContext(connection) as queries:
+        status = client.get(path).status_code
+    return status, any("key_hash" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.fixture
+def switch() -> tuple[APIClient, ApiKey, str]:
+    """A switch's API key (a customer's, two resellers down), remembered while listening: its
+    look-ups make no statement for it."""
+    PeerFactory(id="TDC", default=True)
+    operator = CustomerFactory(reseller=True, name="Operator")
+    reseller = CustomerFactory(reseller=True, parent_reseller=operator, name="Reseller")
+    creator = EmployeeFactory(customer=CustomerFactory(parent_reseller=reseller), access_level=AccessLevel.ADMIN)
+    key, raw = ApiKey.objects.issue(name="kamailio-1", created_by=creator)  # a service account: the permission only
+    client = keyed(raw)
+    assert asks(client) == (200, True)  # read; this process starts listening
+    until(revocations.listening, "listening")
+    assert asks(client) == (200, True)  # read while listening: kept
+    assert asks(client) == (200, False)
+    return client, key, raw
+
+
+def test_a_key_read_while_listening_is_taken_without_a_statement(switch):
+    client, _, _ = switch
+    for _ in range(3):
+        assert asks(client) == (200, False)
+
+
+def test_a_revoked_key_is_refused_once_its_commit_is_heard(switch, client_for):
+    client, key, _ = switch
+    admin = client_for(EmployeeFactory(admin=True))
+    assert admin.delete(f"/api/apikey/{key.pk}").status_code == 200
+    assert revocations.sync()
+    assert asks(client) == (401, True)
+    assert client.get(ROUTE).json() == REFUSED
+
+
+def test_a_deleted_key_is_refused(switch):
+    client, key, _ = switch
+    ApiKey.objects.filter(pk=key.pk).delete()
+    assert revocations.sync()
+    assert client.get(ROUTE).json() == error(401, "invalid_token", "Undecipherable")
+
+
+@pytest.mark.parametrize("change", ["reseller deleted", "account disabled", "permission removed"])
+def test_a_change_above_the_key_drops_it(switch, change):
+    client, key, _ = switch
+    account = Employee.objects.get(pk=key.employee_id)
+    if change == "reseller deleted":
+        Customer.objects.filter(name="Reseller").update(state=Customer.State.DELETED)
+        expected = REFUSED
+    elif change == "account disabled":
+        Employee.objects.filter(pk=account.pk).update(state=Employee.State.DISABLED)
+        expected = REFUSED
+    else:  # its look-ups rest on the permission alone (a VIEWER)
+        account.user_permissions.remove(Permission.objects.get(codename="lookup_route"))
+        expected = error(403, "access_denied", "Insufficient access level")
+    assert revocations.sync()
+    assert client.get(ROUTE).json() == expected
+
+
+def test_what_no_credential_carries_forgets_nothing(switch):
+    """A customer's item count (written by callnotify's triggers on every item) and another
+    token's expiry pushed forward are heard but drop nothing else: still no statement."""
+    client, key, _ = switch
+    account = Employee.objects.get(pk=key.employee_id)
+    CallNotify.objects.create(customer_id=account.customer_id, url="http://127.0.0.1:9/x", method="POSTJSON", selection="ALL")
+    other, _ = Token.objects.issue(Employee.objects.get(access_level=AccessLevel.ADMIN))  # (a new one's save would be heard)
+    Token.objects.filter(pk=other.pk).update(last_used_at=other.last_used_at)
+    assert revocations.sync()
+    assert asks(client) == (200, False)
+
+
+def test_a_customer_renamed_is_heard(switch):
+    client, key, _ = switch
+    Customer.objects.filter(pk=Employee.objects.get(pk=key.employee_id).customer_id).update(name="Renamed")
+    assert revocations.sync()
+    assert asks(client) == (200, True)
+
+
+def test_while_not_listening_every_request_asks_and_sees_a_revocation(switch):
+    client, key, _ = switch
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       " WHERE application_name = 'telecomx credential notifications' AND datname = current_database()")
+    until(lambda: not revocations.listening(), "noticed the cut")
+    assert asks(client) == (200, True)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+    assert client.get(ROUTE).json() == REFUSED
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=None)
+    until(revocations.listening, "listening again")
+    assert asks(client) == (200, True)  # whatever was kept before the cut was forgotten
+    assert asks(client) == (200, False)
+
+
+def test_inside_a_transaction_the_request_asks(switch):
+    client, _, _ = switch
+    with transaction.atomic():
+        assert asks(client) == (200, True)
+
+
+def test_turned_off_every_request_asks(switch, settings):
+    client, _, _ = switch
+    settings.CREDENTIAL_NOTIFICATIONS = False
+    assert asks(client) == (200, True)
+    assert asks(client) == (200, True)
+
+
+def test_a_token_read_while_listening_and_ended():
+    PeerFactory(id="TDC", default=True)
+    employee = EmployeeFactory(admin=True)
+    token, raw = Token.objects.issue(employee)
+    client = keyed(raw)
+    assert asks(client)[0] == 200
+    until(revocations.listening, "listening")
+    assert asks(client) == (200, True)
+    assert asks(client) == (200, False)
+    Token.objects.filter(pk=token.pk).delete()  # logged out, or ended by an ADMIN
+    assert revocations.sync()
+    assert client.get(ROUTE).json() == error(401, "invalid_token", "Undecipherable")
