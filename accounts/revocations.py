@@ -18,8 +18,6 @@ while all of these hold (`mark`):
 - the listening connection is up and answered within the last STALE_SECONDS (it is asked
   `SELECT 1` every HEARTBEAT_SECONDS; a cut connection or a silent network are noticed within
   that, and a request goes back to asking the database);
-- every notification already on the listening socket has been applied (the request reads it
-  itself, not waiting for the thread);
 - the request's own connection is not inside a transaction (it could hold changes of its own
   that no notification tells of yet; a test's transaction is one);
 - nothing was heard between the credential's read and its keeping (`changed_since`): a change
@@ -27,9 +25,11 @@ while all of these hold (`mark`):
 Otherwise the request asks the database as before. SQLite has no notifications: always asked.
 
 The window left: a change is seen by a process once PostgreSQL has written its notification to
-that process's listening connection, which it does at the commit, before the client that
-committed has its answer; a request that reaches another process in the microseconds between can
-still pass, as one whose statement ran just before the commit always could.
+that process's listening connection, which it does at the commit, and the listening thread has
+read it, which it does at its next turn in the interpreter (Python runs one thread at a time and
+hands over at least every 5 ms; on an idle process, at once). A request that reaches a process
+within those milliseconds of the commit can still pass, as one whose statement ran just before
+the commit always could. `sync()` waits them out (tests).
 `CREDENTIAL_NOTIFICATIONS=off` turns all of this off (every request asks the database).
 """
 
@@ -50,7 +50,6 @@ CHANNEL = "telecomx_credentials"
 HEARTBEAT_SECONDS = 1.0  # the listening connection is asked SELECT 1 this often when nothing arrives
 STALE_SECONDS = 3.0  # not heard from for this long: remembered credentials are not taken without asking
 RETRY_SECONDS = 1.0  # between attempts to connect again
-LOCK_WAIT_SECONDS = 0.005  # a request waits this long for the thread (mid-heartbeat) before asking the database
 SYNC = "sync:"  # payloads sent by sync(): nothing to forget
 
 Forget = Callable[[str | None], None]
@@ -72,29 +71,26 @@ class _Listener:
 _listener = _Listener()
 
 
-def enabled() -> bool:
-    return bool(settings.CREDENTIAL_NOTIFICATIONS) and connection.vendor == "postgresql"
+def enabled(db: Any = connection) -> bool:
+    return db.vendor == "postgresql" and bool(settings.CREDENTIAL_NOTIFICATIONS)
 
 
-def mark(forget: Forget) -> int | None:
-    """A mark for `changed_since`: the count of changes heard, when a remembered
-    credential may be taken without asking the database now; None when it may not."""
-    if not enabled() or connection.in_atomic_block:
+def mark(forget: Forget, db: Any) -> int | None:
+    """A mark for `changed_since`: the count of changes heard, when a remembered credential may be
+    taken without asking the database (`db`, the request's connection) now; None when it may not.
+
+    No lock and no system call: a request thread that let go of the interpreter here (a select()
+    on the listening socket did) waited for its turn again behind the others, a quarter of a
+    look-up's time in the web process. The listening thread alone reads the socket."""
+    if db.in_atomic_block or not enabled(db):
         return None
     listener = _listener
     if listener.pid != os.getpid():
         _start(forget)
         return None
-    if not listener.lock.acquire(timeout=LOCK_WAIT_SECONDS):
+    if listener.conn is None or time.monotonic() - listener.heard > STALE_SECONDS:
         return None
-    try:
-        if listener.conn is None or time.monotonic() - listener.heard > STALE_SECONDS:
-            return None
-        if _readable(listener.conn):
-            _drain(listener)
-        return listener.changes if listener.conn is not None else None
-    finally:
-        listener.lock.release()
+    return listener.changes
 
 
 def changed_since(mark: int) -> bool:
