@@ -213,13 +213,17 @@ class Employee(AbstractBaseUser, PermissionsMixin):
     def has_perm(self, perm: str, obj: object = None) -> bool:
         if self.is_active and self.access_level == AccessLevel.ADMIN:
             return True
-        if obj is None and self.is_active and not self.is_superuser and not hasattr(self, "_perm_cache"):
-            # One query for the user's own and its groups' permissions (ModelBackend reads this
-            # cache; it would make two): service accounts ask on every call event they post.
-            self._perm_cache = {
-                f"{app}.{codename}" for app, codename in Permission.objects.filter(Q(user=self) | Q(group__user=self))
-                .values_list("content_type__app_label", "codename").distinct()
-            }
+        if obj is None and self.is_active and not self.is_superuser and not _other_backends():
+            if not hasattr(self, "_perm_cache"):
+                # One query for the user's own and its groups' permissions (ModelBackend reads this
+                # cache; it would make two): service accounts ask on every call event they post.
+                self._perm_cache = {
+                    f"{app}.{codename}" for app, codename in Permission.objects.filter(Q(user=self) | Q(group__user=self))
+                    .values_list("content_type__app_label", "codename").distinct()
+                }
+            # ModelBackend's answer, without loading and making every backend again on each call
+            # (Django does, three times a route look-up).
+            return perm in self._perm_cache
         return super().has_perm(perm, obj)
 
     def has_module_perms(self, app_label: str) -> bool:
@@ -229,6 +233,11 @@ class Employee(AbstractBaseUser, PermissionsMixin):
 
     def at_least(self, level: str) -> bool:
         return AccessLevel.rank(self.access_level) >= AccessLevel.rank(level)
+
+
+def _other_backends() -> bool:
+    """Is any authentication backend configured beside ModelBackend (then Django asks each)."""
+    return settings.AUTHENTICATION_BACKENDS != ["django.contrib.auth.backends.ModelBackend"]
 
 
 def hash_token(raw: str) -> str:
