@@ -38,11 +38,13 @@ def reset() -> None:
 
 class ProcessLocalHistory(SimpleRateThrottle):
     def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
-        if self.rate is None or not isinstance(caches["default"], LocMemCache):
-            return super().allow_request(request, view)
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
+        if self.rate is None:
             return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:  # (the anonymous limit, for a request with a credential)
+            return True
+        if not isinstance(caches["default"], LocMemCache):
+            return super().allow_request(request, view)
         self.now = now = self.timer()
         with _lock:
             history = _histories.setdefault(self.key, deque())
