@@ -40,11 +40,12 @@ from callnotify.serializers import (CUSTOMER_NOT_FOUND, CallEventAcceptedSeriali
                                     accepted)
 from callnotify.testsend import sending_slot
 from callnotify.validators import URL_MESSAGES
-from core.api import BAD_CURSOR, BAD_PAGE, KeysetPage, ResourceViewSet, paged_list_schema
+from core.api import BAD_CURSOR, BAD_PAGE, KeysetPage, ResourceViewSet, SwitchView, paged_list_schema
 from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error, error_body, validation_body
 from core.ids import normalize_id
 from core.parsers import BAD_JSON
+from core.renderers import rendered
 from core.serializers import NOT_OBJECT
 
 NO_CUSTOMER: Error = (404, "customer", "Customer not found")
@@ -156,11 +157,12 @@ class CallNotifyViewSet(CustomerScopedMixin, ResourceViewSet):
         serializer.instance = serializer.context["made"] = item
 
 
-class CallEventView(GenericAPIView):
+class CallEventView(SwitchView, GenericAPIView):
     """A switch reports call state changes: one event (an object) or up to 1,000 (an array); answers 202."""
 
     permission_classes = [Access.CALL_EVENT_POST]
     serializer_class = CallEventSerializer
+    switch_methods = ("POST",)
     service_view = True  # API_RATE_SERVICE for switches (core/throttling.py)
 
     @documented(
@@ -183,8 +185,8 @@ class CallEventView(GenericAPIView):
     def post(self, request: Request) -> Response:
         answer = ingest.ingest(request.data, poster=request.user)
         if isinstance(answer, list):
-            return Response([accepted(item) if isinstance(item, ingest.Stored) else item for item in answer], status=202)
-        return Response(accepted(answer), status=202)
+            return rendered(self, request, [accepted(item) if isinstance(item, ingest.Stored) else item for item in answer], 202)
+        return rendered(self, request, accepted(answer), 202)
 
 
 class EndpointView(CustomerScopedMixin, GenericAPIView):

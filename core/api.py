@@ -27,11 +27,59 @@ from rest_framework.viewsets import GenericViewSet, ViewSetMixin
 
 from core.docs import documented
 from core.errors import NOT_FOUND, ApiError, Error
+from core.negotiation import PLAIN
 from core.renderers import FastJSONRenderer
 from core.representation import ValuesRepresentation, adds_per_page, stream
 
 
 @extend_schema_serializer(description="The action was done.")
+class SwitchView:
+    """DRF's dispatch, for the views a switch calls on every call (the route look-up, the call
+    event post), with what is the same on every request made once per view class instead of once
+    per request: the permission objects, parsers, content negotiator and renderer (none keeps
+    anything between requests). A request whose method is in `switch_methods` and that
+    accepts JSON plainly (no Accept, `*/*`, `application/json`: what core.negotiation answers at
+    once) then runs the same steps as DRF's dispatch, in the same order, with the same objects:
+    authentication, permissions, rate limits, the handler, DRF's exception handling and
+    finalize_response. Any other request goes DRF's own way. One renderer only (no Vary)."""
+
+    switch_methods: tuple[str, ...] = ("GET",)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return self._made()[0]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if request.method not in self.switch_methods or request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        _, parsers, negotiator, renderer = self._made()
+        view: Any = self
+        self.args, self.kwargs, self.format_kwarg = args, kwargs, None
+        drf = Request(request, parsers=parsers, authenticators=self.get_authenticators(),  # type: ignore[attr-defined]
+                      negotiator=negotiator, parser_context={"view": self, "args": args, "kwargs": kwargs})
+        drf.accepted_renderer, drf.accepted_media_type = renderer, renderer.media_type
+        drf.version, drf.versioning_scheme = None, None
+        self.request, self.headers = drf, view.default_response_headers  # (Allow: this instance's methods)
+        try:
+            view.perform_authentication(drf)
+            view.check_permissions(drf)
+            view.check_throttles(drf)
+            response = getattr(self, request.method.lower())(drf, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's own handling, as in its dispatch
+            response = view.handle_exception(exc)
+        self.response = view.finalize_response(drf, response, *args, **kwargs)
+        return self.response
+
+    def _made(self) -> tuple[list[BasePermission], list[Any], Any, Any]:
+        view: Any = self
+        made = type(self).__dict__.get("_switch_made")
+        if made is None:
+            assert len(view.renderer_classes) == 1, "a switch view renders JSON only"
+            made = ([permission() for permission in view.permission_classes], view.get_parsers(),
+                    view.get_content_negotiator(), view.renderer_classes[0]())
+            type.__setattr__(type(self), "_switch_made", made)
+        return made
+
+
 class SuccessSerializer(serializers.Serializer):
     success = serializers.BooleanField()
 

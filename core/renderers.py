@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from django.http import HttpResponse
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -38,3 +39,17 @@ class FastJSONRenderer(JSONRenderer):
         if b"\xe2\x80\xa8" in ret or b"\xe2\x80\xa9" in ret:
             ret = ret.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
         return ret
+
+
+def rendered(view: Any, request: Any, data: Any, status: int = 200) -> HttpResponse:
+    """What DRF's `Response(data, status)` becomes once rendered, made at once: the same bytes
+    (the negotiated renderer's, with its context) and the same Content-Type, without the
+    template-response machinery around them (a tenth of a route look-up's own time). For the
+    views a switch calls on every call; `.data` is kept, as on DRF's."""
+    renderer = request.accepted_renderer
+    context = view.get_renderer_context()
+    response = HttpResponse(status=status, content_type=renderer.media_type)
+    context["response"] = response
+    response.content = renderer.render(data, request.accepted_media_type, context)
+    response.data = data
+    return response

@@ -18,12 +18,13 @@ from accounts.models import Customer
 from accounts.permissions import (Access, may_route_customer, reachable_customer, route_reach, route_reach_without_query,
                                   rule_scope, rule_scope_fingerprint)
 from core import outage
-from core.api import BAD_PAGE, ReadWritePermissions, ReadWriteViewSet, ResourceViewSet, paged_list_schema
+from core.api import BAD_PAGE, ReadWritePermissions, SwitchView, ReadWriteViewSet, ResourceViewSet, paged_list_schema
 from core.docs import EXAMPLE_CUSTOMER, PAGING, UPDATE, conflict, documented, errors_of, field_errors
 from core.errors import DENIED, MULTIPLE, ApiError, Error
 from core.ids import normalize_id
 from core.messages import message_of
 from core.parsers import BAD_JSON
+from core.renderers import rendered
 from core.serializers import NOT_OBJECT
 from sbcrules.index import read_stamp
 from sbcrules.lookup import CUSTOMER_INVALID, NUMBER_INVALID, route_call
@@ -295,7 +296,7 @@ def reach_or_unknown(employee: Any, customer: str | None) -> bool:
         return False
 
 
-class RouteView(APIView):
+class RouteView(SwitchView, APIView):
     """`GET /api/sbc/route`: the routing decision for a call, answered from memory."""
 
     permission_classes = [Access.ROUTE_LOOKUP]
@@ -343,7 +344,7 @@ class RouteView(APIView):
             bnumber=params.get("bnumber"), anumber=params.get("anumber"), customer=customer, source=source,
             reaches=lambda trunk_customer: reach_or_unknown(request.user, trunk_customer),
         )
-        return Response(route_answer(decision))
+        return rendered(self, request, route_answer(decision))
 
 
 @extend_schema_view(
