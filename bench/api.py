@@ -7,7 +7,10 @@ rules, peers), starts gunicorn with bench/settings.py, and drives each target fo
 --concurrency keep-alive connections from a separate process, API and bare view taking turns
 in one-second slices so that other load on the machine weighs on both. It prints requests per second,
 p50 and p99 latency, and the ratio of each API target to the bare Django view doing the same
-database work in the same run. Run by hand; it is not part of the test suite.
+database work in the same run; and the server's CPU time per request on each side (its processes'
+user + system time over the slice, PostgreSQL's not included), a steadier figure than requests per
+second on a machine whose load moves. Workers are not recycled during the run (WEB_MAX_REQUESTS=0).
+Run by hand; it is not part of the test suite.
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def prepare_database(kind: str, workdir: Path) -> dict[str, str]:
 
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
-    server_env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
+    server_env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+                  # No recycling: a worker restarted every 10,000 requests (the default) is a second of
+                  # imports and warming on whichever side's slice it falls, the run's largest noise.
+                  "WEB_MAX_REQUESTS": os.environ.get("WEB_MAX_REQUESTS", "0")}
     gunicorn = str(Path(PYTHON).parent / "gunicorn")
     proc = subprocess.Popen(
         [gunicorn, "-c", "telecomx/gunicorn.conf.py", "telecomx.wsgi"],
@@ -121,19 +127,40 @@ def drive(port: int, method: str, path: str, body: str | None, token: str | None
 def summary(parts: list[dict]) -> dict:
     latencies = sorted(x for part in parts for x in part["latencies"])
     return {
+        "cpu_us": sum(part.get("cpu", 0.0) for part in parts) / len(latencies) * 1e6,
         "rps": len(latencies) / sum(part["elapsed"] for part in parts),
         "p50": latencies[len(latencies) // 2] * 1000,
         "p99": latencies[int(len(latencies) * 0.99)] * 1000,
     }
 
 
-def interleaved(port: int, api: tuple, bare: tuple, token: str, seconds: float, concurrency: int) -> tuple[dict, dict]:
+def server_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the server's processes (its process group)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # pgrp
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved(port: int, api: tuple, bare: tuple, token: str, seconds: float, concurrency: int, pgid: int) -> tuple[dict, dict]:
     """API and bare view in alternating one-second slices: a machine whose load moves (other jobs on
-    the same cores) moves both sides of the ratio alike, instead of whichever ran in the bad five seconds."""
+    the same cores) moves both sides of the ratio alike, instead of whichever ran in the bad five
+    seconds. Each side also gets the server's CPU time per request: what serving it costs the
+    machine, steadier than requests per second while the load moves."""
     api_parts, bare_parts = [], []
     for _ in range(max(1, round(seconds))):
-        api_parts.append(drive(port, *api, token, seconds / max(1, round(seconds)), concurrency))
-        bare_parts.append(drive(port, *bare, None, seconds / max(1, round(seconds)), concurrency))
+        for parts, target, credential in ((api_parts, api, token), (bare_parts, bare, None)):
+            before = server_cpu(pgid)
+            part = drive(port, *target, credential, seconds / max(1, round(seconds)), concurrency)
+            part["cpu"] = server_cpu(pgid) - before
+            parts.append(part)
     return summary(api_parts), summary(bare_parts)
 
 
@@ -164,7 +191,8 @@ def run(kind: str, seconds: float, concurrency: int, only: str | None = None) ->
                     continue
                 token = credential[0] if credential else setup["token"]  # an ADMIN's token unless the row names one
                 drive(port, method, path, body, token, 1, concurrency)  # warm up
-                api, bare = interleaved(port, (method, path, body), (method, bare_path, bare_body), token, seconds, concurrency)
+                api, bare = interleaved(port, (method, path, body), (method, bare_path, bare_body), token, seconds, concurrency,
+                                        server.pid)
                 rows.append((kind, name, api, bare))
                 print(f"  {kind:8} {name:30} api {api['rps']:7.0f}/s  bare {bare['rps']:7.0f}/s", flush=True)
         finally:
@@ -184,12 +212,14 @@ def main() -> None:
     kinds = ["postgres", "sqlite"] if args.db == "both" else [args.db]
     rows = [row for kind in kinds for row in run(kind, args.seconds, args.concurrency, args.only)]
     print()
-    print("| database | target | API req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | API/bare |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| database | target | API req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | API/bare "
+          "| server CPU µs/request, API / bare | bare/API CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for kind, name, api, bare in rows:
         print(
             f"| {kind} | {name} | {api['rps']:.0f} | {api['p50']:.1f} | {api['p99']:.1f} | {bare['rps']:.0f} "
-            f"| {bare['p50']:.1f} | {bare['p99']:.1f} | {api['rps'] / bare['rps']:.2f} |"
+            f"| {bare['p50']:.1f} | {bare['p99']:.1f} | {api['rps'] / bare['rps']:.2f} "
+            f"| {api['cpu_us']:.0f} / {bare['cpu_us']:.0f} | {bare['cpu_us'] / api['cpu_us']:.2f} |"
         )
     print(f"\n{os.cpu_count()} cores; gunicorn {os.environ.get('WEB_CONCURRENCY', '2')} workers × 4 threads; "
           f"{args.concurrency} client connections from a separate process pool; {args.seconds:.0f} s per target.")
