@@ -36,8 +36,8 @@ from core.representation import ValuesRepresentation, adds_per_page, stream
 class SwitchView:
     """DRF's dispatch, for the views a switch calls on every call (the route look-up, the call
     event post), with what is the same on every request made once per view class instead of once
-    per request: the permission objects, parsers, content negotiator and renderer (none keeps
-    anything between requests). A request whose method is in `switch_methods` and that
+    per request: the permission objects, parsers, content negotiator, renderer and Allow header
+    (none keeps anything between requests). A request whose method is in `switch_methods` and that
     accepts JSON plainly (no Accept, `*/*`, `application/json`: what core.negotiation answers at
     once) then runs the same steps as DRF's dispatch, in the same order, with the same objects:
     authentication, permissions, rate limits, the handler, DRF's exception handling and
@@ -51,14 +51,14 @@ class SwitchView:
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         if request.method not in self.switch_methods or request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        _, parsers, negotiator, renderer = self._made()
+        _, parsers, negotiator, renderer, allow = self._made()
         view: Any = self
         self.args, self.kwargs, self.format_kwarg = args, kwargs, None
         drf = Request(request, parsers=parsers, authenticators=self.get_authenticators(),  # type: ignore[attr-defined]
                       negotiator=negotiator, parser_context={"view": self, "args": args, "kwargs": kwargs})
         drf.accepted_renderer, drf.accepted_media_type = renderer, renderer.media_type
         drf.version, drf.versioning_scheme = None, None
-        self.request, self.headers = drf, view.default_response_headers  # (Allow: this instance's methods)
+        self.request, self.headers = drf, {"Allow": allow}
         try:
             view.perform_authentication(drf)
             view.check_permissions(drf)
@@ -69,13 +69,17 @@ class SwitchView:
         self.response = view.finalize_response(drf, response, *args, **kwargs)
         return self.response
 
-    def _made(self) -> tuple[list[BasePermission], list[Any], Any, Any]:
+    def _made(self) -> tuple[list[BasePermission], list[Any], Any, Any, str]:
         view: Any = self
         made = type(self).__dict__.get("_switch_made")
         if made is None:
             assert len(view.renderer_classes) == 1, "a switch view renders JSON only"
+            # DRF's Allow header: the methods the view has, HEAD among them when it has GET (Django's
+            # View.setup adds it to each instance; an instance made otherwise, as the schema's, has not).
+            allow = ", ".join(method.upper() for method in view.http_method_names
+                              if hasattr(view, method) or (method == "head" and hasattr(view, "get")))
             made = ([permission() for permission in view.permission_classes], view.get_parsers(),
-                    view.get_content_negotiator(), view.renderer_classes[0]())
+                    view.get_content_negotiator(), view.renderer_classes[0](), allow)
             type.__setattr__(type(self), "_switch_made", made)
         return made
 

@@ -29,7 +29,10 @@ class FastJSONRenderer(JSONRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
         if data is None:
             return b""
-        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+        context = renderer_context or {}
+        # (A media type without parameters, the usual case, names no indent: not parsed again.)
+        plain = accepted_media_type in (None, "", self.media_type) and "indent" not in context
+        if not plain and self.get_indent(accepted_media_type or "", context):
             return super().render(data, accepted_media_type, renderer_context)
         try:
             ret = orjson.dumps(data, default=_default, option=OPTIONS)
