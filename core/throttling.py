@@ -51,13 +51,25 @@ class ProcessLocalHistory(SimpleRateThrottle):
             while history and history[0] <= now - self.duration:
                 history.popleft()
             if len(history) >= self.num_requests:
-                self.history = list(reversed(history))  # wait() reads it newest first
+                # What wait() reads: the oldest time and the count (DRF's copies the whole window,
+                # tens of thousands of times at a switch's rate, on every refused request).
+                self.window = (history[0] if history else None, len(history))
                 return self.throttle_failure()
             history.append(now)
             if len(_histories) > MAX_CLIENTS:
                 for key in [key for key, times in _histories.items() if times[-1] <= now - self.duration]:
                     del _histories[key]
         return True
+
+    def wait(self) -> float | None:
+        window = getattr(self, "window", None)
+        if window is None:  # DRF's own history (a shared cache)
+            return super().wait()
+        oldest, count = window
+        available = self.num_requests - count + 1
+        if available <= 0:
+            return None
+        return (self.duration - (self.now - oldest) if oldest is not None else self.duration) / float(available)
 
 
 SERVICE_PERMISSIONS = ("callnotify.add_callevent", "sbcrules.lookup_route")
