@@ -136,6 +136,10 @@ def test_routing_and_writes_through_a_database_outage(node: dict, sink: Sink) ->
     assert staff.lookups(5)[:2] == ([200] * 5, {None})
 
     proxy.cut()  # PostgreSQL is gone for the web node
+    # Each worker's connection listening to credential changes is cut too; until its thread has
+    # seen that (milliseconds), a look-up is answered from memory as just before the cut,
+    # without the header. Then every look-up meets the outage.
+    assert wait_for(lambda: switch.lookups(10)[1] == {"database"}, 10), "the cut was never noticed"
 
     statuses, degraded, answers = switch.lookups(200)
     assert (statuses.count(200), degraded, answers[-1]) == (200, {"database"}, ROUTED)  # 0 failed look-ups
@@ -174,6 +178,10 @@ def test_a_revoked_key_stops_at_once_and_is_not_taken_in_an_outage(node: dict) -
     assert (status, body["error"]["code"]) == (401, "credentials_invalid")
 
     proxy.cut()
+    status, body, _ = switch.request("GET", ROUTE)
+    assert status in (401, 503)  # never taken: refused from what this process was told, or the outage met
+    # once every worker has seen its listening connection cut (milliseconds), as before push:
+    assert wait_for(lambda: staff.lookups(10)[1] == {"database"}, 10), "the cut was never noticed"
     status, body, _ = switch.request("GET", ROUTE)
     assert (status, body) == (503, UNAVAILABLE)  # forgotten when refused: never taken from memory
     assert staff.lookups(3)[0] == [200] * 3  # the token, verified before, still routes
