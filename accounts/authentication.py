@@ -6,8 +6,8 @@ Every request reads its credential, its employee and the employee's customer in 
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
 primary-key probe). On PostgreSQL a credential this process read before is confirmed by the same
-query answering only a SHA-256 of its row (_load), or, while the process listens to the database's
-notifications of credential changes (accounts/revocations.py), by nothing at all: a change drops
+query answering only a SHA-256 of its row (_load), or, with CREDENTIAL_NOTIFICATIONS on and while the
+process listens to the database's notifications of credential changes (accounts/revocations.py), by nothing at all: a change drops
 it in every process at its commit. So a token ended or a key revoked stops working on the next
 request, in every process.
 
@@ -170,9 +170,10 @@ def _load(kind: str, raw: str) -> tuple[Token | ApiKey, bool] | None:
 
 def _keep(slot: tuple[str, str, str], stamp: Any, parts: tuple[Any, ...], pushed: int | None) -> None:
     """Remember a row just read; taken without asking next time only if nothing was heard since
-    `pushed` was marked before the read. Kept first and checked after: a change heard in between
-    either counts before the check (kept as to be asked) or drops the row after it (_forget)."""
-    trusted = pushed is not None
+    `pushed` was marked before the read: checked before it is kept (a change already heard) and
+    after (a change heard in between either counts before the second check or drops the row
+    after it, _forget)."""
+    trusted = pushed is not None and not revocations.changed_since(pushed)
     _rows[slot] = (stamp, parts, trusted)
     if trusted and revocations.changed_since(pushed):  # type: ignore[arg-type]
         _rows[slot] = (stamp, parts, False)

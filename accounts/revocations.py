@@ -15,9 +15,10 @@ the moment PostgreSQL delivers it: a notification is sent when its transaction c
 
 A credential read while this process was listening is then taken from memory, with no statement,
 while all of these hold (`mark`):
-- the listening connection is up and answered within the last STALE_SECONDS (it is asked
-  `SELECT 1` every HEARTBEAT_SECONDS; a cut connection or a silent network are noticed within
-  that, and a request goes back to asking the database);
+- a notification arrived on the listening connection within the last STALE_SECONDS (when
+  nothing else comes, the listener notifies itself every HEARTBEAT_SECONDS and waits for its own
+  notification: a cut connection, a silent network, or a pooler that does not keep a LISTEN
+  (PgBouncer in transaction mode) stop them, and requests go back to asking the database);
 - the request's own connection is not inside a transaction (it could hold changes of its own
   that no notification tells of yet; a test's transaction is one);
 - nothing was heard between the credential's read and its keeping (`changed_since`): a change
@@ -30,7 +31,8 @@ read it, which it does at its next turn in the interpreter (Python runs one thre
 hands over at least every 5 ms; on an idle process, at once). A request that reaches a process
 within those milliseconds of the commit can still pass, as one whose statement ran just before
 the commit always could. `sync()` waits them out (tests).
-`CREDENTIAL_NOTIFICATIONS=off` turns all of this off (every request asks the database).
+All of this only with `CREDENTIAL_NOTIFICATIONS=1`; off (the default) every request asks the database
+and a revocation stops a credential on the very next request, always.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ from django.conf import settings
 from django.db import connection
 
 CHANNEL = "telecomx_credentials"
-HEARTBEAT_SECONDS = 1.0  # the listening connection is asked SELECT 1 this often when nothing arrives
-STALE_SECONDS = 3.0  # not heard from for this long: remembered credentials are not taken without asking
+HEARTBEAT_SECONDS = 1.0  # the listener notifies itself this often when nothing arrives
+STALE_SECONDS = 3.0  # no notification arrived for this long: remembered credentials are not taken without asking
 RETRY_SECONDS = 1.0  # between attempts to connect again
 SYNC = "sync:"  # payloads sent by sync(): nothing to forget
+BEAT = "beat"  # the heartbeat each listener sends itself: nothing to forget
 
 Forget = Callable[[str | None], None]
 
@@ -69,6 +72,16 @@ class _Listener:
 
 
 _listener = _Listener()
+
+
+def _forked() -> None:
+    """A forked child listens for itself (its parent's lock may have been held mid-heartbeat)."""
+    forget = _listener.forget
+    _listener.__init__()  # type: ignore[misc]
+    _listener.forget = forget
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def enabled(db: Any = connection) -> bool:
@@ -133,8 +146,9 @@ def stop() -> None:
 
 
 def listening() -> bool:
-    """Is this process's listener connected (tests wait for it)."""
-    return _listener.pid == os.getpid() and _listener.conn is not None
+    """Is this process's listener connected and hearing notifications (tests wait for it)."""
+    listener = _listener
+    return listener.pid == os.getpid() and listener.conn is not None and time.monotonic() - listener.heard <= STALE_SECONDS
 
 
 def _start(forget: Forget) -> None:
@@ -162,21 +176,20 @@ def _run(generation: int) -> None:
                 if listener.generation != generation:
                     conn.close()
                     return
-                listener.conn, listener.heard = conn, time.monotonic()
+                listener.conn, listener.heard = conn, float("-inf")  # trusted once its first beat arrives
                 _changed(listener, None)  # whatever changed while nobody listened
         conn = listener.conn
         try:
-            readable = bool(select.select([conn.fileno()], [], [], HEARTBEAT_SECONDS)[0])
-        except (OSError, ValueError):  # closed under us (stop, or a request found it broken)
+            readable = _wait_readable(conn, HEARTBEAT_SECONDS)
+        except Exception:  # closed under us (stop, or a request found it broken)
             readable = True
         with listener.lock:
             if listener.conn is not conn:
                 continue
             try:
-                if not readable:
-                    conn.execute("SELECT 1")
+                if not readable:  # the heartbeat: a notification to itself, heard only if notifications arrive
+                    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, BEAT])
                 _drain(listener)
-                listener.heard = time.monotonic()
             except Exception:
                 _disconnect(listener)
         if listener.conn is None and listener.generation == generation:
@@ -192,13 +205,21 @@ def _connect() -> Any:
     params.update(keepalives=1, keepalives_idle=5, keepalives_interval=1, keepalives_count=2, tcp_user_timeout=2000)
     conn = psycopg.connect(**params)
     conn.execute(f"LISTEN {CHANNEL}")
+    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, BEAT])  # the first beat, read by _run at once
     return conn
+
+
+def _wait_readable(conn: Any, seconds: float) -> bool:
+    """Has the connection something to read within `seconds` (poll: any descriptor number)."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(seconds * 1000))
 
 
 def _readable(conn: Any) -> bool:
     try:
-        return bool(select.select([conn.fileno()], [], [], 0)[0])
-    except (OSError, ValueError):
+        return _wait_readable(conn, 0)
+    except Exception:
         return True  # let _drain find out
 
 
@@ -207,6 +228,9 @@ def _drain(listener: _Listener) -> None:
     try:
         for notification in listener.conn.notifies(timeout=0):
             payload = notification.payload
+            listener.heard = time.monotonic()  # notifications arrive (any: this process's beat, a change)
+            if payload.startswith(BEAT):
+                continue
             if payload.startswith(SYNC):
                 listener.syncs.add(payload)
                 listener.heard_sync.notify_all()

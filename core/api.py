@@ -32,7 +32,6 @@ from core.renderers import FastJSONRenderer
 from core.representation import ValuesRepresentation, adds_per_page, stream
 
 
-@extend_schema_serializer(description="The action was done.")
 class SwitchView:
     """DRF's dispatch, for the views a switch calls on every call (the route look-up, the call
     event post), with what is the same on every request made once per view class instead of once
@@ -84,6 +83,7 @@ class SwitchView:
         return made
 
 
+@extend_schema_serializer(description="The action was done.")
 class SuccessSerializer(serializers.Serializer):
     success = serializers.BooleanField()
 

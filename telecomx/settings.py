@@ -189,8 +189,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # the database does not answer (docs/operations.md, "When a dependency is down").
 ROUTING_STALE_CREDENTIALS_SECONDS = env_float("ROUTING_STALE_CREDENTIALS_SECONDS", 900)
 # PostgreSQL pushes credential changes to every process (accounts/revocations.py): a credential
-# read since is taken without a statement per request. Off: every request asks the database.
-CREDENTIAL_NOTIFICATIONS = env_bool("CREDENTIAL_NOTIFICATIONS", True)
+# read since is taken without a statement per request, and a revocation reaches a process
+# milliseconds after its commit instead of on the very next request. Off by default: every
+# request asks the database, and a revoked key stops on the next request, always.
+CREDENTIAL_NOTIFICATIONS = env_bool("CREDENTIAL_NOTIFICATIONS", False)
 
 if os.environ.get("CACHE_URL"):
     CACHES = {"default": {

@@ -30,6 +30,11 @@ pytestmark = [
 ]
 
 ROUTE = "/api/sbc/route?bnumber=%2B4570305050"
+
+
+@pytest.fixture(autouse=True)
+def _pushed(settings) -> None:
+    settings.CREDENTIAL_NOTIFICATIONS = True  # off by default (docs/settings.md)
 REFUSED = error(401, "credentials_invalid", "Authorization required, please login")
 
 
