@@ -65,7 +65,7 @@ class _Listener:
         self.pid = 0  # the process whose thread listens (a forked child starts its own)
         self.generation = 0  # a thread whose generation is past stops
         self.conn: Any = None  # psycopg connection, LISTENing, autocommit; None when not connected
-        self.heard = float("-inf")  # time.monotonic() of the last answer on it
+        self.heard = float("-inf")  # time.monotonic() of the last notification heard on it
         self.changes = 0  # notifications applied and reconnections since the process started
         self.syncs: set[str] = set()
         self.forget: Forget = lambda key_hash: None

@@ -152,3 +152,19 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
             chunk = rows[start:start + per]
             params = [plain(v) for row in chunk for v in row]
             cursor.execute(f"INSERT INTO {q(table)} ({names}) VALUES {', '.join([one] * len(chunk))}", params)
+
+
+def on_postgresql(forward: Sequence[str], backward: Sequence[str]) -> Any:
+    """A migration operation running `forward` (and, migrating back, `backward`) statement by
+    statement on PostgreSQL, and nothing on SQLite: for what only PostgreSQL has (triggers kept
+    by the database, notifications)."""
+    from django.db import migrations
+
+    def run(statements: Sequence[str]) -> Any:
+        def apply(apps: Any, schema_editor: Any) -> None:
+            if schema_editor.connection.vendor == "postgresql":
+                for sql in statements:
+                    schema_editor.execute(sql, params=None)
+        return apply
+
+    return migrations.RunPython(run(forward), run(backward))

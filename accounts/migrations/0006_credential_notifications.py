@@ -13,6 +13,8 @@ SQLite gets none: it has no notifications, and every request there reads its cre
 
 from django.db import migrations
 
+from core.db import on_postgresql
+
 CHANNEL = "telecomx_credentials"
 KEYS = ["accounts_token", "accounts_apikey"]
 PEOPLE = ["accounts_employee", "accounts_customer"]
@@ -49,18 +51,10 @@ POSTGRESQL_BACK = [
 ]
 
 
-def _run(statements: list[str]):  # type: ignore[no-untyped-def]
-    def run(apps, schema_editor):  # type: ignore[no-untyped-def]
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in statements:
-                schema_editor.execute(sql, params=None)
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0005_customer_callnotify_limit"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
-    operations = [migrations.RunPython(_run(POSTGRESQL), _run(POSTGRESQL_BACK))]
+    operations = [on_postgresql(POSTGRESQL, POSTGRESQL_BACK)]

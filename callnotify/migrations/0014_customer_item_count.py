@@ -20,6 +20,8 @@ its own statement, and triggers there would break Django's way of altering a tab
 
 from django.db import migrations
 
+from core.db import on_postgresql
+
 POSTGRESQL = [
     "ALTER TABLE accounts_customer ADD COLUMN callnotify_items integer NOT NULL DEFAULT 0",
     "LOCK TABLE callnotify_callnotify IN SHARE ROW EXCLUSIVE MODE",
@@ -49,14 +51,6 @@ POSTGRESQL_BACK = [
 ]
 
 
-def _run(statements: list[str]):  # type: ignore[no-untyped-def]
-    def run(apps, schema_editor):  # type: ignore[no-untyped-def]
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in statements:
-                schema_editor.execute(sql, params=None)
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("callnotify", "0013_claim_order_index"), ("accounts", "0005_customer_callnotify_limit")]
-    operations = [migrations.RunPython(_run(POSTGRESQL), _run(POSTGRESQL_BACK))]
+    operations = [on_postgresql(POSTGRESQL, POSTGRESQL_BACK)]
