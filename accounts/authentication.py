@@ -6,7 +6,7 @@ Every request reads its credential, its employee and the employee's customer in 
 the check that no customer above is DELETED, in plain SQL written once per process: the ORM's
 version of the same query spent about 1 ms per request compiling SQL (the look-up itself is a
 primary-key probe). On PostgreSQL a credential this process read before is confirmed by the same
-query answering only a SHA-256 of its row (_load), or, with CREDENTIAL_NOTIFICATIONS on and while the
+query answering only a SHA-256 of its row (_load), or, with CREDENTIAL_NOTIFICATIONS on (the default) and while the
 process listens to the database's notifications of credential changes (accounts/revocations.py), by nothing at all: a change drops
 it in every process at its commit. So a token ended or a key revoked stops working on the next
 request, in every process.

@@ -15,24 +15,27 @@ the moment PostgreSQL delivers it: a notification is sent when its transaction c
 
 A credential read while this process was listening is then taken from memory, with no statement,
 while all of these hold (`mark`):
-- a notification arrived on the listening connection within the last STALE_SECONDS (when
-  nothing else comes, the listener notifies itself every HEARTBEAT_SECONDS and waits for its own
-  notification: a cut connection, a silent network, or a pooler that does not keep a LISTEN
-  (PgBouncer in transaction mode) stop them, and requests go back to asking the database);
+- the listener has heard, within STALE_SECONDS of sending it, the heartbeat it sends itself every
+  HEARTBEAT_SECONDS (a cut connection, a silent network, a thread that did not get its turn, or
+  a pooler that does not keep a LISTEN (PgBouncer in transaction mode) stop them, and requests go
+  back to asking the database); PostgreSQL hands notifications over in commit order, so such a
+  listener has applied every change committed before the beat was sent;
 - the request's own connection is not inside a transaction (it could hold changes of its own
   that no notification tells of yet; a test's transaction is one);
 - nothing was heard between the credential's read and its keeping (`changed_since`): a change
   committed while it was read may be the one the read missed.
 Otherwise the request asks the database as before. SQLite has no notifications: always asked.
 
-The window left: a change is seen by a process once PostgreSQL has written its notification to
-that process's listening connection, which it does at the commit, and the listening thread has
-read it, which it does at its next turn in the interpreter (Python runs one thread at a time and
-hands over at least every 5 ms; on an idle process, at once). A request that reaches a process
-within those milliseconds of the commit can still pass, as one whose statement ran just before
-the commit always could. `sync()` waits them out (tests).
-All of this only with `CREDENTIAL_NOTIFICATIONS=1`; off (the default) every request asks the database
-and a revocation stops a credential on the very next request, always.
+A change is seen by a process once PostgreSQL has written its notification to that process's
+listening connection, which it does at the commit, and the listening thread has read it, at its
+next turn in the interpreter: milliseconds, more on a busy machine. So that a revoked key still
+stops on the very next request, the triggers also raise a NOTICE on the connection that made a
+change which can take a credential away (`noticed`), and the request that made it answers (a
+command ends) only once every listening process has said it applied it (`settle`, at most
+STALE_SECONDS + HEARTBEAT_SECONDS: by then a listener that has not answered trusts nothing it
+remembers from before the change). A change made any other way (psql) stops a credential in every
+process within STALE_SECONDS. `sync()` waits for this process only (tests).
+With `CREDENTIAL_NOTIFICATIONS=0` every request asks the database.
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ HEARTBEAT_SECONDS = 1.0  # the listener notifies itself this often when nothing 
 STALE_SECONDS = 3.0  # no notification arrived for this long: remembered credentials are not taken without asking
 RETRY_SECONDS = 1.0  # between attempts to connect again
 SYNC = "sync:"  # payloads sent by sync(): nothing to forget
-BEAT = "beat"  # the heartbeat each listener sends itself: nothing to forget
+BEAT = "beat:"  # the heartbeat each listener sends itself ("beat:<listener>:<its clock>"): nothing to forget
+SETTLE = "settle:"  # sent by settle(): every listener answers ACK + the same nonce once it has read it
+ACK = "ack:"
+LISTENER_NAME = "telecomx credential notifications"  # the listening connections' application_name
+# What the triggers (accounts migration 0007) tell the connection that made a change which may take
+# a credential away, as a NOTICE, at once: the request then settles before it answers.
+NOTICE = "telecomx credentials changed"
 
 Forget = Callable[[str | None], None]
 
@@ -65,7 +74,9 @@ class _Listener:
         self.pid = 0  # the process whose thread listens (a forked child starts its own)
         self.generation = 0  # a thread whose generation is past stops
         self.conn: Any = None  # psycopg connection, LISTENing, autocommit; None when not connected
-        self.heard = float("-inf")  # time.monotonic() of the last notification heard on it
+        self.name = ""  # this listener's own beats: BEAT + name + ":"
+        self.beat_sent = float("-inf")  # time.monotonic() at which the last own beat heard was sent
+        self.next_beat = 0.0
         self.changes = 0  # notifications applied and reconnections since the process started
         self.syncs: set[str] = set()
         self.forget: Forget = lambda key_hash: None
@@ -101,7 +112,7 @@ def mark(forget: Forget, db: Any) -> int | None:
     if listener.pid != os.getpid():
         _start(forget)
         return None
-    if listener.conn is None or time.monotonic() - listener.heard > STALE_SECONDS:
+    if listener.conn is None or time.monotonic() - listener.beat_sent > STALE_SECONDS:
         return None
     return listener.changes
 
@@ -135,10 +146,88 @@ def sync(timeout: float = 5.0) -> bool:
         return True
 
 
+def settle(timeout: float | None = None) -> bool:
+    """Wait until every listening process (on this database) has applied every change committed
+    before the call: True when each has said so, at most STALE_SECONDS + HEARTBEAT_SECONDS.
+
+    Called before a request that changed a credential answers (`middleware`), and when a command
+    that did ends (`at_exit`): a revoked key is refused by every process on the very next request.
+    Each listener answers once it has read this call's notification, which PostgreSQL delivers
+    after every notification committed before it. A listener that does not answer in time (its
+    process too busy to read, or gone) trusts nothing it remembers after that time anyway: a
+    process takes a remembered credential only while it has heard, within STALE_SECONDS, a beat
+    it sent itself, which was committed after everything it has applied."""
+    if not enabled():
+        return True
+    deadline = time.monotonic() + (STALE_SECONDS + HEARTBEAT_SECONDS if timeout is None else timeout)
+    nonce = secrets.token_hex(8)
+    try:
+        with connection.cursor() as cursor:  # none listening (SQLite-like tests, one-off tools): nothing to wait for
+            cursor.execute(LISTENERS, [LISTENER_NAME])
+            if cursor.fetchone() is None:
+                return True
+        with _connect(application_name="telecomx credential settle") as conn:
+            waiting = _listeners(conn)
+            conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, SETTLE + nonce])
+            while waiting:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                for notification in conn.notifies(timeout=min(remaining, 0.05)):
+                    if notification.payload == ACK + nonce:
+                        waiting.discard(notification.pid)
+                        if not waiting:
+                            break
+                else:
+                    waiting &= _listeners(conn)  # a listener gone answers nothing, and needs not
+            return True
+    except Exception:  # the database went away (listeners that cannot reach it stop trusting within STALE_SECONDS)
+        return False
+
+
+LISTENERS = "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
+
+
+def _listeners(conn: Any) -> set[int]:
+    """The server processes of the listening connections on this database."""
+    return {pid for (pid,) in conn.execute(LISTENERS, [LISTENER_NAME]).fetchall()}
+
+
+# Set in the thread whose statement changed what a credential carries (told by NOTICE, below).
+_pending = threading.local()
+
+
+def noticed(notice: Any) -> None:
+    """psycopg's notice handler on every Django connection (accounts.apps)."""
+    if notice.message_primary == NOTICE:
+        _pending.changed = True
+
+
+def pending() -> bool:
+    """Has this thread changed a credential since it last settled."""
+    return getattr(_pending, "changed", False)
+
+
+def settle_if_changed() -> None:
+    if pending():
+        _pending.changed = False
+        settle()
+
+
+def middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Outermost: a request that changed a credential answers once every process has applied it."""
+    def settling(request: Any) -> Any:
+        response = get_response(request)
+        settle_if_changed()
+        return response
+    return settling
+
+
 def stop() -> None:
     """Stop listening in this process (tests: the test database is dropped at the end; a thread
     still connected would hold it)."""
     listener = _listener
+    _pending.changed = False
     with listener.lock:
         listener.generation += 1
         listener.pid = 0
@@ -148,7 +237,7 @@ def stop() -> None:
 def listening() -> bool:
     """Is this process's listener connected and hearing notifications (tests wait for it)."""
     listener = _listener
-    return listener.pid == os.getpid() and listener.conn is not None and time.monotonic() - listener.heard <= STALE_SECONDS
+    return listener.pid == os.getpid() and listener.conn is not None and time.monotonic() - listener.beat_sent <= STALE_SECONDS
 
 
 def _start(forget: Forget) -> None:
@@ -176,19 +265,22 @@ def _run(generation: int) -> None:
                 if listener.generation != generation:
                     conn.close()
                     return
-                listener.conn, listener.heard = conn, float("-inf")  # trusted once its first beat arrives
+                listener.conn, listener.beat_sent, listener.next_beat = conn, float("-inf"), 0.0  # trusted once a beat arrives
+                listener.name = secrets.token_hex(4)
                 _changed(listener, None)  # whatever changed while nobody listened
         conn = listener.conn
         try:
-            readable = _wait_readable(conn, HEARTBEAT_SECONDS)
-        except Exception:  # closed under us (stop, or a request found it broken)
-            readable = True
+            _wait_readable(conn, max(0.0, listener.next_beat - time.monotonic()))
+        except Exception:  # noqa: S110 - closed under us (stop, or a request found it broken): _drain finds out
+            pass
         with listener.lock:
             if listener.conn is not conn:
                 continue
             try:
-                if not readable:  # the heartbeat: a notification to itself, heard only if notifications arrive
-                    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, BEAT])
+                now = time.monotonic()
+                if now >= listener.next_beat:  # the heartbeat: a notification to itself, heard only if notifications arrive
+                    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{BEAT}{listener.name}:{now!r}"])
+                    listener.next_beat = now + HEARTBEAT_SECONDS
                 _drain(listener)
             except Exception:
                 _disconnect(listener)
@@ -196,16 +288,15 @@ def _run(generation: int) -> None:
             time.sleep(RETRY_SECONDS)
 
 
-def _connect() -> Any:
+def _connect(application_name: str = LISTENER_NAME) -> Any:
     import psycopg
 
     params = connection.get_connection_params()
-    params.update(application_name="telecomx credential notifications", connect_timeout=2, autocommit=True)
+    params.update(application_name=application_name, connect_timeout=2, autocommit=True)
     # A silent network (no reset) is noticed by the heartbeat's send within tcp_user_timeout.
     params.update(keepalives=1, keepalives_idle=5, keepalives_interval=1, keepalives_count=2, tcp_user_timeout=2000)
     conn = psycopg.connect(**params)
-    conn.execute(f"LISTEN {CHANNEL}")
-    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, BEAT])  # the first beat, read by _run at once
+    conn.execute(f"LISTEN {CHANNEL}")  # (settle hears the answers on its own connection)
     return conn
 
 
@@ -224,18 +315,27 @@ def _readable(conn: Any) -> bool:
 
 
 def _drain(listener: _Listener) -> None:
-    """Apply every notification received (the lock held); a broken connection is dropped."""
+    """Apply every notification received, in commit order, then answer the settle() calls among
+    them (the lock held); a broken connection is dropped."""
+    own = f"{BEAT}{listener.name}:"
+    settles = []
     try:
         for notification in listener.conn.notifies(timeout=0):
             payload = notification.payload
-            listener.heard = time.monotonic()  # notifications arrive (any: this process's beat, a change)
             if payload.startswith(BEAT):
+                if payload.startswith(own):  # everything committed before it was sent has been applied
+                    listener.beat_sent = float(payload[len(own):])
+            elif payload.startswith(ACK):
                 continue
-            if payload.startswith(SYNC):
+            elif payload.startswith(SETTLE):
+                settles.append(ACK + payload[len(SETTLE):])
+            elif payload.startswith(SYNC):
                 listener.syncs.add(payload)
                 listener.heard_sync.notify_all()
             else:
                 _changed(listener, payload or None)
+        for ack in settles:
+            listener.conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, ack])
     except Exception:
         _disconnect(listener)
 

@@ -10,7 +10,7 @@ p50 and p99 latency, and the ratio of each API target to the bare Django view do
 database work in the same run; and the server's CPU time per request on each side (its processes'
 user + system time over the slice, PostgreSQL's not included), a steadier figure than requests per
 second on a machine whose load moves. Workers are not recycled during the run (WEB_MAX_REQUESTS=0). The environment reaches the server
-(`CREDENTIAL_NOTIFICATIONS=1` measures pushed credentials).
+(`CREDENTIAL_NOTIFICATIONS=0` measures every request asking the database for its credential).
 Run by hand; it is not part of the test suite.
 """
 

@@ -123,6 +123,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.revocations.middleware",  # outermost: answers once every process applied a credential change
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.requestlog.RequestLogMiddleware",
@@ -189,10 +190,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # the database does not answer (docs/operations.md, "When a dependency is down").
 ROUTING_STALE_CREDENTIALS_SECONDS = env_float("ROUTING_STALE_CREDENTIALS_SECONDS", 900)
 # PostgreSQL pushes credential changes to every process (accounts/revocations.py): a credential
-# read since is taken without a statement per request, and a revocation reaches a process
-# milliseconds after its commit instead of on the very next request. Off by default: every
-# request asks the database, and a revoked key stops on the next request, always.
-CREDENTIAL_NOTIFICATIONS = env_bool("CREDENTIAL_NOTIFICATIONS", False)
+# read since is taken without a statement per request; the request that revokes one answers once
+# every process has applied it. 0: every request asks the database.
+CREDENTIAL_NOTIFICATIONS = env_bool("CREDENTIAL_NOTIFICATIONS", True)
 
 if os.environ.get("CACHE_URL"):
     CACHES = {"default": {

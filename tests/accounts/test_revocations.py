@@ -9,8 +9,11 @@ a request arriving a moment later in any process would find."""
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
@@ -34,7 +37,8 @@ ROUTE = "/api/sbc/route?bnumber=%2B4570305050"
 
 @pytest.fixture(autouse=True)
 def _pushed(settings) -> None:
-    settings.CREDENTIAL_NOTIFICATIONS = True  # off by default (docs/settings.md)
+    settings.CREDENTIAL_NOTIFICATIONS = True  # (the default; a deployment may turn it off)
+
 REFUSED = error(401, "credentials_invalid", "Authorization required, please login")
 
 
@@ -137,7 +141,7 @@ def test_while_not_listening_every_request_asks_and_sees_a_revocation(switch):
     client, key, _ = switch
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE application_name = 'telecomx credential notifications' AND datname = current_database()")
+                       " WHERE application_name = %s AND datname = current_database()", [revocations.LISTENER_NAME])
     until(lambda: not revocations.listening(), "noticed the cut")
     assert asks(client) == (200, True)
     ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
@@ -173,3 +177,102 @@ def test_a_token_read_while_listening_and_ended():
     Token.objects.filter(pk=token.pk).delete()  # logged out, or ended by an ADMIN
     assert revocations.sync()
     assert client.get(ROUTE).json() == error(401, "invalid_token", "Undecipherable")
+
+
+class OtherProcess:
+    """Another web process's listening connection, as settle() finds it (by its application_name):
+    it records what it hears, in order, and answers settle's calls `delay` seconds after hearing
+    them (never, with None)."""
+
+    def __init__(self, delay: float | None) -> None:
+        params = connection.get_connection_params()
+        params.update(application_name=revocations.LISTENER_NAME, autocommit=True)
+        self.conn = psycopg.connect(**params)
+        self.conn.execute(f"LISTEN {revocations.CHANNEL}")
+        self.delay, self.heard, self.answered_at = delay, [], None
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while self.running:
+            calls = []
+            for notification in self.conn.notifies(timeout=0.02):
+                payload = notification.payload
+                if not payload.startswith((revocations.BEAT, revocations.ACK)):
+                    self.heard.append(payload)
+                if payload.startswith(revocations.SETTLE):
+                    calls.append(payload)
+            for call in calls:
+                if self.delay is not None:
+                    time.sleep(self.delay)
+                    self.answered_at = time.monotonic()  # (before: settle may return the moment it is sent)
+                    self.conn.execute("SELECT pg_notify(%s, %s)", [revocations.CHANNEL, revocations.ACK + call[len(revocations.SETTLE):]])
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.conn.close()
+
+
+@pytest.fixture
+def other_process():  # type: ignore[no-untyped-def]
+    made = []
+
+    def make(delay: float | None) -> OtherProcess:
+        made.append(OtherProcess(delay))
+        return made[-1]
+
+    yield make
+    for process in made:
+        process.close()
+
+
+def test_a_revoking_request_answers_once_every_listening_process_applied_it(switch, client_for, other_process):
+    """No sync() here: the very next request, in this process or another, is refused."""
+    client, key, _ = switch
+    admin = client_for(EmployeeFactory(admin=True))
+    other = other_process(delay=0.3)  # a busy one
+    assert admin.delete(f"/api/apikey/{key.pk}").status_code == 200
+    answered = time.monotonic()
+    assert other.answered_at is not None and other.answered_at <= answered
+    assert [payload.split(":")[0] for payload in other.heard] == [key.key_hash, "settle"]  # the change, then the call
+    assert asks(client) == (401, True)
+
+
+def test_a_listener_that_does_not_answer_is_waited_for_no_longer_than_the_timeout(switch, other_process):
+    other_process(delay=None)
+    assert revocations.settle(timeout=0.3) is False
+    other_process(delay=0)
+    assert revocations.settle(timeout=0.3) is False  # the first still says nothing
+
+
+def test_settle_with_every_listener_answering(switch, other_process):
+    other_process(delay=0)
+    other_process(delay=0.05)
+    assert revocations.settle() is True
+
+
+def test_only_what_may_take_a_credential_away_makes_the_request_wait(switch):
+    """The triggers raise their NOTICE for a revocation, a key or token deleted, a token's expiry
+    brought forward, an account or customer changed; not for a token's expiry pushed forward (each
+    30 s of use) nor for a customer's item count."""
+    _, key, _ = switch
+    employee = Employee.objects.get(pk=key.employee_id)
+    token, _ = Token.objects.issue(employee)
+
+    def waits(change) -> bool:  # type: ignore[no-untyped-def]
+        revocations.settle_if_changed()
+        change()
+        return revocations.pending()
+
+    later, earlier = token.expires_at + timedelta(minutes=5), token.expires_at - timedelta(minutes=5)
+    assert not waits(lambda: Token.objects.filter(pk=token.pk).update(last_used_at=token.last_used_at, expires_at=later))
+    assert not waits(lambda: CallNotify.objects.create(customer_id=employee.customer_id, url="http://127.0.0.1:9/x",
+                                                        method="POSTJSON", selection="ALL"))
+    assert waits(lambda: Token.objects.filter(pk=token.pk).update(expires_at=earlier))
+    assert waits(lambda: Token.objects.filter(pk=token.pk).update(persist=True))
+    assert waits(lambda: ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z"))
+    assert waits(lambda: Employee.objects.filter(pk=employee.pk).update(state=Employee.State.DISABLED))
+    assert waits(lambda: Customer.objects.filter(pk=employee.customer_id).update(name="Renamed"))
+    assert waits(lambda: Token.objects.filter(pk=token.pk).delete())
