@@ -88,15 +88,18 @@ def node(sink: Sink, database_url: str, tmp_path: Path) -> Iterator[dict]:
         # that knows no key, unless recycling waits for the database (telecomx/gunicorn.conf.py).
         "WEB_MAX_REQUESTS": "100", "CALLNOTIFY_SWEEP_SECONDS": "1", "LOG_LEVEL": "WARNING",
     }
+    state = {"redis": redis, "redis_port": redis_port}
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "telecomx/gunicorn.conf.py", "telecomx.wsgi"],
                            cwd=ROOT, env=web_env, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=open(tmp_path / "web.log", "wb"))
     try:
         assert wait_for(lambda: _ready(port), 30), "gunicorn did not start: " + (tmp_path / "web.log").read_text()[-2000:]
-        yield {**setup, "port": port, "proxy": proxy, "redis": redis, "redis_port": redis_port}
+        state.update(setup, port=port, proxy=proxy)
+        yield state
     finally:
         proxy.restore() if proxy.listener is None else None
-        for process in (web, redis):
+        # state["redis"]: the Redis outage test starts a new one in place of the one it killed
+        for process in (web, state["redis"]):
             try:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=20)
