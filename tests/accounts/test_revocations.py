@@ -276,3 +276,24 @@ def test_only_what_may_take_a_credential_away_makes_the_request_wait(switch):
     assert waits(lambda: Employee.objects.filter(pk=employee.pk).update(state=Employee.State.DISABLED))
     assert waits(lambda: Customer.objects.filter(pk=employee.customer_id).update(name="Renamed"))
     assert waits(lambda: Token.objects.filter(pk=token.pk).delete())
+
+
+def test_a_command_that_ends_a_token_ends_once_every_listening_process_applied_it(other_process):
+    """manage.py revoketokens, as an operator runs it after a leak (docs/operations.md): the
+    command's process ends only once the other processes have answered."""
+    import os
+    import subprocess
+    import sys
+
+    employee = EmployeeFactory(admin=True)
+    token, raw = Token.objects.issue(employee)
+    other = other_process(delay=0.3)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    done = subprocess.run([sys.executable, "manage.py", "revoketokens", "--token", "-"], input=raw + "\n", text=True,
+                          capture_output=True, timeout=60, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    ended = time.monotonic()
+    assert (done.returncode, done.stdout.strip()) == (0, "1 token(s) ended")
+    assert other.answered_at is not None and other.answered_at <= ended
+    assert [payload.split(":")[0] for payload in other.heard] == [token.key_hash, "settle"]
+    assert not Token.objects.filter(pk=token.pk).exists()
