@@ -13,8 +13,12 @@ class AccountsConfig(AppConfig):
         from accounts import revocations
 
         def told(sender: Any, connection: Any, **kwargs: Any) -> None:
-            if connection.vendor == "postgresql":  # the triggers' NOTICE: this thread changed a credential
-                connection.connection.add_notice_handler(revocations.noticed)
+            raw = connection.connection
+            # The triggers' NOTICE: this thread changed a credential. Once per connection (a pool's
+            # connection is "created" again at each checkout).
+            if connection.vendor == "postgresql" and not getattr(raw, "_telecomx_noticed", False):
+                raw.add_notice_handler(revocations.noticed)
+                raw._telecomx_noticed = True
 
         connection_created.connect(told, weak=False, dispatch_uid="accounts.revocations")
         atexit.register(revocations.settle_if_changed)  # a command that changed one ends once every process applied it

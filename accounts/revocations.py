@@ -17,7 +17,7 @@ A credential read while this process was listening is then taken from memory, wi
 while all of these hold (`mark`):
 - the listener has heard, within STALE_SECONDS of sending it, the heartbeat it sends itself every
   HEARTBEAT_SECONDS (a cut connection, a silent network, a thread that did not get its turn, or
-  a pooler that does not keep a LISTEN (PgBouncer in transaction mode) stop them, and requests go
+  a pooler in transaction mode (its beat comes back from another server process) stop them, and requests go
   back to asking the database); PostgreSQL hands notifications over in commit order, so such a
   listener has applied every change committed before the beat was sent;
 - the request's own connection is not inside a transaction (it could hold changes of its own
@@ -34,7 +34,11 @@ change which can take a credential away (`noticed`), and the request that made i
 command ends) only once every listening process has said it applied it (`settle`, at most
 STALE_SECONDS + HEARTBEAT_SECONDS: by then a listener that has not answered trusts nothing it
 remembers from before the change). A change made any other way (psql) stops a credential in every
-process within STALE_SECONDS. `sync()` waits for this process only (tests).
+process within STALE_SECONDS; so does one whose listening connection was cut just before a settle
+began (settle finds listeners by their connections, and cannot see it). The listening connection
+must be one session: a beat counts only from the server process that LISTENs, and a beat sent
+through another (a pooler in transaction mode) drops the connection. `sync()` waits for this
+process only (tests).
 With `CREDENTIAL_NOTIFICATIONS=0` every request asks the database.
 """
 
@@ -75,6 +79,7 @@ class _Listener:
         self.generation = 0  # a thread whose generation is past stops
         self.conn: Any = None  # psycopg connection, LISTENing, autocommit; None when not connected
         self.name = ""  # this listener's own beats: BEAT + name + ":"
+        self.backend = 0  # the server process that LISTENs for it (pg_backend_pid)
         self.beat_sent = float("-inf")  # time.monotonic() at which the last own beat heard was sent
         self.next_beat = 0.0
         self.changes = 0  # notifications applied and reconnections since the process started
@@ -169,19 +174,17 @@ def settle(timeout: float | None = None) -> bool:
         with _connect(application_name="telecomx credential settle") as conn:
             waiting = _listeners(conn)
             conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, SETTLE + nonce])
-            while waiting:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                for notification in conn.notifies(timeout=min(remaining, 0.05)):
+            # A listener whose connection ends meanwhile is waited for all the same: its process may
+            # not have noticed yet, and trusts what it remembers until STALE_SECONDS after its last beat.
+            while waiting and (remaining := deadline - time.monotonic()) > 0:
+                for notification in conn.notifies(timeout=remaining):
                     if notification.payload == ACK + nonce:
                         waiting.discard(notification.pid)
                         if not waiting:
                             break
-                else:
-                    waiting &= _listeners(conn)  # a listener gone answers nothing, and needs not
-            return True
-    except Exception:  # the database went away (listeners that cannot reach it stop trusting within STALE_SECONDS)
+            return not waiting
+    except Exception:  # noqa: BLE001 - no way to ask (too many connections, the database away): wait it out
+        time.sleep(max(0.0, deadline - time.monotonic()))
         return False
 
 
@@ -266,7 +269,7 @@ def _run(generation: int) -> None:
                     conn.close()
                     return
                 listener.conn, listener.beat_sent, listener.next_beat = conn, float("-inf"), 0.0  # trusted once a beat arrives
-                listener.name = secrets.token_hex(4)
+                listener.name, listener.backend = secrets.token_hex(4), conn.info.backend_pid
                 _changed(listener, None)  # whatever changed while nobody listened
         conn = listener.conn
         try:
@@ -279,7 +282,12 @@ def _run(generation: int) -> None:
             try:
                 now = time.monotonic()
                 if now >= listener.next_beat:  # the heartbeat: a notification to itself, heard only if notifications arrive
-                    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{BEAT}{listener.name}:{now!r}"])
+                    sent = conn.execute("SELECT pg_backend_pid() FROM pg_notify(%s, %s)",
+                                        [CHANNEL, f"{BEAT}{listener.name}:{now!r}"]).fetchone()
+                    if sent is None or sent[0] != listener.backend:
+                        # Not the session that LISTENs (a pooler in transaction mode): what it hears
+                        # is not all there is. Never trusted; asked again after RETRY_SECONDS.
+                        raise RuntimeError("the listening connection is not one session")
                     listener.next_beat = now + HEARTBEAT_SECONDS
                 _drain(listener)
             except Exception:
@@ -323,8 +331,8 @@ def _drain(listener: _Listener) -> None:
         for notification in listener.conn.notifies(timeout=0):
             payload = notification.payload
             if payload.startswith(BEAT):
-                if payload.startswith(own):  # everything committed before it was sent has been applied
-                    listener.beat_sent = float(payload[len(own):])
+                if payload.startswith(own) and notification.pid == listener.backend:
+                    listener.beat_sent = float(payload[len(own):])  # everything committed before it was sent is applied
             elif payload.startswith(ACK):
                 continue
             elif payload.startswith(SETTLE):

@@ -9,6 +9,7 @@ a request arriving a moment later in any process would find."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -195,6 +196,12 @@ class OtherProcess:
         self.thread.start()
 
     def run(self) -> None:
+        try:
+            self.hear()
+        except psycopg.OperationalError:  # its connection ended (a test cut it)
+            pass
+
+    def hear(self) -> None:
         while self.running:
             calls = []
             for notification in self.conn.notifies(timeout=0.02):
@@ -213,6 +220,10 @@ class OtherProcess:
         self.running = False
         self.thread.join()
         self.conn.close()
+
+    def cut(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [self.conn.info.backend_pid])
 
 
 @pytest.fixture
@@ -297,3 +308,83 @@ def test_a_command_that_ends_a_token_ends_once_every_listening_process_applied_i
     assert other.answered_at is not None and other.answered_at <= ended
     assert [payload.split(":")[0] for payload in other.heard] == [token.key_hash, "settle"]
     assert not Token.objects.filter(pk=token.pk).exists()
+
+
+def test_a_listener_whose_connection_ends_while_waited_for_is_waited_for_still(switch, other_process):
+    """Its process may not have noticed the cut yet, and trusts its memory until its beat is stale."""
+    other = other_process(delay=None)
+    threading.Timer(0.1, other.cut).start()
+    assert revocations.settle(timeout=0.6) is False
+
+
+def test_when_settle_cannot_ask_it_waits_the_whole_time(switch, other_process, settings):
+    """No connection for settle (here: the database's port closed to new ones): it cannot know who
+    has applied the change, so it waits as long as a listener may trust what it remembers."""
+    other_process(delay=0)
+    connection.ensure_connection()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    original = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = port  # (the open connection stays; a new one is refused)
+    try:
+        started = time.monotonic()
+        assert revocations.settle(timeout=0.5) is False
+        assert time.monotonic() - started >= 0.5
+    finally:
+        connection.settings_dict["PORT"] = original
+
+
+def test_a_change_under_replication_role_replica_is_told(switch):
+    """Triggers fire ALWAYS: logical replication's apply and tools that set session_replication_role
+    to replica (which silences ordinary triggers) still tell every process."""
+    client, key, _ = switch
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+        finally:
+            cursor.execute("SET session_replication_role = origin")
+    assert revocations.sync()
+    assert client.get(ROUTE).json() == REFUSED
+
+
+def test_the_notice_reaches_a_session_that_asked_for_warnings_only(switch):
+    _, key, _ = switch
+    revocations.settle_if_changed()
+    with connection.cursor() as cursor:
+        cursor.execute("SET client_min_messages = warning")
+        try:
+            ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+        finally:
+            cursor.execute("RESET client_min_messages")
+    assert revocations.pending()
+
+
+def test_one_notice_for_a_transaction_that_changes_many(switch):
+    _, key, _ = switch
+    for n in range(3):
+        ApiKey.objects.issue(name=f"more-{n}", created_by=Employee.objects.get(pk=key.employee_id))
+    notices = []
+
+    def told(notice) -> None:  # type: ignore[no-untyped-def]
+        notices.append(notice.message_primary)  # (readable only while the handler runs)
+
+    connection.ensure_connection()
+    connection.connection.add_notice_handler(told)
+    try:
+        assert ApiKey.objects.update(name="renamed") == 4
+    finally:
+        connection.connection.remove_notice_handler(told)
+    assert notices == [revocations.NOTICE]
+
+
+def test_a_beat_in_this_listeners_name_from_another_session_is_not_its_own(switch):
+    """A process trusts only beats its own listening session sent (another client, or a pooler
+    handing the listener another session, could otherwise keep it trusting)."""
+    forged = f"{revocations.BEAT}{revocations._listener.name}:{time.monotonic() + 1000!r}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [revocations.CHANNEL, forged])
+    assert revocations.sync()
+    assert revocations._listener.beat_sent <= time.monotonic()
