@@ -220,6 +220,7 @@ def settle_if_changed() -> None:
 def middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Outermost: a request that changed a credential answers once every process has applied it."""
     def settling(request: Any) -> Any:
+        _pending.changed = False  # (what this thread changed before is not this request's to wait for)
         response = get_response(request)
         settle_if_changed()
         return response
