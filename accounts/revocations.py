@@ -56,8 +56,8 @@ from django.conf import settings
 from django.db import connection
 
 CHANNEL = "telecomx_credentials"
-HEARTBEAT_SECONDS = 1.0  # the listener notifies itself this often when nothing arrives
-STALE_SECONDS = 3.0  # no notification arrived for this long: remembered credentials are not taken without asking
+HEARTBEAT_SECONDS = 1.0  # the listener notifies itself this often
+STALE_SECONDS = 3.0  # no own beat heard within this long of its sending: remembered credentials are not taken without asking
 RETRY_SECONDS = 1.0  # between attempts to connect again
 SYNC = "sync:"  # payloads sent by sync(): nothing to forget
 BEAT = "beat:"  # the heartbeat each listener sends itself ("beat:<listener>:<its clock>"): nothing to forget
