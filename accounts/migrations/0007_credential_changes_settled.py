@@ -12,15 +12,16 @@ nothing away: it is told to the listeners as before, with no NOTICE.
   replication's apply, tools that turn ordinary triggers off), so that no change goes untold.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 from core.db import on_postgresql
 
-CHANNEL = "telecomx_credentials"
+# 0006's channel, tables and function (the one migrating back restores).
+pushed = import_module("accounts.migrations.0006_credential_notifications")
+CHANNEL, KEYS, PEOPLE, LINKS = pushed.CHANNEL, pushed.KEYS, pushed.PEOPLE, pushed.LINKS
 NOTICE = "telecomx credentials changed"
-KEYS = ["accounts_token", "accounts_apikey"]
-PEOPLE = ["accounts_employee", "accounts_customer"]
-LINKS = ["accounts_employee_user_permissions", "accounts_employee_groups", "auth_group_permissions"]
 TRIGGERS = [
     *(("credential_changed", table) for table in [*KEYS, *PEOPLE, *LINKS]),
     *(("credential_deleted", table) for table in PEOPLE),
@@ -49,17 +50,7 @@ BEGIN
 END
 $$"""
 
-# 0006's function, as it was.
-PUSHED_ONLY = f"""CREATE OR REPLACE FUNCTION accounts_credential_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_LEVEL = 'ROW' AND TG_ARGV[0] = 'key' THEN
-        PERFORM pg_notify('{CHANNEL}', OLD.key_hash);
-    ELSE
-        PERFORM pg_notify('{CHANNEL}', '');
-    END IF;
-    RETURN NULL;
-END
-$$"""
+PUSHED_ONLY = pushed.POSTGRESQL[0].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
 class Migration(migrations.Migration):

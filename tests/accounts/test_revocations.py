@@ -336,16 +336,21 @@ def test_when_settle_cannot_ask_it_waits_the_whole_time(switch, other_process, s
         connection.settings_dict["PORT"] = original
 
 
+def revoke_with(key: ApiKey, setting: str, value: str) -> None:
+    """Revoke `key` from the test's own connection with a session setting in force, then reset it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET {setting} = {value}")
+        try:
+            ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+        finally:
+            cursor.execute(f"RESET {setting}")
+
+
 def test_a_change_under_replication_role_replica_is_told(switch):
     """Triggers fire ALWAYS: logical replication's apply and tools that set session_replication_role
     to replica (which silences ordinary triggers) still tell every process."""
     client, key, _ = switch
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
-        finally:
-            cursor.execute("SET session_replication_role = origin")
+    revoke_with(key, "session_replication_role", "replica")
     assert revocations.sync()
     assert client.get(ROUTE).json() == REFUSED
 
@@ -353,12 +358,7 @@ def test_a_change_under_replication_role_replica_is_told(switch):
 def test_the_notice_reaches_a_session_that_asked_for_warnings_only(switch):
     _, key, _ = switch
     revocations.settle_if_changed()
-    with connection.cursor() as cursor:
-        cursor.execute("SET client_min_messages = warning")
-        try:
-            ApiKey.objects.filter(pk=key.pk).update(revoked_at="2026-01-01T00:00:00Z")
-        finally:
-            cursor.execute("RESET client_min_messages")
+    revoke_with(key, "client_min_messages", "warning")
     assert revocations.pending()
 
 
