@@ -1,6 +1,6 @@
 """Where an API request's time goes: bench/api.py's data and targets, one target profiled in process.
 
-    .venv/bin/python bench/hotspots.py TARGET [--requests 300] [--database-url URL] [--top 25] [--save FILE]
+    .venv/bin/python bench/hotspots.py TARGET [--requests 300] [--database-url URL] [--top 25] [--save FILE] [--bare] [--compare]
 
 TARGET is a row name of bench/api.py, or a part of it ("call notify list", "look-up (API key)").
 The requests go through the whole Django stack (middleware, DRF, the renderer) with Django's
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--save", help="also write the raw profile here (pstats format: callers, callees)")
     parser.add_argument("--compare", action="store_true",
                         help="no profiler: time the target and its bare view in turns, in process, and print the ratio")
+    parser.add_argument("--bare", action="store_true", help="profile the target's bare view instead (to set beside the API's)")
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["CALLNOTIFY_IN_PROCESS"] = "off"
@@ -77,7 +78,7 @@ def main() -> None:
     profile = cProfile.Profile()
     profile.enable()
     for n in range(args.requests):
-        one(1000 + n)
+        one(1000 + n, bare_path, bare_body) if args.bare else one(1000 + n)
     profile.disable()
     if args.save:
         profile.dump_stats(args.save)

@@ -266,12 +266,12 @@ def ingest(body: object, *, poster: Employee) -> Stored | list[Stored | dict[str
         if len(body) > MAX_BATCH or not all(isinstance(item, dict) for item in body):
             raise ApiError(*NOT_AN_EVENT)
         customers = _reachable(body, poster)
-        checker = _checker(customers)
+        checker = Checker(customers)
         events: list[NewEvent | None] = []
         errors: dict[int, dict[str, object]] = {}
         for index, item in enumerate(body):
             try:
-                events.append(_validate(item, checker))
+                events.append(checker(item))
             except ValidationError as exc:
                 events.append(None)
                 errors[index] = validation_body(exc.detail)
@@ -283,7 +283,7 @@ def ingest(body: object, *, poster: Employee) -> Stored | list[Stored | dict[str
     if not isinstance(body, dict):
         raise ApiError(*NOT_AN_EVENT)
     customers = _reachable([body], poster)
-    new = _validate(body, _checker(customers))
+    new = Checker(customers)(body)
     return store_one(new, customers[new.customer_id])
 
 
@@ -295,16 +295,22 @@ def _reachable(items: list[dict], poster: Employee) -> dict[str, CustomerInfo]:
     return {pk: info for pk, info in found.items() if pk in reach}
 
 
-def _checker(customers: dict[str, CustomerInfo]) -> CallEventSerializer:
-    """One serializer checks every event of the request (its fields are built once)."""
-    return CallEventSerializer(context={"reachable": customers})
+class Checker:
+    """Checks the events of one request: CallEventSerializer.quick takes the usual well-formed
+    event; anything else takes run_validation, which words the documented error, with one
+    serializer for the whole request, made when first needed (its fields are built once)."""
 
+    def __init__(self, customers: dict[str, CustomerInfo]):
+        self.customers = customers
+        self.serializer: CallEventSerializer | None = None
 
-def _validate(item: dict, checker: CallEventSerializer) -> NewEvent:
-    fields = checker.quick(item)
-    if fields is None:  # not the usual well-formed event: DRF and the model word what is wrong
-        fields = dict(checker.run_validation(item))
-    return NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
+    def __call__(self, item: dict) -> NewEvent:
+        fields = CallEventSerializer.quick(item, self.customers)
+        if fields is None:
+            if self.serializer is None:
+                self.serializer = CallEventSerializer(context={"reachable": self.customers})
+            fields = dict(self.serializer.run_validation(item))
+        return NewEvent(fields.pop("customer_id"), fields.pop("call_id"), fields)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,22 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
+_request_series: dict[tuple[str, int], tuple] = {}
+
+
+def request_series(view: str, status: int) -> tuple:
+    """The (HTTP_REQUESTS, HTTP_REQUEST_SECONDS) series of a view and status, kept once found:
+    `labels()` checks, locks and looks up on every call, twice a request. reset() zeroes these
+    same series in place, so what is kept stays counted."""
+    key = (view, status)
+    found = _request_series.get(key)
+    if found is None:
+        found = (HTTP_REQUESTS.labels(view, status_class(status)), HTTP_REQUEST_SECONDS.labels(view))
+        if len(_request_series) < 10_000:  # views × statuses: a few hundred (the bound is only a guard)
+            _request_series[key] = found
+    return found
+
+
 def reset() -> None:
     """Tests only: this process's counts back to zero (each test starts as a fresh process)."""
     for metric in CATALOGUE:

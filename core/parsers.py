@@ -1,9 +1,17 @@
-"""The API's JSON parser: DRF's, plus the refusals the database would otherwise turn into a 500."""
+"""The API's JSON parser: DRF's, plus the refusals the database would otherwise turn into a 500.
+
+A UTF-8 body is read by orjson first (a tenth of the standard library's time through DRF's
+stream decoder). orjson reads every document it accepts as the standard library does, but for
+an integer beyond 64 bits (orjson makes it a float); so a body orjson refuses, or one whose
+reading holds a float, is read again DRF's way, and answers as DRF always has.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import orjson
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -13,10 +21,11 @@ from core.errors import Error
 BAD_JSON: Error = (400, "bad_request", "JSON parse error - Expecting value: line 1 column 1 (char 0)")
 
 
-def check_text(value: Any) -> None:
+def check_text(value: Any) -> bool:
     """Every string (keys included) must be storable: valid Unicode (no lone surrogate from a
-    `\\ud800` escape) and no NUL, which PostgreSQL text cannot hold. Iterative: depth is no risk."""
-    todo = [value]
+    `\\ud800` escape) and no NUL, which PostgreSQL text cannot hold. Iterative: depth is no risk.
+    Whether the value holds a float."""
+    todo, floats = [value], False
     while todo:
         item = todo.pop()
         if isinstance(item, dict):
@@ -31,10 +40,26 @@ def check_text(value: Any) -> None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 raise ParseError("JSON parse error - strings must be valid Unicode (lone surrogate)") from None
+        elif isinstance(item, float):
+            floats = True
+    return floats
+
+
+UTF8 = ("utf-8", "utf8")
 
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        if (parser_context or {}).get("encoding", "utf-8").lower() in UTF8:
+            raw = stream.read()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if not check_text(data):
+                    return data
+            stream = io.BytesIO(raw)
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:

@@ -52,8 +52,9 @@ class RequestLogMiddleware:
             match = request.resolver_match
             view = (match.url_name if match else None) or "unmatched"
             try:
-                metrics.HTTP_REQUESTS.labels(view, metrics.status_class(response.status_code)).inc()
-                metrics.HTTP_REQUEST_SECONDS.labels(view).observe(elapsed)
+                count, latency = metrics.request_series(view, response.status_code)
+                count.inc()
+                latency.observe(elapsed)
                 if view == ROUTE_VIEW:
                     metrics.ROUTE_LOOKUP_SECONDS.observe(elapsed)
                     if response.has_header("Telecomx-Degraded"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from functools import cache
 
 from django.conf import settings
 from django.core.cache import caches
@@ -36,7 +37,16 @@ def reset() -> None:
         _histories.clear()
 
 
+@cache
+def _parsed(rate: str) -> tuple[int | None, int | None]:
+    return SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+
+
 class ProcessLocalHistory(SimpleRateThrottle):
+    def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
+        # DRF parses the rate text on every request, twice; a handful of rates are ever set.
+        return (None, None) if rate is None else _parsed(rate)
+
     def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
         if self.rate is None:
             return True
