@@ -28,6 +28,8 @@ def parsed(parser: JSONParser, body: bytes, encoding: str = "utf-8") -> tuple[st
     b'{"a": 1, "a": 2}',
     b'  {"\\u00e6\\u00f8\\u00e5": "\\ud83d\\ude00"} \n',
     b'"a\x7f"',
+    b"[9223372036854775807, -9223372036854775808, 18446744073709551615, 18446744073709551616]",
+    b"[0.1234567890123456789, 1234567890123456789.0]",
 ])
 def test_a_body_reads_as_drfs_parser_reads_it(body):
     ours, drfs = parsed(StrictJSONParser(), body), parsed(JSONParser(), body)
@@ -52,6 +54,7 @@ def test_another_charset_is_read_drfs_way():
     (b'{"a": "x\\u0000"}', "JSON parse error - strings must not contain NUL characters"),
     (b'{"a": "\\ud800"}', "JSON parse error - strings must be valid Unicode (lone surrogate)"),
     (b'[1.5, "\\u0000"]', "JSON parse error - strings must not contain NUL characters"),
+    (b'{"a\\u0000": 1}', "JSON parse error - strings must not contain NUL characters"),
 ])
 def test_text_the_database_cannot_hold_is_refused(body, message):
     assert parsed(StrictJSONParser(), body) == ("error", message)
