@@ -65,8 +65,13 @@ class SwitchView:
             response = getattr(self, request.method.lower())(drf, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - DRF's own handling, as in its dispatch
             response = view.handle_exception(exc)
-        self.response = view.finalize_response(drf, response, *args, **kwargs)
-        return self.response
+        response = view.finalize_response(drf, response, *args, **kwargs)
+        # The request, its parser context and this view hold one another, and the view its own `head`
+        # (Django's setup): let them go now, by count, rather than leave them to the cycle
+        # collector (92 young collections in 2,000 posts, against the bare view's 6).
+        drf.parser_context = self.request = None
+        self.__dict__.pop("head", None)
+        return response
 
     def _made(self) -> tuple[list[BasePermission], list[Any], Any, Any, str]:
         view: Any = self
