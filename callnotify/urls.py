@@ -1,4 +1,5 @@
-"""Call notify URLs, included under /api/ by telecomx/urls.py (docs/api.md §5, docs/callevents.md §1, §5); the hot path first."""
+"""Call notify URLs, under /api/ in telecomx/urls.py (docs/api.md §5, docs/callevents.md §1, §5),
+which tries `callevent` before any other route."""
 
 from __future__ import annotations
 
