@@ -2,10 +2,13 @@
 
 A UTF-8 body is read by orjson first (a tenth of the standard library's time through DRF's
 stream decoder). orjson reads every document it accepts as the standard library does, but for
-an integer beyond 64 bits (orjson makes it a float); so a body orjson refuses, or one whose
-reading holds a float, is read again DRF's way, and answers as DRF always has. orjson refuses a
-lone surrogate itself, and NUL can only be written `\\u0000`: a body with neither that nor a run
-of 19 digits (an integer that might not fit 64 bits) is taken as orjson reads it, unwalked.
+two: an integer beyond 64 bits (orjson makes it a float), and nesting deeper than the standard
+library's recursion allows (orjson takes 1,024 levels; DRF's way answers "nested too deeply"
+from about 900). So a body orjson refuses, one with SHALLOW or more `[` and `{` (deep or not),
+and one whose reading holds a float are read again DRF's way, and answer as DRF always has.
+orjson refuses a lone surrogate itself, and NUL can only be written `\\u0000`: a body with
+neither that nor a run of 19 digits (an integer that might not fit 64 bits) is taken as orjson
+reads it, unwalked.
 """
 
 from __future__ import annotations
@@ -50,12 +53,15 @@ def check_text(value: Any) -> bool:
 
 UTF8 = ("utf-8", "utf8")
 LONG_NUMBER = re.compile(rb"[0-9]{19}")
+SHALLOW = 500  # fewer opening brackets than this cannot nest as deep as DRF's way refuses
 
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         if (parser_context or {}).get("encoding", "utf-8").lower() in UTF8:
             raw = stream.read()
+            if raw.count(b"[") + raw.count(b"{") >= SHALLOW:
+                return self._drf(io.BytesIO(raw), media_type, parser_context)
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -66,6 +72,9 @@ class StrictJSONParser(JSONParser):
                 if not check_text(data):
                     return data
             stream = io.BytesIO(raw)
+        return self._drf(stream, media_type, parser_context)
+
+    def _drf(self, stream: Any, media_type: str | None, parser_context: dict | None) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:

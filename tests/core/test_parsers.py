@@ -58,3 +58,17 @@ def test_another_charset_is_read_drfs_way():
 ])
 def test_text_the_database_cannot_hold_is_refused(body, message):
     assert parsed(StrictJSONParser(), body) == ("error", message)
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 1000 + b"]" * 1000,  # orjson takes up to 1,024 levels; DRF's way refuses this
+    b'{"a":' * 1010 + b"1" + b"}" * 1010,
+    b"[" * 1000 + b'"\\u0000"' + b"]" * 1000,  # too deep is what it is told, not the NUL
+])
+def test_a_body_nested_deeper_than_drfs_way_reads_is_refused_as_before(body):
+    assert parsed(StrictJSONParser(), body) == ("error", "JSON parse error - nested too deeply")
+
+
+def test_many_brackets_that_nest_shallowly_still_read():
+    body = json.dumps([{"callId": str(n), "additional": {}} for n in range(400)]).encode()
+    assert parsed(StrictJSONParser(), body) == ("ok", json.loads(body))
